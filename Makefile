@@ -1,0 +1,121 @@
+# nodeinit: one small C binary that prepares Kubernetes nodes. See README.md.
+#   make            build/nodeinit (dynamic, for development)
+#   make test       unit + integration tests, ends with "N passed, N failed"
+#   make check      the same under ASan+UBSan (and Lua's API checks)
+#   make static     build/nodeinit linked statically (what the image ships)
+#   make demo       the main job against a throwaway fake host
+#   make valgrind | image | image-test | bench | fuzz   (see README)
+
+VERSION   := 0.1.0
+BUILD     ?= build
+CC        ?= cc
+SAN       ?=
+
+# Build dependencies, installed with apt-get when missing (README: Dependencies).
+DEB_PKGS  := gcc make lua5.4 liblua5.4-dev libyaml-dev libcmocka-dev libmd-dev util-linux bash file procps iproute2 strace valgrind
+
+WARN      := -std=gnu11 -Wall -Wextra -Wshadow -Wundef -Wwrite-strings -Wmissing-prototypes \
+             -Wmissing-declarations -Wstrict-prototypes -Wold-style-definition -Wformat=2 \
+             -Wimplicit-fallthrough -Wpointer-arith -fno-common
+ifeq ($(CI),true)
+WARN      += -Werror
+endif
+
+LUA_INC   := -I/usr/include/lua5.4
+DEFS      := -DNI_VERSION='"$(VERSION)"'
+ifeq ($(SAN),1)
+OPT       := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+DEFS      += -DLUA_USE_APICHECK
+LDSAN     := -fsanitize=address,undefined
+else
+OPT       := -O2 -g -D_FORTIFY_SOURCE=2
+endif
+CFLAGS    ?=
+CFLAGS    += $(WARN) $(OPT) $(DEFS) $(LUA_INC) -Icore -I$(BUILD)
+LIBS      := -llua5.4 -lyaml -lmd -lm
+STATIC_LIBS := $(LIBS)
+
+CORE_SRCS := $(sort $(wildcard core/*.c))
+LIB_SRCS  := $(filter-out core/main.c,$(CORE_SRCS))
+LUA_SRCS  := $(sort $(wildcard lua/*.lua))
+OBJS      := $(CORE_SRCS:core/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/lua_embed.o
+LIB_OBJS  := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
+
+# Unit tests: -O0 and no _FORTIFY_SOURCE, so -Wl,--wrap= sees the plain syscall names.
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
+TCFLAGS   := $(filter-out -O2 -D_FORTIFY_SOURCE=2,$(CFLAGS)) -O0 -Itests/unit
+
+DEPS_STAMP := $(BUILD)/.deps-ok
+
+.PHONY: all deps test unit integration check static demo valgrind image image-test bench fuzz clean
+all: $(BUILD)/nodeinit
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP):
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing (run make as root to install them)"; exit 1; fi; \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	fi
+	@mkdir -p $(BUILD) && touch $@
+
+$(BUILD)/obj/%.o: core/%.c $(wildcard core/*.h) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
+
+# lua/*.lua baked in as byte arrays, registered in package.preload as nodeinit.<name>.
+$(BUILD)/lua_embed.c: $(LUA_SRCS) Makefile | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@{ echo '/* Generated from lua/ by the Makefile. */'; echo '#include "embed.h"'; \
+	  for f in $(LUA_SRCS); do n=$$(basename $$f .lua); \
+	    echo "static const char lua_$$n[] = {"; od -An -v -tx1 $$f | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo "};"; done; \
+	  echo "const struct ni_embedded ni_embedded_lua[] = {"; \
+	  for f in $(LUA_SRCS); do n=$$(basename $$f .lua); echo "  { \"$$n\", lua_$$n, sizeof(lua_$$n) },"; done; \
+	  echo "  { 0, 0, 0 },"; echo "};"; } > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/lua_embed.o: $(BUILD)/lua_embed.c core/embed.h
+	@mkdir -p $(@D)
+	@$(CC) $(filter-out -Wmissing-prototypes,$(CFLAGS)) -c -o $@ $<
+
+$(BUILD)/nodeinit: $(OBJS)
+	@echo "  LD      $@"
+	@$(CC) $(LDSAN) -o $@ $^ $(LIBS)
+
+static: $(OBJS)
+	@echo "  LD      $(BUILD)/nodeinit (static)"
+	@$(CC) -static -o $(BUILD)/nodeinit $^ $(STATIC_LIBS)
+	@file $(BUILD)/nodeinit
+
+$(BUILD)/libnicore.a: $(LIB_OBJS)
+	@rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/unit/%: tests/unit/%.c $(LIB_SRCS) $(wildcard core/*.h) tests/unit/unit.h $(BUILD)/lua_embed.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	@$(CC) $(TCFLAGS) -o $@ $< $(LIB_SRCS) $(BUILD)/lua_embed.c $(LDSAN) \
+		$(foreach s,$(shell cat tests/unit/$*.wrap 2>/dev/null),-Wl,--wrap=$(s)) -lcmocka $(LIBS)
+
+unit: $(UNIT_BINS)
+test: $(BUILD)/nodeinit $(UNIT_BINS)
+	@BUILD=$(BUILD) bash tests/run.sh
+
+check:
+	@$(MAKE) --no-print-directory BUILD=build/san SAN=1 test
+
+# A dynamic build of its own: valgrind is noisy on static glibc.
+valgrind:
+	@$(MAKE) --no-print-directory BUILD=build/valgrind build/valgrind/nodeinit
+	@BUILD=build/valgrind NODEINIT_WRAP="valgrind --vgdb=no --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --quiet" \
+		bash tests/run.sh integration
+
+demo: $(BUILD)/nodeinit
+	@bash tests/demo.sh $(BUILD)/nodeinit
+
+image image-test bench fuzz:
+	@echo "make $@: not built yet" >&2; exit 1
+
+clean:
+	rm -rf build

@@ -1,0 +1,233 @@
+/* Option parsing for nodeinit: getopt_long over argv, defaults from NODEINIT_* variables. */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "util.h"
+
+static const char usage[] =
+	"Usage: nodeinit [options] COMMAND\n"
+	"\n"
+	"Prepares a Kubernetes node: enters the host's namespaces and applies recipes of named steps,\n"
+	"each with its own checkpoint on the host, and/or the legacy STARTUP_SCRIPT.\n"
+	"\n"
+	"Commands:\n"
+	"  run        apply, then watch the recipes and re-apply every interval, forever (DaemonSet)\n"
+	"  apply      one pass: apply everything that is due; exit 0 when converged\n"
+	"  plan       dry run: each step as run/skip with the reason, and the changes it would make\n"
+	"  status     what the host's state records say (--json, --ready)\n"
+	"  lint       parse and check the recipes without touching the host\n"
+	"  eval FILE  run one Lua chunk (FILE or - for stdin) against the host, no checkpoints\n"
+	"  version    print the version\n"
+	"\n"
+	"Options (each has an environment twin):\n"
+	"  --target-pid PID      whose namespaces are the host's       NODEINIT_TARGET_PID (1)\n"
+	"  --recipes DIR         recipe directory (container side)     NODEINIT_RECIPES (" NI_DEFAULT_RECIPES ")\n"
+	"  --state-dir DIR       state directory on the host           NODEINIT_STATE_DIR (" NI_DEFAULT_STATE_DIR ")\n"
+	"  --interval SECONDS    seconds between passes of run         NODEINIT_INTERVAL (30)\n"
+	"  --log-format FORMAT   text or json                          NODEINIT_LOG_FORMAT (text)\n"
+	"  --json                status: print JSON\n"
+	"  --ready               status: exit 0 only when converged (readiness probe)\n"
+	"  -h, --help            this text\n"
+	"\n"
+	"Legacy mode: with STARTUP_SCRIPT set, run and apply also run it with the host's bash, once,\n"
+	"remembered by the checkpoint file CHECKPOINT_PATH (default /tmp/startup-script.kubernetes.io_<md5>),\n"
+	"exactly as the startup-script images do. Invoked as `nsenter`, the binary accepts\n"
+	"`nsenter -t PID [-m] [-u] [-i] [-n] [-p] -- COMMAND...`.\n"
+	"\n"
+	"Exit codes:\n"
+	"  0  converged (or, for status --ready, ready)\n"
+	"  1  a step or the legacy script failed (status --ready: not converged)\n"
+	"  2  bad usage or bad input (recipe, YAML, option)\n"
+	"  3  cannot enter the target (permissions, no such pid)\n";
+
+const char *ni_cli_usage(void)
+{
+	return usage;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned long *ret)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+/* Each setter names its source (option or variable) in the error, so the operator knows where to look. */
+static int set_pid(struct ni_options *o, const char *v, const char *src, char *err, size_t n)
+{
+	unsigned long x;
+
+	if (parse_uint(v, 1, INT_MAX, &x) < 0)
+		return fail(err, n, "%s: not a process id: '%s'", src, v);
+	o->target_pid = (pid_t)x;
+	return 0;
+}
+
+static int set_interval(struct ni_options *o, const char *v, const char *src, char *err, size_t n)
+{
+	unsigned long x;
+
+	if (parse_uint(v, 1, 86400, &x) < 0)
+		return fail(err, n, "%s: not a number of seconds from 1 to 86400: '%s'", src, v);
+	o->interval_s = (unsigned)x;
+	return 0;
+}
+
+static int set_log_format(struct ni_options *o, const char *v, const char *src, char *err, size_t n)
+{
+	if (ni_streq(v, "text"))
+		o->log_format = NI_LOG_TEXT;
+	else if (ni_streq(v, "json"))
+		o->log_format = NI_LOG_JSON;
+	else
+		return fail(err, n, "%s: must be text or json, not '%s'", src, v);
+	return 0;
+}
+
+static int set_dir(const char **field, const char *v, const char *src, char *err, size_t n)
+{
+	if (!*v)
+		return fail(err, n, "%s: empty directory", src);
+	*field = v;
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	enum ni_command cmd;
+} commands[] = {
+	{ "run", NI_CMD_RUN },     { "apply", NI_CMD_APPLY }, { "plan", NI_CMD_PLAN },
+	{ "status", NI_CMD_STATUS }, { "lint", NI_CMD_LINT }, { "eval", NI_CMD_EVAL },
+	{ "version", NI_CMD_VERSION }, { "help", NI_CMD_HELP },
+};
+
+enum { OPT_TARGET = 0x100, OPT_RECIPES, OPT_STATE, OPT_INTERVAL, OPT_LOGFMT, OPT_JSON, OPT_READY, OPT_VERSION };
+
+int ni_cli_parse(int argc, char **argv, ni_getenv_fn getenv_fn, struct ni_options *ret, char *err, size_t errlen)
+{
+	static const struct option longopts[] = {
+		{ "target-pid", required_argument, NULL, OPT_TARGET },
+		{ "recipes", required_argument, NULL, OPT_RECIPES },
+		{ "state-dir", required_argument, NULL, OPT_STATE },
+		{ "interval", required_argument, NULL, OPT_INTERVAL },
+		{ "log-format", required_argument, NULL, OPT_LOGFMT },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "ready", no_argument, NULL, OPT_READY },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ni_options o = {
+		.target_pid = 1,
+		.recipes_dir = NI_DEFAULT_RECIPES,
+		.state_dir = NI_DEFAULT_STATE_DIR,
+		.interval_s = NI_DEFAULT_INTERVAL,
+	};
+	const char *v;
+	int c, r;
+
+	if ((v = getenv_fn("NODEINIT_TARGET_PID")) && (r = set_pid(&o, v, "NODEINIT_TARGET_PID", err, errlen)) < 0)
+		return r;
+	if ((v = getenv_fn("NODEINIT_RECIPES")) && (r = set_dir(&o.recipes_dir, v, "NODEINIT_RECIPES", err, errlen)) < 0)
+		return r;
+	if ((v = getenv_fn("NODEINIT_STATE_DIR")) && (r = set_dir(&o.state_dir, v, "NODEINIT_STATE_DIR", err, errlen)) < 0)
+		return r;
+	if ((v = getenv_fn("NODEINIT_INTERVAL")) && (r = set_interval(&o, v, "NODEINIT_INTERVAL", err, errlen)) < 0)
+		return r;
+	if ((v = getenv_fn("NODEINIT_LOG_FORMAT")) && (r = set_log_format(&o, v, "NODEINIT_LOG_FORMAT", err, errlen)) < 0)
+		return r;
+
+	optind = 0; /* full reset: tests and callers may parse more than once */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1 || optind < argc) {
+		if (c == -1) {
+			/* A non-option: the command, or an argument of eval. Options may follow it. */
+			const char *word = argv[optind++];
+			if (o.command == NI_CMD_NONE) {
+				for (size_t i = 0; i < NI_ELEMENTSOF(commands); i++)
+					if (ni_streq(word, commands[i].name))
+						o.command = commands[i].cmd;
+				if (o.command == NI_CMD_NONE)
+					return fail(err, errlen, "unknown command '%s' (see nodeinit --help)", word);
+			} else if (o.command == NI_CMD_EVAL && !o.eval_file) {
+				o.eval_file = word;
+			} else {
+				return fail(err, errlen, "unexpected argument '%s'", word);
+			}
+			continue;
+		}
+		switch (c) {
+		case OPT_TARGET:
+			r = set_pid(&o, optarg, "--target-pid", err, errlen);
+			break;
+		case OPT_RECIPES:
+			r = set_dir(&o.recipes_dir, optarg, "--recipes", err, errlen);
+			break;
+		case OPT_STATE:
+			r = set_dir(&o.state_dir, optarg, "--state-dir", err, errlen);
+			break;
+		case OPT_INTERVAL:
+			r = set_interval(&o, optarg, "--interval", err, errlen);
+			break;
+		case OPT_LOGFMT:
+			r = set_log_format(&o, optarg, "--log-format", err, errlen);
+			break;
+		case OPT_JSON:
+			o.json = true;
+			r = 0;
+			break;
+		case OPT_READY:
+			o.ready = true;
+			r = 0;
+			break;
+		case 'h':
+			o.command = NI_CMD_HELP;
+			r = 0;
+			break;
+		case OPT_VERSION:
+			o.command = NI_CMD_VERSION;
+			r = 0;
+			break;
+		case ':':
+			return fail(err, errlen, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return fail(err, errlen, "unknown option '%s' (see nodeinit --help)", argv[optind - 1]);
+		}
+		if (r < 0)
+			return r;
+	}
+
+	if (o.command == NI_CMD_NONE)
+		return fail(err, errlen, "no command given (see nodeinit --help)");
+	if ((o.json || o.ready) && o.command != NI_CMD_STATUS)
+		return fail(err, errlen, "--json and --ready go with the status command");
+	if (o.command == NI_CMD_EVAL && !o.eval_file)
+		return fail(err, errlen, "eval needs a file, or - for standard input");
+	*ret = o;
+	return 0;
+}

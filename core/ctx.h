@@ -1,0 +1,18 @@
+/* The run context: everything a pass needs, made once in main and handed down (no globals). */
+#ifndef NI_CTX_H
+#define NI_CTX_H
+
+#include <stdbool.h>
+
+#include "cli.h"
+#include "log.h"
+
+struct ni_ctx {
+	struct ni_options opt;
+	struct ni_log log;
+	int proc_fd; /* the /proc we started with (container side), O_PATH */
+	int root_fd; /* the host's /, opened after entering its mount namespace, O_PATH */
+	int sig_fd;  /* signalfd for SIGTERM/SIGINT: readable means stop, and cancels a running command */
+};
+
+#endif

@@ -1,0 +1,59 @@
+/* MD5 and SHA-256 in hex, over libmd (the maintained BSD digest library Debian ships). */
+#include "digest.h"
+
+#include <md5.h>
+#include <stdio.h>
+
+static void to_hex(const uint8_t *bin, size_t n, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hex[bin[i] >> 4];
+		out[2 * i + 1] = hex[bin[i] & 0xf];
+	}
+	out[2 * n] = '\0';
+}
+
+void ni_md5_hex(const void *data, size_t len, char ret_hex[NI_MD5_HEX_LEN + 1])
+{
+	MD5_CTX ctx;
+	uint8_t bin[MD5_DIGEST_LENGTH];
+
+	MD5Init(&ctx);
+	MD5Update(&ctx, data, len);
+	MD5Final(bin, &ctx);
+	to_hex(bin, sizeof(bin), ret_hex);
+}
+
+void ni_sha256_init(ni_sha256 *h)
+{
+	SHA256Init(&h->ctx);
+}
+
+void ni_sha256_field(ni_sha256 *h, const void *data, size_t len)
+{
+	char prefix[24];
+	int n = snprintf(prefix, sizeof(prefix), "%zu:", len);
+
+	SHA256Update(&h->ctx, (const uint8_t *)prefix, (size_t)n);
+	SHA256Update(&h->ctx, data, len);
+}
+
+void ni_sha256_end(ni_sha256 *h, char ret_hex[NI_SHA256_HEX_LEN + 1])
+{
+	uint8_t bin[SHA256_DIGEST_LENGTH];
+
+	SHA256Final(bin, &h->ctx);
+	to_hex(bin, sizeof(bin), ret_hex);
+}
+
+void ni_sha256_hex(const void *data, size_t len, char ret_hex[NI_SHA256_HEX_LEN + 1])
+{
+	SHA2_CTX ctx;
+	uint8_t bin[SHA256_DIGEST_LENGTH];
+
+	SHA256Init(&ctx);
+	SHA256Update(&ctx, data, len);
+	SHA256Final(bin, &ctx);
+	to_hex(bin, sizeof(bin), ret_hex);
+}

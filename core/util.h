@@ -1,0 +1,37 @@
+/* Small helpers shared by the pure C layer: scoped cleanup, ownership transfer, errno-safe close. */
+#ifndef NI_UTIL_H
+#define NI_UTIL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define NI_ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* close() that keeps errno, so it can sit on an error path. */
+static inline int ni_safe_close(int fd)
+{
+	if (fd >= 0) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	return -1;
+}
+
+static inline void ni_closep(int *fd) { ni_safe_close(*fd); }
+static inline void ni_freep(void *p) { free(*(void **)p); }
+
+#define _cleanup_close_ __attribute__((cleanup(ni_closep)))
+#define _cleanup_free_ __attribute__((cleanup(ni_freep)))
+
+/* Hand ownership out of a cleanup-scoped variable. */
+#define steal_pointer(pp) ({ __typeof__(*(pp)) _p = *(pp); *(pp) = NULL; _p; })
+#define steal_fd(fdp) ({ int _fd = *(fdp); *(fdp) = -1; _fd; })
+
+static inline bool ni_streq(const char *a, const char *b) { return strcmp(a, b) == 0; }
+
+#endif

@@ -1,0 +1,205 @@
+/* Option and environment parsing (cli.c) and the nsenter personality's arguments (nsenter.c). */
+#include <errno.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ns.h"
+#include "nsenter.h"
+#include "unit.h"
+
+/* A fake environment: NAME=VALUE strings. */
+static const char *const *fake_env;
+
+static const char *fake_getenv(const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *const *e = fake_env; e && *e; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
+}
+
+static int parse(const char *const *env, struct ni_options *o, char *err, int argc, ...)
+{
+	char *argv[16];
+	va_list ap;
+
+	va_start(ap, argc);
+	for (int i = 0; i < argc; i++)
+		argv[i] = va_arg(ap, char *);
+	va_end(ap);
+	argv[argc] = NULL;
+	fake_env = env;
+	return ni_cli_parse(argc, argv, fake_getenv, o, err, 256);
+}
+
+static void test_defaults(void **state)
+{
+	struct ni_options o;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse(NULL, &o, err, 2, "nodeinit", "run"), 0);
+	assert_int_equal(o.command, NI_CMD_RUN);
+	assert_int_equal(o.target_pid, 1);
+	assert_string_equal(o.recipes_dir, "/etc/nodeinit/recipes");
+	assert_string_equal(o.state_dir, "/var/lib/nodeinit");
+	assert_int_equal(o.interval_s, 30);
+	assert_int_equal(o.log_format, NI_LOG_TEXT);
+}
+
+static void test_env_twins(void **state)
+{
+	static const char *const env[] = { "NODEINIT_TARGET_PID=42", "NODEINIT_RECIPES=/r", "NODEINIT_STATE_DIR=/s",
+					   "NODEINIT_INTERVAL=5", "NODEINIT_LOG_FORMAT=json", NULL };
+	struct ni_options o;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse(env, &o, err, 2, "nodeinit", "apply"), 0);
+	assert_int_equal(o.target_pid, 42);
+	assert_string_equal(o.recipes_dir, "/r");
+	assert_string_equal(o.state_dir, "/s");
+	assert_int_equal(o.interval_s, 5);
+	assert_int_equal(o.log_format, NI_LOG_JSON);
+}
+
+/* An option beats its environment twin, before or after the command. */
+static void test_option_beats_env(void **state)
+{
+	static const char *const env[] = { "NODEINIT_TARGET_PID=42", "NODEINIT_INTERVAL=5", NULL };
+	struct ni_options o;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse(env, &o, err, 5, "nodeinit", "--target-pid", "7", "run", "--interval=2"), 0);
+	assert_int_equal(o.target_pid, 7);
+	assert_int_equal(o.interval_s, 2);
+	assert_int_equal(o.command, NI_CMD_RUN);
+}
+
+static void test_status_flags(void **state)
+{
+	struct ni_options o;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse(NULL, &o, err, 4, "nodeinit", "status", "--json", "--ready"), 0);
+	assert_true(o.json);
+	assert_true(o.ready);
+	assert_int_equal(parse(NULL, &o, err, 3, "nodeinit", "apply", "--ready"), -EINVAL);
+	assert_non_null(strstr(err, "status"));
+}
+
+static void test_eval_file(void **state)
+{
+	struct ni_options o;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse(NULL, &o, err, 3, "nodeinit", "eval", "-"), 0);
+	assert_string_equal(o.eval_file, "-");
+	assert_int_equal(parse(NULL, &o, err, 2, "nodeinit", "eval"), -EINVAL);
+}
+
+static void expect_error(const char *const *env, const char *needle, int argc, const char *a1, const char *a2,
+			 const char *a3)
+{
+	struct ni_options o;
+	char err[256] = "";
+
+	assert_int_equal(parse(env, &o, err, argc, "nodeinit", a1, a2, a3), -EINVAL);
+	assert_non_null(strstr(err, needle));
+}
+
+static void test_errors(void **state)
+{
+	static const char *const bad_pid[] = { "NODEINIT_TARGET_PID=abc", NULL };
+	static const char *const bad_fmt[] = { "NODEINIT_LOG_FORMAT=xml", NULL };
+	static const char *const bad_int[] = { "NODEINIT_INTERVAL=0", NULL };
+
+	(void)state;
+	expect_error(NULL, "unknown command 'frobnicate'", 2, "frobnicate", NULL, NULL);
+	expect_error(NULL, "no command", 1, NULL, NULL, NULL);
+	expect_error(NULL, "unknown option '--bogus'", 3, "--bogus", "run", NULL);
+	expect_error(NULL, "--target-pid: not a process id: '-3'", 4, "--target-pid", "-3", "run");
+	expect_error(NULL, "--target-pid: not a process id: '12x'", 4, "--target-pid", "12x", "run");
+	expect_error(NULL, "--interval", 4, "--interval", "99999999", "run");
+	expect_error(NULL, "needs a value", 3, "run", "--interval", NULL);
+	expect_error(NULL, "unexpected argument 'extra'", 3, "run", "extra", NULL);
+	expect_error(bad_pid, "NODEINIT_TARGET_PID: not a process id: 'abc'", 2, "run", NULL, NULL);
+	expect_error(bad_fmt, "NODEINIT_LOG_FORMAT: must be text or json, not 'xml'", 2, "run", NULL, NULL);
+	expect_error(bad_int, "NODEINIT_INTERVAL", 2, "run", NULL, NULL);
+}
+
+static void test_help_version(void **state)
+{
+	struct ni_options o;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse(NULL, &o, err, 2, "nodeinit", "--help"), 0);
+	assert_int_equal(o.command, NI_CMD_HELP);
+	assert_int_equal(parse(NULL, &o, err, 2, "nodeinit", "version"), 0);
+	assert_int_equal(o.command, NI_CMD_VERSION);
+	/* The usage text names every command and option the DESIGN fixes. */
+	for (const char *const *w = (const char *const[]){ "run", "apply", "plan", "status", "lint", "version",
+							   "--target-pid", "--recipes", "--state-dir", "--interval",
+							   "--log-format", "NODEINIT_TARGET_PID", "STARTUP_SCRIPT", NULL };
+	     *w; w++)
+		assert_non_null(strstr(ni_cli_usage(), *w));
+}
+
+static int nsparse(struct ni_nsenter_args *a, char *err, int argc, ...)
+{
+	char *argv[16];
+	va_list ap;
+
+	va_start(ap, argc);
+	for (int i = 0; i < argc; i++)
+		argv[i] = va_arg(ap, char *);
+	va_end(ap);
+	argv[argc] = NULL;
+	return ni_nsenter_parse(argc, argv, a, err, 256);
+}
+
+static void test_nsenter_args(void **state)
+{
+	struct ni_nsenter_args a;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(nsparse(&a, err, 10, "nsenter", "-t", "1", "-m", "-u", "-i", "-n", "-p", "--", "sh"), 0);
+	assert_int_equal(a.target, 1);
+	assert_int_equal(a.mask, NI_NS_ALL);
+	assert_int_equal(a.command_index, 9);
+
+	assert_int_equal(nsparse(&a, err, 6, "nsenter", "--target=12", "--mount", "--net", "ip", "-4"), 0);
+	assert_int_equal(a.target, 12);
+	assert_int_equal(a.mask, (1u << NI_NS_MNT) | (1u << NI_NS_NET));
+	assert_int_equal(a.command_index, 4); /* "-4" belongs to ip */
+
+	assert_int_equal(nsparse(&a, err, 4, "nsenter", "-t1", "-muinp", "true"), 0);
+	assert_int_equal(a.mask, NI_NS_ALL);
+
+	assert_int_equal(nsparse(&a, err, 3, "nsenter", "-m", "true"), -EINVAL);
+	assert_non_null(strstr(err, "no target"));
+	assert_int_equal(nsparse(&a, err, 4, "nsenter", "-t", "1", "true"), -EINVAL);
+	assert_non_null(strstr(err, "no namespace"));
+	assert_int_equal(nsparse(&a, err, 5, "nsenter", "-t", "1", "-U", "true"), -EINVAL);
+	assert_non_null(strstr(err, "unsupported option '-U'"));
+	assert_int_equal(nsparse(&a, err, 5, "nsenter", "-t", "x", "-m", "true"), -EINVAL);
+	assert_non_null(strstr(err, "not a process id"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),     cmocka_unit_test(test_env_twins),
+		cmocka_unit_test(test_option_beats_env), cmocka_unit_test(test_status_flags),
+		cmocka_unit_test(test_eval_file),    cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_help_version), cmocka_unit_test(test_nsenter_args),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
