@@ -52,17 +52,20 @@ fakehost_start() {
 	up=$T/overlay.$RANDOM
 	mkdir -p "$up/upper" "$up/work"
 	mkfifo "$fifo"
+	# The ready fifo is opened and /etc overlaid before the tmpfs mounts, which may hide the work
+	# dir (a checkout under /tmp, say).
 	unshare --mount --uts --ipc --net --pid --fork --mount-proc --propagation private -- sh -ec '
+		exec 3>"$2"
+		mount -t overlay fakehost-etc -o lowerdir=/etc,upperdir="$1/upper",workdir="$1/work" /etc
 		mount -t tmpfs -o mode=1777 fakehost-tmp /tmp
 		mount -t tmpfs fakehost-varlib /var/lib
 		mount -t tmpfs fakehost-run /run
-		mount -t overlay fakehost-etc -o lowerdir=/etc,upperdir="$1/upper",workdir="$1/work" /etc
 		hostname fakehost
 		ip link set lo up 2>/dev/null || true
-		echo ready > "$2"
-		exec sleep infinity' fakehost "$up" "$fifo" 2>>"$T/unshare.err" &
+		echo ready >&3
+		exec 3>&- sleep infinity' fakehost "$up" "$fifo" 2>>"$T/unshare.err" &
 	local upid=$!
-	read -r _ < "$fifo" || { echo "fake host did not start" >&2; exit 1; }
+	read -r -t 20 _ < "$fifo" || { echo "fake host did not start: $(cat "$T/unshare.err")" >&2; exit 1; }
 	FAKE=$(cat /proc/$upid/task/$upid/children)
 	FAKE=${FAKE%% *}
 	FAKE_PIDS+=("$FAKE")
