@@ -10,9 +10,12 @@
 struct ni_ctx {
 	struct ni_options opt;
 	struct ni_log log;
-	int proc_fd; /* the /proc we started with (container side), O_PATH */
-	int root_fd; /* the host's /, opened after entering its mount namespace, O_PATH */
-	int sig_fd;  /* signalfd for SIGTERM/SIGINT: readable means stop, and cancels a running command */
+	int proc_fd;     /* the /proc we started with (container side), O_PATH */
+	int root_fd;     /* the host's /, opened after entering its mount namespace, O_PATH */
+	int proc_sys_fd; /* the host's /proc/sys, opened after joining its net namespace, O_PATH; -1 until needed */
+	int sig_fd;      /* signalfd for SIGTERM/SIGINT: readable means stop, and cancels a running command */
+	const char *step;   /* "recipe/step" being applied, for log lines; NULL outside steps */
+	bool sensitive;     /* the current step's values must not reach logs */
 };
 
 #endif

@@ -49,15 +49,15 @@ static void text_value(FILE *out, const char *v)
 	fputc('"', out);
 }
 
-void ni_log(const struct ni_log *log, enum ni_log_level level, const char *msg, ...)
+#define MAX_FIELDS 32
+
+void ni_log_kv(const struct ni_log *log, enum ni_log_level level, const char *msg, const char *const *kv, size_t n)
 {
 	FILE *out = log && log->out ? log->out : stderr;
 	enum ni_log_format format = log ? log->format : NI_LOG_TEXT;
 	struct timeval tv;
 	struct tm tm;
 	char ts[64];
-	va_list ap;
-	const char *k, *v;
 
 	if (log && level < log->min_level)
 		return;
@@ -74,9 +74,8 @@ void ni_log(const struct ni_log *log, enum ni_log_level level, const char *msg, 
 	} else {
 		fprintf(out, "%s %-5s %s", ts, level_names[level], msg);
 	}
-	va_start(ap, msg);
-	while ((k = va_arg(ap, const char *))) {
-		v = va_arg(ap, const char *);
+	for (size_t i = 0; i < 2 * n; i += 2) {
+		const char *k = kv[i], *v = kv[i + 1];
 		if (!v)
 			continue;
 		if (format == NI_LOG_JSON) {
@@ -90,8 +89,24 @@ void ni_log(const struct ni_log *log, enum ni_log_level level, const char *msg, 
 			text_value(out, v);
 		}
 	}
-	va_end(ap);
 	fputs(format == NI_LOG_JSON ? "}\n" : "\n", out);
 	fflush(out);
 	funlockfile(out);
+}
+
+void ni_log(const struct ni_log *log, enum ni_log_level level, const char *msg, ...)
+{
+	const char *kv[2 * MAX_FIELDS];
+	size_t n = 0;
+	const char *k;
+	va_list ap;
+
+	va_start(ap, msg);
+	while (n < MAX_FIELDS && (k = va_arg(ap, const char *))) {
+		kv[2 * n] = k;
+		kv[2 * n + 1] = va_arg(ap, const char *);
+		n++;
+	}
+	va_end(ap);
+	ni_log_kv(log, level, msg, kv, n);
 }

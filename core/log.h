@@ -26,6 +26,9 @@ struct ni_log {
 void ni_log(const struct ni_log *log, enum ni_log_level level, const char *msg, ...)
 	__attribute__((sentinel));
 
+/* The same with the fields as an array of n key, value pairs (NULL values skipped). */
+void ni_log_kv(const struct ni_log *log, enum ni_log_level level, const char *msg, const char *const *kv, size_t n);
+
 /* Appends s to out as a JSON string body (no quotes), escaping what JSON requires. */
 void ni_json_escape(FILE *out, const char *s);
 

@@ -1,6 +1,7 @@
 /* Entry point: parses the command line, enters the target host, dispatches; the only place that exits. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <lauxlib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/signalfd.h>
@@ -10,6 +11,7 @@
 #include "engine.h"
 #include "exec.h"
 #include "legacy.h"
+#include "luart.h"
 #include "ns.h"
 #include "nsenter.h"
 #include "util.h"
@@ -107,6 +109,21 @@ static int make_sig_fd(void)
 	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
+/* Joins the target's namespaces and opens the host's root: after this, "/" means the host's. */
+static int enter_host(struct ni_ctx *ctx)
+{
+	int r = enter("nodeinit", ctx->proc_fd, ctx->opt.target_pid, NI_NS_ALL);
+
+	if (r != NI_EXIT_OK)
+		return r;
+	ctx->root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (ctx->root_fd < 0) {
+		fprintf(stderr, "nodeinit: cannot open the host's root directory: %m\n");
+		return NI_EXIT_TARGET;
+	}
+	return NI_EXIT_OK;
+}
+
 static int cmd_apply(struct ni_ctx *ctx, bool forever)
 {
 	struct ni_legacy legacy = { .script = getenv("STARTUP_SCRIPT") };
@@ -121,27 +138,95 @@ static int cmd_apply(struct ni_ctx *ctx, bool forever)
 		fprintf(stderr, "nodeinit: out of memory\n");
 		return NI_EXIT_FAILED;
 	}
-
-	r = enter("nodeinit", ctx->proc_fd, ctx->opt.target_pid, NI_NS_ALL);
-	if (r != NI_EXIT_OK)
-		goto out;
-	ctx->root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (ctx->root_fd < 0) {
-		fprintf(stderr, "nodeinit: cannot open the host's root directory: %m\n");
-		r = NI_EXIT_TARGET;
-		goto out;
+	r = enter_host(ctx);
+	if (r == NI_EXIT_OK) {
+		ni_log(&ctx->log, NI_LOG_INFO, forever ? "nodeinit running" : "nodeinit applying", "version",
+		       NI_VERSION, NULL);
+		r = ni_engine_loop(ctx, &legacy, forever);
 	}
-	ni_log(&ctx->log, NI_LOG_INFO, forever ? "nodeinit running" : "nodeinit applying", "version", NI_VERSION,
-	       "target_pid", getenv("NODEINIT_TARGET_PID") ? getenv("NODEINIT_TARGET_PID") : NULL, NULL);
-	r = ni_engine_loop(ctx, &legacy, forever);
-out:
 	free(legacy.checkpoint);
+	return r;
+}
+
+/* Reads a whole file (or stdin for "-") before entering the host: it lives on the container side. */
+static int read_all(const char *path, char **ret, size_t *ret_len)
+{
+	_cleanup_close_ int fd = ni_streq(path, "-") ? dup(0) : open(path, O_RDONLY | O_CLOEXEC);
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0, cap = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n;
+		if (len + 4096 > cap) {
+			char *b = realloc(buf, cap = cap ? 2 * cap : 65536);
+			if (!b)
+				return -ENOMEM;
+			buf = b;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*ret = steal_pointer(&buf);
+	*ret_len = len;
+	return 0;
+}
+
+/* eval FILE|-: one chunk against the host with every module and no checkpoints; prints its results. */
+static int cmd_eval(struct ni_ctx *ctx)
+{
+	_cleanup_free_ char *src = NULL;
+	char chunkname[512];
+	lua_State *L = NULL;
+	size_t len = 0;
+	int r;
+
+	r = read_all(ctx->opt.eval_file, &src, &len);
+	if (r < 0) {
+		fprintf(stderr, "nodeinit: eval: %s: %s\n", ctx->opt.eval_file, strerror(-r));
+		return NI_EXIT_USAGE;
+	}
+	snprintf(chunkname, sizeof(chunkname), "@%s", ni_streq(ctx->opt.eval_file, "-") ? "stdin" : ctx->opt.eval_file);
+	r = enter_host(ctx);
+	if (r != NI_EXIT_OK)
+		return r;
+	L = ni_lua_new(ctx);
+	if (!L) {
+		fprintf(stderr, "nodeinit: eval: cannot create a Lua state: out of memory\n");
+		return NI_EXIT_FAILED;
+	}
+	ctx->step = "eval";
+	ni_lua_push_env(L);
+	if (ni_lua_load(L, chunkname, src, len, -1) != LUA_OK) {
+		fprintf(stderr, "nodeinit: eval: %s\n", lua_tostring(L, -1));
+		r = NI_EXIT_USAGE;
+	} else if (ni_lua_pcall(L, 0, LUA_MULTRET) != LUA_OK) {
+		fprintf(stderr, "nodeinit: eval: %s\n", lua_tostring(L, -1));
+		r = NI_EXIT_FAILED;
+	} else {
+		int top = lua_gettop(L);
+		for (int i = 2; i <= top; i++) { /* 1 is the environment */
+			fputs(luaL_tolstring(L, i, NULL), stdout);
+			fputs(i < top ? "\t" : "\n", stdout);
+			lua_pop(L, 1);
+		}
+		r = NI_EXIT_OK;
+	}
+	ni_lua_close(L);
 	return r;
 }
 
 int main(int argc, char **argv)
 {
-	struct ni_ctx ctx = { .proc_fd = -1, .root_fd = -1, .sig_fd = -1 };
+	struct ni_ctx ctx = { .proc_fd = -1, .root_fd = -1, .proc_sys_fd = -1, .sig_fd = -1 };
 	const char *base = strrchr(argv[0], '/');
 	char err[256];
 	int r;
@@ -165,6 +250,7 @@ int main(int argc, char **argv)
 		return NI_EXIT_OK;
 	case NI_CMD_RUN:
 	case NI_CMD_APPLY:
+	case NI_CMD_EVAL:
 		break;
 	default:
 		fprintf(stderr, "nodeinit: this command is not built yet\n");
@@ -181,7 +267,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "nodeinit: cannot set up signal handling: %m\n");
 		return NI_EXIT_FAILED;
 	}
-	r = cmd_apply(&ctx, ctx.opt.command == NI_CMD_RUN);
+	r = ctx.opt.command == NI_CMD_EVAL ? cmd_eval(&ctx) : cmd_apply(&ctx, ctx.opt.command == NI_CMD_RUN);
+	ni_safe_close(ctx.proc_sys_fd);
 	ni_safe_close(ctx.root_fd);
 	ni_safe_close(ctx.sig_fd);
 	ni_safe_close(ctx.proc_fd);

@@ -1,0 +1,367 @@
+/* The Lua runtime: limits (allocator cap, count hook), the sandboxed environment, guarded calls. */
+#define _GNU_SOURCE
+#include "luart.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "embed.h"
+#include "util.h"
+
+#define HOOK_EVERY 10000
+
+/* Lives as the allocator's userdata, so every binding can reach it from any lua_State. */
+struct ni_lua {
+	struct ni_ctx *ctx;
+	size_t mem_used, mem_max;
+	bool mem_hit;
+	long instr_left;
+	bool instr_hit;
+};
+
+static const char TEMPLATE_KEY = 'T'; /* registry: the globals every environment copies */
+static const char MODULES_KEY = 'M';  /* registry: name -> module table, the originals */
+
+static const struct {
+	const char *name;
+	lua_CFunction open;
+} c_modules[] = {
+	{ "log", luaopen_nodeinit_log },
+};
+
+static struct ni_lua *state_of(lua_State *L)
+{
+	void *ud;
+
+	lua_getallocf(L, &ud);
+	return ud;
+}
+
+struct ni_ctx *ni_lua_ctx(lua_State *L)
+{
+	return state_of(L)->ctx;
+}
+
+static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	struct ni_lua *s = ud;
+	size_t old = ptr ? osize : 0; /* with ptr NULL, osize is a type tag, not a size */
+	void *p;
+
+	if (nsize == 0) {
+		free(ptr);
+		s->mem_used -= old;
+		return NULL;
+	}
+	if (nsize > old && s->mem_used + (nsize - old) > s->mem_max) {
+		s->mem_hit = true;
+		return NULL;
+	}
+	p = realloc(ptr, nsize);
+	if (!p)
+		return NULL;
+	s->mem_used = s->mem_used - old + nsize;
+	return p;
+}
+
+static void count_hook(lua_State *L, lua_Debug *ar)
+{
+	struct ni_lua *s = state_of(L);
+
+	(void)ar;
+	s->instr_left -= HOOK_EVERY;
+	if (s->instr_left < 0) {
+		s->instr_hit = true;
+		luaL_error(L, "instruction limit exceeded (%I VM instructions): a runaway loop?",
+			   (lua_Integer)NI_LUA_INSTR_MAX);
+	}
+}
+
+int ni_lua_fail(lua_State *L, int r, const char *what)
+{
+	errno = -r;
+	return luaL_fileresult(L, 0, what);
+}
+
+/* load() for recipes: text only, and the caller's sandbox as the default environment. */
+static int l_load(lua_State *L)
+{
+	size_t len;
+	const char *chunk = luaL_checklstring(L, 1, &len);
+	const char *name = luaL_optstring(L, 2, "=(load)");
+	const char *mode = luaL_optstring(L, 3, "t");
+	int env = lua_isnone(L, 4) ? lua_upvalueindex(1) : 4;
+
+	luaL_argcheck(L, strcmp(mode, "t") == 0, 3, "only text chunks can be loaded (mode \"t\")");
+	if (luaL_loadbufferx(L, chunk, len, name, "t") != LUA_OK) {
+		lua_pushnil(L);
+		lua_insert(L, -2);
+		return 2;
+	}
+	lua_pushvalue(L, env);
+	if (!lua_setupvalue(L, -2, 1))
+		lua_pop(L, 1);
+	return 1;
+}
+
+/* collectgarbage() without the options that would let a recipe starve or stall the collector. */
+static int l_collectgarbage(lua_State *L)
+{
+	static const char *const opts[] = { "collect", "count", "step", "isrunning", NULL };
+	int o = luaL_checkoption(L, 1, "collect", opts);
+
+	switch (o) {
+	case 0:
+		lua_gc(L, LUA_GCCOLLECT);
+		lua_pushinteger(L, 0);
+		return 1;
+	case 1: {
+		int kb = lua_gc(L, LUA_GCCOUNT), b = lua_gc(L, LUA_GCCOUNTB);
+		lua_pushnumber(L, (lua_Number)kb + (lua_Number)b / 1024);
+		return 1;
+	}
+	case 2:
+		lua_pushboolean(L, lua_gc(L, LUA_GCSTEP, (int)luaL_optinteger(L, 2, 0)));
+		return 1;
+	default:
+		lua_pushboolean(L, lua_gc(L, LUA_GCISRUNNING));
+		return 1;
+	}
+}
+
+/* print() goes to nodeinit's log, tagged with the step, instead of a bare stdout line. */
+static int l_print(lua_State *L)
+{
+	struct ni_ctx *ctx = ni_lua_ctx(L);
+	luaL_Buffer b;
+	int n = lua_gettop(L);
+
+	luaL_buffinit(L, &b);
+	for (int i = 1; i <= n; i++) {
+		if (i > 1)
+			luaL_addchar(&b, '\t');
+		luaL_tolstring(L, i, NULL);
+		luaL_addvalue(&b);
+	}
+	luaL_pushresult(&b);
+	ni_log(&ctx->log, NI_LOG_INFO, lua_tostring(L, -1), "step", ctx->step, NULL);
+	return 0;
+}
+
+/* require(name): nodeinit.* modules only; the environment's own copies, so globals and require agree. */
+static int l_require(lua_State *L)
+{
+	const char *name = luaL_checkstring(L, 1);
+
+	if (lua_getfield(L, lua_upvalueindex(1), name) != LUA_TNIL)
+		return 1;
+	return luaL_error(L, "module '%s' not found: recipes can require only nodeinit.* modules", name);
+}
+
+static void copy_table(lua_State *L, int src)
+{
+	src = lua_absindex(L, src);
+	lua_newtable(L);
+	lua_pushnil(L);
+	while (lua_next(L, src)) {
+		lua_pushvalue(L, -2);
+		lua_insert(L, -2);
+		lua_rawset(L, -4);
+	}
+}
+
+/* Base functions recipes may use; the rest of the base library (dofile, loadfile, ...) stays out. */
+static const char *const safe_base[] = {
+	"assert", "error", "getmetatable", "ipairs", "next", "pairs", "pcall", "rawequal", "rawget",
+	"rawlen", "rawset", "select", "setmetatable", "tonumber", "tostring", "type", "xpcall", "_VERSION",
+	NULL,
+};
+static const char *const safe_os[] = { "clock", "date", "difftime", "getenv", "time", NULL };
+
+/* Builds the template globals from a scratch table of opened libraries. */
+static void build_template(lua_State *L)
+{
+	lua_newtable(L); /* template */
+
+	luaL_requiref(L, "_G", luaopen_base, 0);
+	for (const char *const *k = safe_base; *k; k++) {
+		lua_getfield(L, -1, *k);
+		lua_setfield(L, -3, *k);
+	}
+	lua_pop(L, 1);
+	lua_pushcfunction(L, l_collectgarbage);
+	lua_setfield(L, -2, "collectgarbage");
+	lua_pushcfunction(L, l_print);
+	lua_setfield(L, -2, "print");
+
+	luaL_requiref(L, "string", luaopen_string, 0);
+	lua_pushnil(L);
+	lua_setfield(L, -2, "dump"); /* bytecode out means bytecode in; neither */
+	lua_setfield(L, -2, "string");
+	/* The string metatable is shared by every string in the state: hide it. */
+	lua_pushliteral(L, "");
+	lua_getmetatable(L, -1);
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "__metatable");
+	lua_pop(L, 2);
+
+	luaL_requiref(L, "table", luaopen_table, 0);
+	lua_setfield(L, -2, "table");
+	luaL_requiref(L, "math", luaopen_math, 0);
+	lua_setfield(L, -2, "math");
+	luaL_requiref(L, "utf8", luaopen_utf8, 0);
+	lua_setfield(L, -2, "utf8");
+	luaL_requiref(L, "coroutine", luaopen_coroutine, 0);
+	lua_setfield(L, -2, "coroutine");
+	luaL_requiref(L, "os", luaopen_os, 0);
+	lua_newtable(L);
+	for (const char *const *k = safe_os; *k; k++) {
+		lua_getfield(L, -2, *k);
+		lua_setfield(L, -2, *k);
+	}
+	lua_setfield(L, -3, "os");
+	lua_pop(L, 1);
+
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &TEMPLATE_KEY);
+
+	lua_newtable(L); /* modules */
+	for (size_t i = 0; i < NI_ELEMENTSOF(c_modules); i++) {
+		lua_pushcfunction(L, c_modules[i].open);
+		lua_call(L, 0, 1);
+		lua_setfield(L, -2, c_modules[i].name);
+	}
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &MODULES_KEY);
+}
+
+static int build_template_protected(lua_State *L)
+{
+	build_template(L);
+	return 0;
+}
+
+lua_State *ni_lua_new(struct ni_ctx *ctx)
+{
+	struct ni_lua *s = calloc(1, sizeof(*s));
+	lua_State *L;
+
+	if (!s)
+		return NULL;
+	s->ctx = ctx;
+	s->mem_max = NI_LUA_MEM_MAX;
+	s->instr_left = NI_LUA_INSTR_MAX;
+	L = lua_newstate(capped_alloc, s);
+	if (!L) {
+		free(s);
+		return NULL;
+	}
+	lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
+	lua_pushcfunction(L, build_template_protected);
+	if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+		ni_lua_close(L);
+		return NULL;
+	}
+	return L;
+}
+
+void ni_lua_close(lua_State *L)
+{
+	struct ni_lua *s;
+
+	if (!L)
+		return;
+	s = state_of(L);
+	lua_close(L);
+	free(s);
+}
+
+void ni_lua_push_env(lua_State *L)
+{
+	int env, mods;
+
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &TEMPLATE_KEY);
+	copy_table(L, -1);
+	lua_remove(L, -2);
+	env = lua_gettop(L);
+	/* Libraries are tables: copy them too, so `string.rep = nil` stays in this environment. */
+	lua_pushnil(L);
+	while (lua_next(L, env)) {
+		if (lua_type(L, -1) == LUA_TTABLE) {
+			copy_table(L, -1);
+			lua_pushvalue(L, -3);
+			lua_insert(L, -2);
+			lua_rawset(L, env);
+		}
+		lua_pop(L, 1);
+	}
+	lua_pushvalue(L, env);
+	lua_setfield(L, env, "_G");
+
+	lua_newtable(L); /* what require() finds: nodeinit.<name> -> this environment's copy */
+	mods = lua_gettop(L);
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &MODULES_KEY);
+	lua_pushnil(L);
+	while (lua_next(L, -2)) {
+		const char *name = lua_tostring(L, -2);
+		copy_table(L, -1);
+		lua_pushvalue(L, -1);
+		lua_setfield(L, env, name);
+		lua_pushfstring(L, "nodeinit.%s", name);
+		lua_insert(L, -2);
+		lua_rawset(L, mods);
+		lua_pop(L, 1); /* the original module; its name stays for lua_next */
+	}
+	lua_pop(L, 1);
+	lua_pushcclosure(L, l_require, 1);
+	lua_setfield(L, env, "require");
+
+	lua_pushvalue(L, env);
+	lua_pushcclosure(L, l_load, 1);
+	lua_setfield(L, env, "load");
+}
+
+int ni_lua_load(lua_State *L, const char *chunkname, const char *src, size_t len, int env_idx)
+{
+	int r;
+
+	env_idx = lua_absindex(L, env_idx);
+	r = luaL_loadbufferx(L, src, len, chunkname, "t");
+	if (r != LUA_OK)
+		return r;
+	lua_pushvalue(L, env_idx);
+	lua_setupvalue(L, -2, 1);
+	return LUA_OK;
+}
+
+static int msghandler(lua_State *L)
+{
+	const char *msg = lua_tostring(L, 1);
+
+	if (!msg) {
+		if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+			return 1;
+		msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+	}
+	luaL_traceback(L, L, msg, 1);
+	return 1;
+}
+
+int ni_lua_pcall(lua_State *L, int nargs, int nresults)
+{
+	struct ni_lua *s = state_of(L);
+	int base = lua_gettop(L) - nargs, r;
+
+	s->instr_left = NI_LUA_INSTR_MAX;
+	s->mem_hit = s->instr_hit = false;
+	lua_pushcfunction(L, msghandler);
+	lua_insert(L, base);
+	r = lua_pcall(L, nargs, nresults, base);
+	lua_remove(L, base);
+	if (r == LUA_ERRMEM || (r != LUA_OK && s->mem_hit)) {
+		lua_pop(L, 1);
+		lua_pushfstring(L, "memory limit exceeded (%d MiB)", (int)(s->mem_max >> 20));
+		r = LUA_ERRMEM;
+	}
+	return r;
+}

@@ -1,0 +1,46 @@
+/* The embedded Lua runtime: a sandboxed state, fresh environments, guarded calls. */
+#ifndef NI_LUART_H
+#define NI_LUART_H
+
+#include <lua.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ctx.h"
+
+#define NI_LUA_MEM_MAX (64u << 20)        /* bytes a state may hold */
+#define NI_LUA_INSTR_MAX 2000000000L      /* VM instructions per guarded call */
+
+/* A state with nodeinit's modules, the safe libraries and the limits; NULL when out of memory. */
+lua_State *ni_lua_new(struct ni_ctx *ctx);
+void ni_lua_close(lua_State *L);
+
+/* The context a binding acts on (stored in the registry by ni_lua_new). */
+struct ni_ctx *ni_lua_ctx(lua_State *L);
+
+/*
+ * Pushes a fresh environment: the safe base functions, copies of string, table, math, utf8,
+ * coroutine and a few os functions, nodeinit's modules as globals, and a require that only
+ * knows nodeinit.*. Each chunk gets its own, so one recipe cannot change another's globals.
+ */
+void ni_lua_push_env(lua_State *L);
+
+/*
+ * Loads a text chunk (binary chunks are refused) with the environment at env_idx as its _ENV.
+ * Pushes the function, or an error message; returns a LUA_* status.
+ */
+int ni_lua_load(lua_State *L, const char *chunkname, const char *src, size_t len, int env_idx);
+
+/*
+ * lua_pcall with a traceback handler and a fresh instruction budget. On error the message on top
+ * says what happened, with a traceback; a hit memory or instruction limit says so plainly.
+ */
+int ni_lua_pcall(lua_State *L, int nargs, int nresults);
+
+/* Lua's OS-failure convention: pushes nil, "<what>: <strerror>", errno; r is -errno. */
+int ni_lua_fail(lua_State *L, int r, const char *what);
+
+/* Module openers, one per binding file (l_<name>.c). */
+int luaopen_nodeinit_log(lua_State *L);
+
+#endif
