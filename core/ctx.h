@@ -16,6 +16,7 @@ struct ni_ctx {
 	int sig_fd;      /* signalfd for SIGTERM/SIGINT: readable means stop, and cancels a running command */
 	const char *step;   /* "recipe/step" being applied, for log lines; NULL outside steps */
 	bool sensitive;     /* the current step's values must not reach logs */
+	long deadline_ms;   /* CLOCK_MONOTONIC ms by which the current step must end; 0: none */
 };
 
 #endif

@@ -1,17 +1,348 @@
-/* The pass and the idle loop. The idle path only polls the signal fd with a timeout: no forks. */
+/* The engine: due-ness of steps, the pass (recipes, then the legacy script), plan, status, run loop. */
 #define _GNU_SOURCE
 #include "engine.h"
 
+#include <fcntl.h>
+#include <lauxlib.h>
 #include <poll.h>
-#include <stdio.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "exec.h"
 #include "legacy.h"
+#include "luart.h"
 #include "util.h"
 
-static int legacy_pass(struct ni_ctx *ctx, struct ni_legacy *lg)
+#define BACKOFF_MAX_MS (10 * 60 * 1000)
+#define DEBOUNCE_MS 200
+
+static const char *const reason_names[] = {
+	[NI_REASON_NEW] = "new",       [NI_REASON_CHANGED] = "changed",         [NI_REASON_BOOT] = "boot",
+	[NI_REASON_ALWAYS] = "always", [NI_REASON_FAILED] = "failed",           [NI_REASON_INTERRUPTED] = "interrupted",
+	[NI_REASON_DONE] = "done",     [NI_REASON_KEPT] = "kept",               [NI_REASON_BACKOFF] = "backoff",
+};
+
+const char *ni_reason_name(enum ni_reason r)
 {
+	return reason_names[r];
+}
+
+int64_t ni_backoff_ms(unsigned failures, unsigned interval_s)
+{
+	int64_t ms = (int64_t)interval_s * 1000;
+
+	for (unsigned i = 1; i < failures && ms < BACKOFF_MAX_MS; i++)
+		ms *= 2;
+	return ms < BACKOFF_MAX_MS ? ms : BACKOFF_MAX_MS;
+}
+
+bool ni_step_due(const struct ni_step *s, const struct ni_step_record *rec, const char *boot_id, int64_t now_ms,
+		 bool honour_backoff, enum ni_reason *ret_reason)
+{
+	if (!rec || rec->result == NI_RESULT_PENDING) {
+		*ret_reason = NI_REASON_NEW;
+		return true;
+	}
+	if (!ni_streq(rec->fingerprint, s->fingerprint)) {
+		*ret_reason = NI_REASON_CHANGED;
+		return true;
+	}
+	if (rec->result == NI_RESULT_INTERRUPTED) {
+		*ret_reason = NI_REASON_INTERRUPTED;
+		return true;
+	}
+	if (rec->result == NI_RESULT_FAILED) {
+		bool wait = honour_backoff && now_ms < rec->retry_after_ms;
+		*ret_reason = wait ? NI_REASON_BACKOFF : NI_REASON_FAILED;
+		return !wait;
+	}
+	if (s->when == NI_WHEN_ALWAYS) {
+		*ret_reason = NI_REASON_ALWAYS;
+		return true;
+	}
+	if (s->when == NI_WHEN_BOOT && !ni_streq(rec->boot_id, boot_id)) {
+		*ret_reason = NI_REASON_BOOT;
+		return true;
+	}
+	*ret_reason = rec->result == NI_RESULT_KEPT ? NI_REASON_KEPT : NI_REASON_DONE;
+	return false;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void format_time(int64_t ms, char *buf, size_t n)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* A stop signal waiting on the signalfd (not consumed: the loop reads it). */
+static bool stop_pending(const struct ni_ctx *ctx)
+{
+	struct pollfd p = { .fd = ctx->sig_fd, .events = POLLIN };
+
+	return ctx->sig_fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
+/* The host's boot_id, read in its mount namespace; "unknown" when it cannot be read. */
+static void read_boot_id(struct ni_engine *e)
+{
+	_cleanup_close_ int fd = openat(e->ctx->root_fd, "proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, e->boot_id, sizeof(e->boot_id) - 1);
+
+	if (n <= 0) {
+		snprintf(e->boot_id, sizeof(e->boot_id), "unknown");
+		return;
+	}
+	e->boot_id[n] = '\0';
+	e->boot_id[strcspn(e->boot_id, "\n")] = '\0';
+}
+
+static void problem_to_log(void *ud, const char *file, int line, const char *msg)
+{
+	struct ni_ctx *ctx = ud;
+	char where[300];
+
+	if (!file)
+		snprintf(where, sizeof(where), "%s", "");
+	else if (line > 0)
+		snprintf(where, sizeof(where), "%s:%d", file, line);
+	else
+		snprintf(where, sizeof(where), "%s", file);
+	ni_log(&ctx->log, NI_LOG_ERROR, msg, "at", *where ? where : NULL, NULL);
+}
+
+int ni_engine_load(struct ni_engine *e, ni_problem_fn fn, void *ud, size_t *ret_problems)
+{
+	struct ni_recipe_set set;
+	lua_State *L;
+	int r;
+
+	*ret_problems = 0;
+	if (e->recipes_fd < 0)
+		return 0;
+	L = ni_lua_new(e->ctx);
+	if (!L)
+		return -ENOMEM;
+	r = ni_recipes_load(L, e->recipes_fd, &set, fn ? fn : problem_to_log, fn ? ud : e->ctx, ret_problems);
+	if (r < 0) {
+		if (r == -EINVAL)
+			ni_recipe_set_free(L, &set);
+		ni_lua_close(L);
+		return r;
+	}
+	ni_recipe_set_free(e->L, &e->set);
+	ni_lua_close(e->L);
+	e->L = L;
+	e->set = set;
+	return 0;
+}
+
+static int open_state(struct ni_engine *e)
+{
+	int r;
+
+	if (e->state_fd >= 0)
+		return 0;
+	r = ni_state_open(e->ctx->root_fd, e->ctx->opt.state_dir, &e->state_fd);
+	if (r < 0)
+		ni_log(&e->ctx->log, NI_LOG_ERROR, "cannot open the state directory on the host", "dir",
+		       e->ctx->opt.state_dir, "error", strerror(-r), NULL);
+	return r;
+}
+
+/* Calls the step table's field fn (run or check) under the step's limits; 1 + result truthiness, or 0 on error. */
+static int call_step(struct ni_engine *e, const struct ni_step *s, const char *fn, bool *ret_truthy, char **ret_err)
+{
+	lua_State *L = e->L;
+	int r;
+
+	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref);
+	lua_getfield(L, -1, fn);
+	lua_remove(L, -2);
+	r = ni_lua_pcall(L, 0, 1);
+	if (r != LUA_OK) {
+		*ret_err = strdup(lua_tostring(L, -1) ? lua_tostring(L, -1) : "(error)");
+		lua_pop(L, 1);
+		return 0;
+	}
+	*ret_truthy = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	return 1;
+}
+
+static bool step_has(struct ni_engine *e, const struct ni_step *s, const char *field)
+{
+	bool has;
+
+	lua_rawgeti(e->L, LUA_REGISTRYINDEX, s->ref);
+	has = lua_getfield(e->L, -1, field) == LUA_TFUNCTION;
+	lua_pop(e->L, 2);
+	return has;
+}
+
+/*
+ * Runs one due step: the "started" line goes to the journal (synced) first, so a crash shows it
+ * interrupted; the "ended" line only after the body returned. Returns the result; INTERRUPTED when
+ * a stop signal cut it short (then no ended line is written).
+ */
+static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, const struct ni_step *s,
+			       const struct ni_step_record *prev, struct ni_journal *j, enum ni_reason why)
+{
+	struct ni_ctx *ctx = e->ctx;
+	struct ni_step_record rec = { .name = s->name, .exit_code = 0 };
+	_cleanup_free_ char *label = NULL, *err = NULL;
+	char dur[24];
+	bool truthy = false;
+	long t0;
+	int r;
+
+	if (asprintf(&label, "%s/%s", rc->name, s->name) < 0)
+		return NI_RESULT_FAILED;
+	snprintf(rec.fingerprint, sizeof(rec.fingerprint), "%s", s->fingerprint);
+	snprintf(rec.boot_id, sizeof(rec.boot_id), "%s", e->boot_id);
+	rec.started_ms = wall_ms();
+	ni_log(&ctx->log, NI_LOG_INFO, "step start", "recipe", rc->name, "step", s->name, "reason", ni_reason_name(why), NULL);
+
+	r = ni_journal_begin(j, s->name, s->fingerprint, e->boot_id, rec.started_ms);
+	if (r < 0) {
+		/* Without a durable "started" line a crash could not be told apart: do not run. */
+		ni_log(&ctx->log, NI_LOG_ERROR, "cannot record the step start; not running it", "recipe", rc->name,
+		       "step", s->name, "error", strerror(-r), NULL);
+		return NI_RESULT_FAILED;
+	}
+
+	ctx->step = label;
+	ctx->sensitive = s->sensitive;
+	t0 = ni_now_ms();
+	ctx->deadline_ms = s->timeout_ms > 0 ? t0 + s->timeout_ms : 0;
+	if (step_has(e, s, "check") && call_step(e, s, "check", &truthy, &err) && truthy) {
+		rec.result = NI_RESULT_KEPT;
+	} else if (!err && call_step(e, s, "run", &truthy, &err)) {
+		rec.result = NI_RESULT_OK;
+	} else {
+		rec.result = NI_RESULT_FAILED;
+		rec.exit_code = 1;
+	}
+	rec.duration_ms = ni_now_ms() - t0;
+	ctx->step = NULL;
+	ctx->sensitive = false;
+	ctx->deadline_ms = 0;
+	snprintf(dur, sizeof(dur), "%lld", (long long)rec.duration_ms);
+
+	if (rec.result == NI_RESULT_FAILED && stop_pending(ctx)) {
+		ni_log(&ctx->log, NI_LOG_WARN, "step interrupted by a stop signal", "recipe", rc->name, "step", s->name,
+		       "duration_ms", dur, NULL);
+		return NI_RESULT_INTERRUPTED;
+	}
+	if (rec.result == NI_RESULT_FAILED) {
+		rec.failures = prev && prev->result == NI_RESULT_FAILED ? prev->failures + 1 : 1;
+		rec.retry_after_ms = rec.started_ms + rec.duration_ms + ni_backoff_ms(rec.failures, ctx->opt.interval_s);
+	}
+	r = ni_journal_end(j, &rec);
+	if (r < 0)
+		ni_log(&ctx->log, NI_LOG_WARN, "cannot record the step end; it will run again", "recipe", rc->name,
+		       "step", s->name, "error", strerror(-r), NULL);
+	if (rec.result == NI_RESULT_FAILED)
+		/* The message of a sensitive step may hold its values: say only that it failed. */
+		ni_log(&ctx->log, NI_LOG_ERROR, "step failed", "recipe", rc->name, "step", s->name, "duration_ms", dur,
+		       "error", s->sensitive ? "(hidden: sensitive step)" : err, NULL);
+	else
+		ni_log(&ctx->log, NI_LOG_INFO, "step done", "recipe", rc->name, "step", s->name, "result",
+		       ni_result_name(rec.result), "duration_ms", dur, NULL);
+	return rec.result;
+}
+
+/* Applies one recipe; returns false when a step failed or was interrupted. */
+static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *ret_interrupted)
+{
+	struct ni_ctx *ctx = e->ctx;
+	struct ni_recipe_state st = { 0 };
+	struct ni_journal j = { .fd = -1 };
+	_cleanup_free_ struct ni_step_decl *decls = NULL;
+	bool ok = true;
+	int r;
+
+	r = ni_state_load(e->state_fd, rc->name, &st);
+	if (r < 0) {
+		ni_log(&ctx->log, NI_LOG_ERROR, "cannot read the recipe's state", "recipe", rc->name, "error",
+		       strerror(-r), NULL);
+		return false;
+	}
+	if (st.n_corrupt)
+		ni_log(&ctx->log, NI_LOG_WARN, "skipped unreadable lines in the recipe's state", "recipe", rc->name, NULL);
+
+	for (size_t i = 0; i < rc->n_steps && ok; i++) {
+		const struct ni_step *s = &rc->steps[i];
+		const struct ni_step_record *prev = ni_recipe_state_find(&st, s->name);
+		enum ni_reason why;
+		enum ni_result res;
+
+		if (!ni_step_due(s, prev, e->boot_id, wall_ms(), e->honour_backoff, &why)) {
+			if (why == NI_REASON_BACKOFF)
+				ok = false; /* later steps may depend on it */
+			continue;
+		}
+		if (j.fd < 0 && (r = ni_journal_open(e->state_fd, rc->name, &j)) < 0) {
+			ni_log(&ctx->log, NI_LOG_ERROR, "cannot open the recipe's journal", "recipe", rc->name, "error",
+			       strerror(-r), NULL);
+			ok = false;
+			break;
+		}
+		res = run_step(e, rc, s, prev, &j, why);
+		if (res == NI_RESULT_INTERRUPTED)
+			*ret_interrupted = true;
+		ok = res == NI_RESULT_OK || res == NI_RESULT_KEPT;
+	}
+
+	if (j.fd >= 0) {
+		/* Compaction re-reads what this pass appended, then keeps one record per declared step. */
+		ni_journal_close(&j);
+		ni_recipe_state_free(&st);
+		decls = calloc(rc->n_steps + 1, sizeof(*decls));
+		if (decls && ni_state_load(e->state_fd, rc->name, &st) == 0) {
+			for (size_t i = 0; i < rc->n_steps; i++) {
+				decls[i].name = rc->steps[i].name;
+				snprintf(decls[i].when, sizeof(decls[i].when), "%s", ni_when_name(rc->steps[i].when));
+				snprintf(decls[i].fingerprint, sizeof(decls[i].fingerprint), "%s", rc->steps[i].fingerprint);
+			}
+			r = ni_state_compact(e->state_fd, rc->name, decls, rc->n_steps, &st);
+			if (r < 0)
+				ni_log(&ctx->log, NI_LOG_WARN, "cannot compact the recipe's state", "recipe", rc->name,
+				       "error", strerror(-r), NULL);
+		}
+	}
+	ni_recipe_state_free(&st);
+	return ok;
+}
+
+static int write_index(struct ni_engine *e)
+{
+	_cleanup_free_ char **names = calloc(e->set.n + 1, sizeof(char *));
+
+	if (!names)
+		return -ENOMEM;
+	for (size_t i = 0; i < e->set.n; i++)
+		names[i] = e->set.recipes[i].name;
+	return ni_state_write_index(e->state_fd, names, e->set.n);
+}
+
+/* The legacy STARTUP_SCRIPT, as the startup-script images ran it. Returns an NI_EXIT_* code. */
+static int legacy_pass(struct ni_engine *e)
+{
+	struct ni_ctx *ctx = e->ctx;
+	struct ni_legacy *lg = &e->legacy;
 	const char *argv[] = { "bash", "-c", lg->script, NULL };
 	struct ni_exec_opts o = {
 		.argv = argv,
@@ -20,6 +351,7 @@ static int legacy_pass(struct ni_ctx *ctx, struct ni_legacy *lg)
 		.cancel_fd = ctx->sig_fd,
 	};
 	struct ni_exec_result res;
+	struct ni_legacy_record rec = { .checkpoint = lg->checkpoint };
 	char code[16], ms[24];
 	bool done;
 	int r;
@@ -49,59 +381,318 @@ static int legacy_pass(struct ni_ctx *ctx, struct ni_legacy *lg)
 	if (res.exec_errno)
 		ni_log(&ctx->log, NI_LOG_ERROR, "the host has no usable bash", "step", "legacy", "error",
 		       strerror(res.exec_errno), NULL);
+	rec.exit_code = res.code;
+	rec.duration_ms = res.duration_ms;
+	rec.finished_ms = wall_ms();
 	if (res.code != 0) {
 		snprintf(code, sizeof(code), "%d", res.code);
-		ni_log(&ctx->log, NI_LOG_ERROR, "STARTUP_SCRIPT failed", "step", "legacy", "exit_code", code,
-		       "duration_ms", ms, NULL);
+		ni_log(&ctx->log, NI_LOG_ERROR, "STARTUP_SCRIPT failed", "step", "legacy", "exit_code", code, "duration_ms",
+		       ms, NULL);
 		fprintf(stderr, NI_LEGACY_FAIL_FMT, res.code);
-		return NI_EXIT_FAILED;
-	}
-	r = ni_legacy_mark_done(ctx->root_fd, lg->checkpoint);
-	if (r < 0) {
-		/* The script ran but cannot be remembered: say so, and fail like `touch` failing did. */
+	} else if ((r = ni_legacy_mark_done(ctx->root_fd, lg->checkpoint)) < 0) {
+		/* The script ran but cannot be remembered: say so, and fail as `touch` failing did. */
 		ni_log(&ctx->log, NI_LOG_ERROR, "cannot create the legacy checkpoint", "step", "legacy", "checkpoint",
 		       lg->checkpoint, "error", strerror(-r), NULL);
 		fprintf(stderr, NI_LEGACY_FAIL_FMT, 1);
+		rec.exit_code = 1;
+	} else {
+		rec.done = true;
+		fputs(NI_LEGACY_OK_LINE, stderr);
+		ni_log(&ctx->log, NI_LOG_INFO, "STARTUP_SCRIPT done", "step", "legacy", "duration_ms", ms, NULL);
+	}
+	/* The record only feeds status; legacy mode works without a state directory, as it always did. */
+	if (open_state(e) == 0 && (r = ni_state_write_legacy(e->state_fd, &rec)) < 0)
+		ni_log(&ctx->log, NI_LOG_WARN, "cannot write the legacy record", "error", strerror(-r), NULL);
+	return rec.done ? NI_EXIT_OK : NI_EXIT_FAILED;
+}
+
+int ni_engine_pass(struct ni_engine *e)
+{
+	struct ni_ctx *ctx = e->ctx;
+	_cleanup_close_ int lock_fd = -1;
+	bool failed = false, interrupted = false;
+	int r;
+
+	if (e->legacy.script && legacy_pass(e) != NI_EXIT_OK)
+		failed = true;
+	if (e->set.n == 0)
+		return failed ? NI_EXIT_FAILED : NI_EXIT_OK;
+
+	if (open_state(e) < 0)
+		return NI_EXIT_FAILED;
+	/* Another instance (a rolling update) may be applying: wait for it, then see what it did. */
+	r = ni_state_lock(e->state_fd, true, ctx->sig_fd, &lock_fd);
+	if (r < 0) {
+		if (r != -ECANCELED)
+			ni_log(&ctx->log, NI_LOG_ERROR, "cannot lock the state directory", "error", strerror(-r), NULL);
 		return NI_EXIT_FAILED;
 	}
-	fputs(NI_LEGACY_OK_LINE, stderr);
-	ni_log(&ctx->log, NI_LOG_INFO, "STARTUP_SCRIPT done", "step", "legacy", "duration_ms", ms, NULL);
-	return NI_EXIT_OK;
+	read_boot_id(e);
+	for (size_t i = 0; i < e->set.n && !interrupted; i++)
+		if (!apply_recipe(e, &e->set.recipes[i], &interrupted))
+			failed = true;
+	if ((r = write_index(e)) < 0)
+		ni_log(&ctx->log, NI_LOG_WARN, "cannot write the state index", "error", strerror(-r), NULL);
+	return failed || interrupted ? NI_EXIT_FAILED : NI_EXIT_OK;
 }
 
-int ni_engine_pass(struct ni_ctx *ctx, struct ni_legacy *legacy)
+/* plan's details: a YAML sysctl or file step describes the change it would make (values masked if sensitive). */
+static void plan_details(struct ni_engine *e, const struct ni_step *s, FILE *out)
 {
-	if (legacy->script)
-		return legacy_pass(ctx, legacy);
-	return NI_EXIT_OK;
+	lua_State *L = e->L;
+	lua_Integer n;
+
+	if (!step_has(e, s, "describe"))
+		return;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref);
+	lua_getfield(L, -1, "describe");
+	lua_remove(L, -2);
+	if (ni_lua_pcall(L, 0, 1) != LUA_OK || !lua_istable(L, -1)) {
+		fprintf(out, "    (cannot describe: %s)\n", s->sensitive ? "hidden" : luaL_optstring(L, -1, "?"));
+		lua_pop(L, 1);
+		return;
+	}
+	n = luaL_len(L, -1);
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_geti(L, -1, i);
+		fprintf(out, "    %s\n", luaL_optstring(L, -1, ""));
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
 }
 
-/* Waits one interval; returns true when a stop signal arrived instead. */
-static bool wait_interval(struct ni_ctx *ctx)
+int ni_engine_plan(struct ni_engine *e, FILE *out)
 {
-	long deadline = ni_now_ms() + (long)ctx->opt.interval_s * 1000;
+	int64_t now = wall_ms();
+
+	read_boot_id(e);
+	if (e->legacy.script) {
+		bool done = false;
+		ni_legacy_is_done(e->ctx->root_fd, e->legacy.checkpoint, &done);
+		fprintf(out, "legacy/STARTUP_SCRIPT %s %s (checkpoint %s)\n", done ? "skip" : "run", done ? "done" : "new",
+			e->legacy.checkpoint);
+	}
+	/* A missing state dir is not created here: plan changes nothing on the host. */
+	if (e->state_fd < 0 && e->set.n > 0) {
+		char *path = NULL;
+		if (asprintf(&path, "%s", e->ctx->opt.state_dir + strspn(e->ctx->opt.state_dir, "/")) >= 0) {
+			e->state_fd = openat(e->ctx->root_fd, *path ? path : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+			free(path);
+		}
+	}
+	for (size_t i = 0; i < e->set.n; i++) {
+		const struct ni_recipe *rc = &e->set.recipes[i];
+		struct ni_recipe_state st = { 0 };
+
+		if (e->state_fd >= 0)
+			ni_state_load(e->state_fd, rc->name, &st);
+		for (size_t k = 0; k < rc->n_steps; k++) {
+			const struct ni_step *s = &rc->steps[k];
+			enum ni_reason why;
+			bool due = ni_step_due(s, ni_recipe_state_find(&st, s->name), e->boot_id, now, false, &why);
+
+			fprintf(out, "%s/%s %s %s\n", rc->name, s->name, due ? "run" : "skip", ni_reason_name(why));
+			if (due)
+				plan_details(e, s, out);
+		}
+		ni_recipe_state_free(&st);
+	}
+	return 0;
+}
+
+static void json_str(FILE *out, const char *s)
+{
+	fputc('"', out);
+	ni_json_escape(out, s);
+	fputc('"', out);
+}
+
+/* A step's result as status reports it: records of another fingerprint or boot count as pending. */
+static enum ni_result status_result(const struct ni_step_decl *d, const struct ni_step_record *rec, const char *boot_id)
+{
+	if (!rec || !ni_streq(rec->fingerprint, d->fingerprint))
+		return NI_RESULT_PENDING;
+	if (rec->result != NI_RESULT_FAILED && rec->result != NI_RESULT_INTERRUPTED && ni_streq(d->when, "boot") &&
+	    !ni_streq(rec->boot_id, boot_id))
+		return NI_RESULT_PENDING;
+	return rec->result;
+}
+
+int ni_engine_status(struct ni_engine *e, bool json, FILE *out, bool *ret_converged)
+{
+	char **names = NULL;
+	size_t n = 0;
+	bool converged = true, legacy_done = false, have_legacy = false;
+	struct ni_legacy_record lrec = { 0 };
+	int r;
+
+	read_boot_id(e);
+	if (e->state_fd < 0) {
+		const char *rel = e->ctx->opt.state_dir + strspn(e->ctx->opt.state_dir, "/");
+		e->state_fd = openat(e->ctx->root_fd, *rel ? rel : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (e->state_fd >= 0 && (r = ni_state_read_index(e->state_fd, &names, &n)) < 0)
+		return r;
+	if (e->state_fd >= 0 && ni_state_read_legacy(e->state_fd, &lrec) == 0)
+		have_legacy = true;
+	/* The checkpoint itself is the truth for legacy, as for the old images. */
+	if (e->legacy.script || have_legacy) {
+		const char *cp = e->legacy.script ? e->legacy.checkpoint : lrec.checkpoint;
+		ni_legacy_is_done(e->ctx->root_fd, cp, &legacy_done);
+		have_legacy = true;
+		converged = converged && legacy_done;
+	}
+	if (n == 0 && !have_legacy)
+		converged = false; /* nothing has been applied yet */
+
+	/* The recipes go to a buffer first: the verdict that heads the output is known only after them. */
+	{
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *body = open_memstream(&buf, &len);
+
+		if (!body) {
+			ni_strv_free(names, n);
+			ni_legacy_record_free(&lrec);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct ni_recipe_state st = { 0 };
+			ni_state_load(e->state_fd, names[i], &st);
+			if (json)
+				fprintf(body, "%s{\"name\":", i ? "," : "");
+			if (json)
+				json_str(body, names[i]), fputs(",\"steps\":[", body);
+			else
+				fprintf(body, "%s\n", names[i]);
+			for (size_t k = 0; k < st.n_decls; k++) {
+				const struct ni_step_decl *d = &st.decls[k];
+				const struct ni_step_record *rec = ni_recipe_state_find(&st, d->name);
+				enum ni_result res = status_result(d, rec, e->boot_id);
+				char fin[32] = "";
+				bool finished = rec && res != NI_RESULT_PENDING && res != NI_RESULT_INTERRUPTED;
+
+				if (res != NI_RESULT_OK && res != NI_RESULT_KEPT)
+					converged = false;
+				if (finished)
+					format_time(rec->started_ms + rec->duration_ms, fin, sizeof(fin));
+				if (json) {
+					fprintf(body, "%s{\"name\":", k ? "," : "");
+					json_str(body, d->name);
+					fprintf(body, ",\"when\":\"%s\",\"result\":\"%s\",\"duration_ms\":%lld,\"finished_at\":", d->when,
+						ni_result_name(res), finished ? (long long)rec->duration_ms : 0LL);
+					if (finished)
+						fprintf(body, "\"%s\"}", fin);
+					else
+						fputs("null}", body);
+				} else {
+					fprintf(body, "  %-32s %-7s %-12s %s\n", d->name, d->when, ni_result_name(res), fin);
+				}
+			}
+			if (json)
+				fputs("]}", body);
+			ni_recipe_state_free(&st);
+		}
+		fclose(body);
+		if (json) {
+			fprintf(out, "{\"converged\":%s,\"boot_id\":", converged ? "true" : "false");
+			json_str(out, e->boot_id);
+			fprintf(out, ",\"recipes\":[%s],\"legacy\":", buf ? buf : "");
+			if (have_legacy) {
+				fputs("{\"checkpoint\":", out);
+				json_str(out, e->legacy.script ? e->legacy.checkpoint : lrec.checkpoint);
+				fprintf(out, ",\"done\":%s", legacy_done ? "true" : "false");
+				if (lrec.checkpoint)
+					fprintf(out, ",\"exit_code\":%d,\"duration_ms\":%lld", lrec.exit_code,
+						(long long)lrec.duration_ms);
+				fputs("}", out);
+			} else {
+				fputs("null", out);
+			}
+			fputs("}\n", out);
+		} else {
+			fprintf(out, "converged: %s\nboot_id: %s\n", converged ? "yes" : "no", e->boot_id);
+			if (have_legacy)
+				fprintf(out, "legacy: %s (checkpoint %s)\n", legacy_done ? "done" : "not done",
+					e->legacy.script ? e->legacy.checkpoint : lrec.checkpoint);
+			fputs(buf ? buf : "", out);
+		}
+		free(buf);
+	}
+	ni_strv_free(names, n);
+	ni_legacy_record_free(&lrec);
+	*ret_converged = converged;
+	return 0;
+}
+
+/* Drains the inotify fd, then waits until it has been quiet for DEBOUNCE_MS (a ConfigMap swap is several events). */
+static void settle(int inotify_fd)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	long until = ni_now_ms() + 2000;
 
 	for (;;) {
-		struct pollfd p = { .fd = ctx->sig_fd, .events = POLLIN };
-		long left = deadline - ni_now_ms();
-		struct signalfd_siginfo si;
+		struct pollfd p = { .fd = inotify_fd, .events = POLLIN };
+		while (read(inotify_fd, buf, sizeof(buf)) > 0)
+			;
+		if (ni_now_ms() >= until || poll(&p, 1, DEBOUNCE_MS) <= 0)
+			return;
+	}
+}
 
-		if (left <= 0)
-			return false;
-		if (poll(&p, 1, (int)left) > 0 && read(ctx->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-			ni_log(&ctx->log, NI_LOG_INFO, "stopping", "signal", strsignal((int)si.ssi_signo), NULL);
-			return true;
+int ni_engine_run(struct ni_engine *e, int inotify_fd)
+{
+	struct ni_ctx *ctx = e->ctx;
+
+	e->honour_backoff = true;
+	for (;;) {
+		long deadline;
+		int r = ni_engine_pass(e);
+
+		/* The legacy contract: a failed STARTUP_SCRIPT ends the pod (Kubernetes restarts it with back-off). */
+		if (r != NI_EXIT_OK && e->legacy.script) {
+			bool done = false;
+			ni_legacy_is_done(ctx->root_fd, e->legacy.checkpoint, &done);
+			if (!done && !stop_pending(ctx))
+				return NI_EXIT_FAILED;
+		}
+		deadline = ni_now_ms() + (long)ctx->opt.interval_s * 1000;
+		for (;;) {
+			struct pollfd p[2] = { { .fd = ctx->sig_fd, .events = POLLIN }, { .fd = inotify_fd, .events = POLLIN } };
+			long left = deadline - ni_now_ms();
+			struct signalfd_siginfo si;
+
+			if (left <= 0)
+				break;
+			if (poll(p, 2, (int)left) <= 0)
+				continue;
+			if (p[0].revents && read(ctx->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+				ni_log(&ctx->log, NI_LOG_INFO, "stopping", "signal", strsignal((int)si.ssi_signo), NULL);
+				return NI_EXIT_OK;
+			}
+			if (p[1].revents) {
+				size_t problems;
+				settle(inotify_fd);
+				r = ni_engine_load(e, NULL, NULL, &problems);
+				if (r < 0)
+					ni_log(&ctx->log, NI_LOG_ERROR, "recipes changed but do not load; keeping the previous ones",
+					       "problems", problems ? "see above" : strerror(-r), NULL);
+				else
+					ni_log(&ctx->log, NI_LOG_INFO, "recipes changed, applying", NULL);
+				if (r == 0)
+					break;
+			}
 		}
 	}
 }
 
-int ni_engine_loop(struct ni_ctx *ctx, struct ni_legacy *legacy, bool forever)
+void ni_engine_free(struct ni_engine *e)
 {
-	for (;;) {
-		int r = ni_engine_pass(ctx, legacy);
-		if (r != NI_EXIT_OK || !forever)
-			return r;
-		if (wait_interval(ctx))
-			return NI_EXIT_OK;
-	}
+	ni_recipe_set_free(e->L, &e->set);
+	ni_lua_close(e->L);
+	e->L = NULL;
+	free(e->legacy.checkpoint);
+	e->legacy.checkpoint = NULL;
+	e->recipes_fd = ni_safe_close(e->recipes_fd);
+	e->state_fd = ni_safe_close(e->state_fd);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "embed.h"
+#include "exec.h"
 #include "util.h"
 
 #define HOOK_EVERY 10000
@@ -23,6 +24,7 @@ struct ni_lua {
 
 static const char TEMPLATE_KEY = 'T'; /* registry: the globals every environment copies */
 static const char MODULES_KEY = 'M';  /* registry: name -> module table, the originals */
+static const char TRUSTED_KEY = 'E';  /* registry: name -> loaded embedded (lua/) module */
 
 static const struct {
 	const char *name;
@@ -77,6 +79,9 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 		luaL_error(L, "instruction limit exceeded (%I VM instructions): a runaway loop?",
 			   (lua_Integer)NI_LUA_INSTR_MAX);
 	}
+	/* A step's timeout also bounds its Lua; commands it runs get the time left (l_exec.c). */
+	if (s->ctx->deadline_ms && ni_now_ms() > s->ctx->deadline_ms)
+		luaL_error(L, "step timed out");
 }
 
 int ni_lua_fail(lua_State *L, int r, const char *what)
@@ -233,6 +238,8 @@ static void build_template(lua_State *L)
 		lua_setfield(L, -2, c_modules[i].name);
 	}
 	lua_rawsetp(L, LUA_REGISTRYINDEX, &MODULES_KEY);
+	lua_newtable(L);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &TRUSTED_KEY);
 }
 
 static int build_template_protected(lua_State *L)
@@ -319,6 +326,57 @@ void ni_lua_push_env(lua_State *L)
 	lua_pushvalue(L, env);
 	lua_pushcclosure(L, l_load, 1);
 	lua_setfield(L, env, "load");
+}
+
+/*
+ * Our own lua/ modules run trusted: a sandbox environment plus the real load() and the parts of
+ * debug they need (source lines and upvalues, for fingerprints). Recipes never reach them.
+ */
+int ni_lua_require_embedded(lua_State *L, const char *name)
+{
+	const struct ni_embedded *e;
+	char chunkname[64];
+	int r;
+
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &TRUSTED_KEY);
+	if (lua_getfield(L, -1, name) != LUA_TNIL) {
+		lua_remove(L, -2);
+		return LUA_OK;
+	}
+	lua_pop(L, 1);
+	for (e = ni_embedded_lua; e->name && !ni_streq(e->name, name); e++)
+		;
+	if (!e->name) {
+		lua_pop(L, 1);
+		lua_pushfstring(L, "no embedded module '%s'", name);
+		return LUA_ERRRUN;
+	}
+	ni_lua_push_env(L);
+	lua_pushglobaltable(L);
+	lua_getfield(L, -1, "load");
+	lua_setfield(L, -3, "load");
+	lua_pop(L, 1);
+	luaL_requiref(L, "debug", luaopen_debug, 0);
+	lua_newtable(L);
+	lua_getfield(L, -2, "getinfo");
+	lua_setfield(L, -2, "getinfo");
+	lua_getfield(L, -2, "getupvalue");
+	lua_setfield(L, -2, "getupvalue");
+	lua_setfield(L, -3, "debug");
+	lua_pop(L, 1);
+	snprintf(chunkname, sizeof(chunkname), "=lua/%s.lua", name);
+	r = ni_lua_load(L, chunkname, e->data, e->len, -1);
+	lua_remove(L, -2); /* the environment */
+	if (r == LUA_OK)
+		r = ni_lua_pcall(L, 0, 1);
+	if (r != LUA_OK) {
+		lua_remove(L, -2);
+		return r;
+	}
+	lua_pushvalue(L, -1);
+	lua_setfield(L, -3, name);
+	lua_remove(L, -2);
+	return LUA_OK;
 }
 
 int ni_lua_load(lua_State *L, const char *chunkname, const char *src, size_t len, int env_idx)

@@ -31,6 +31,9 @@ void ni_lua_push_env(lua_State *L);
  */
 int ni_lua_load(lua_State *L, const char *chunkname, const char *src, size_t len, int env_idx);
 
+/* Pushes the embedded module lua/<name>.lua, loaded once, trusted; or an error message. */
+int ni_lua_require_embedded(lua_State *L, const char *name);
+
 /*
  * lua_pcall with a traceback handler and a fresh instruction budget. On error the message on top
  * says what happened, with a traceback; a hit memory or instruction limit says so plainly.

@@ -4,6 +4,7 @@
 #include <lauxlib.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
 
 #include "cli.h"
@@ -124,28 +125,135 @@ static int enter_host(struct ni_ctx *ctx)
 	return NI_EXIT_OK;
 }
 
-static int cmd_apply(struct ni_ctx *ctx, bool forever)
+/* lint and the loaders print problems as "file:line: message", the form editors and CI understand. */
+static void print_problem(void *ud, const char *file, int line, const char *msg)
 {
-	struct ni_legacy legacy = { .script = getenv("STARTUP_SCRIPT") };
+	(void)ud;
+	if (!file)
+		fprintf(stderr, "%s\n", msg);
+	else if (line > 0)
+		fprintf(stderr, "%s:%d: %s\n", file, line, msg);
+	else
+		fprintf(stderr, "%s: %s\n", file, msg);
+}
+
+/* The recipe directory, opened on the container side before anything enters the host. */
+static int open_recipes(struct ni_engine *e)
+{
+	e->recipes_fd = open(e->ctx->opt.recipes_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (e->recipes_fd < 0 && errno != ENOENT) {
+		fprintf(stderr, "nodeinit: cannot open the recipe directory %s: %m\n", e->ctx->opt.recipes_dir);
+		return NI_EXIT_USAGE;
+	}
+	return NI_EXIT_OK;
+}
+
+static int load_recipes(struct ni_engine *e)
+{
+	size_t problems;
+	int r = ni_engine_load(e, print_problem, NULL, &problems);
+
+	if (r == -EINVAL) {
+		fprintf(stderr, "nodeinit: %zu problem%s in the recipes of %s\n", problems, problems == 1 ? "" : "s",
+			e->ctx->opt.recipes_dir);
+		return NI_EXIT_USAGE;
+	}
+	if (r < 0) {
+		fprintf(stderr, "nodeinit: cannot load the recipes of %s: %s\n", e->ctx->opt.recipes_dir, strerror(-r));
+		return NI_EXIT_USAGE;
+	}
+	return NI_EXIT_OK;
+}
+
+static int cmd_lint(struct ni_engine *e)
+{
+	size_t steps = 0;
+	int r = open_recipes(e);
+
+	if (r != NI_EXIT_OK)
+		return r;
+	if (e->recipes_fd < 0) {
+		fprintf(stderr, "nodeinit: lint: no such directory: %s\n", e->ctx->opt.recipes_dir);
+		return NI_EXIT_USAGE;
+	}
+	r = load_recipes(e);
+	if (r != NI_EXIT_OK)
+		return r;
+	for (size_t i = 0; i < e->set.n; i++)
+		steps += e->set.recipes[i].n_steps;
+	printf("%s: %zu recipe%s, %zu step%s, no problems\n", e->ctx->opt.recipes_dir, e->set.n, e->set.n == 1 ? "" : "s",
+	       steps, steps == 1 ? "" : "s");
+	return NI_EXIT_OK;
+}
+
+static int legacy_from_env(struct ni_engine *e)
+{
+	e->legacy.script = getenv("STARTUP_SCRIPT");
+	if (e->legacy.script &&
+	    ni_legacy_checkpoint_path(e->legacy.script, getenv("CHECKPOINT_PATH"), &e->legacy.checkpoint) < 0) {
+		fprintf(stderr, "nodeinit: out of memory\n");
+		return NI_EXIT_FAILED;
+	}
+	return NI_EXIT_OK;
+}
+
+/* Watches the recipe directory from the container side: a ConfigMap update swaps its ..data link. */
+static int watch_recipes(struct ni_ctx *ctx)
+{
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (inotify_add_watch(fd, ctx->opt.recipes_dir, IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
+								IN_CLOSE_WRITE | IN_ATTRIB | IN_DONT_FOLLOW) < 0) {
+		ni_log(&ctx->log, NI_LOG_WARN, "not watching the recipe directory; changes apply at the next interval",
+		       "dir", ctx->opt.recipes_dir, "error", strerror(errno), NULL);
+		return ni_safe_close(fd);
+	}
+	return fd;
+}
+
+/* run, apply, plan: recipes are read on the container side first, then the host is entered. */
+static int cmd_apply(struct ni_engine *e)
+{
+	struct ni_ctx *ctx = e->ctx;
+	_cleanup_close_ int inotify_fd = -1;
+	bool forever = ctx->opt.command == NI_CMD_RUN;
 	int r;
 
-	if (!legacy.script) {
+	if ((r = legacy_from_env(e)) != NI_EXIT_OK || (r = open_recipes(e)) != NI_EXIT_OK)
+		return r;
+	if (forever && e->recipes_fd >= 0)
+		inotify_fd = watch_recipes(ctx);
+	if ((r = load_recipes(e)) != NI_EXIT_OK)
+		return r;
+	if (!e->legacy.script && e->set.n == 0) {
 		fprintf(stderr, "nodeinit: nothing to do: no recipes in %s and STARTUP_SCRIPT is not set\n",
 			ctx->opt.recipes_dir);
 		return NI_EXIT_USAGE;
 	}
-	if (ni_legacy_checkpoint_path(legacy.script, getenv("CHECKPOINT_PATH"), &legacy.checkpoint) < 0) {
-		fprintf(stderr, "nodeinit: out of memory\n");
+	r = enter_host(ctx);
+	if (r != NI_EXIT_OK)
+		return r;
+	if (ctx->opt.command == NI_CMD_PLAN)
+		return ni_engine_plan(e, stdout) < 0 ? NI_EXIT_FAILED : NI_EXIT_OK;
+	ni_log(&ctx->log, NI_LOG_INFO, forever ? "nodeinit running" : "nodeinit applying", "version", NI_VERSION, NULL);
+	return forever ? ni_engine_run(e, inotify_fd) : ni_engine_pass(e);
+}
+
+static int cmd_status(struct ni_engine *e)
+{
+	bool converged = false;
+	int r;
+
+	if ((r = legacy_from_env(e)) != NI_EXIT_OK || (r = enter_host(e->ctx)) != NI_EXIT_OK)
+		return r;
+	r = ni_engine_status(e, e->ctx->opt.json, stdout, &converged);
+	if (r < 0) {
+		fprintf(stderr, "nodeinit: status: cannot read the state in %s: %s\n", e->ctx->opt.state_dir, strerror(-r));
 		return NI_EXIT_FAILED;
 	}
-	r = enter_host(ctx);
-	if (r == NI_EXIT_OK) {
-		ni_log(&ctx->log, NI_LOG_INFO, forever ? "nodeinit running" : "nodeinit applying", "version",
-		       NI_VERSION, NULL);
-		r = ni_engine_loop(ctx, &legacy, forever);
-	}
-	free(legacy.checkpoint);
-	return r;
+	return e->ctx->opt.ready && !converged ? NI_EXIT_FAILED : NI_EXIT_OK;
 }
 
 /* Reads a whole file (or stdin for "-") before entering the host: it lives on the container side. */
@@ -227,6 +335,7 @@ static int cmd_eval(struct ni_ctx *ctx)
 int main(int argc, char **argv)
 {
 	struct ni_ctx ctx = { .proc_fd = -1, .root_fd = -1, .proc_sys_fd = -1, .sig_fd = -1 };
+	struct ni_engine engine = { .ctx = &ctx, .recipes_fd = -1, .state_fd = -1 };
 	const char *base = strrchr(argv[0], '/');
 	char err[256];
 	int r;
@@ -246,15 +355,14 @@ int main(int argc, char **argv)
 		fputs(ni_cli_usage(), stdout);
 		return NI_EXIT_OK;
 	case NI_CMD_VERSION:
-		printf("nodeinit %s\n", NI_VERSION);
+		printf("nodeinit %s (%s, libyaml)\n", NI_VERSION, LUA_RELEASE);
 		return NI_EXIT_OK;
-	case NI_CMD_RUN:
-	case NI_CMD_APPLY:
-	case NI_CMD_EVAL:
-		break;
+	case NI_CMD_LINT:
+		r = cmd_lint(&engine);
+		ni_engine_free(&engine);
+		return r;
 	default:
-		fprintf(stderr, "nodeinit: this command is not built yet\n");
-		return NI_EXIT_USAGE;
+		break;
 	}
 
 	ctx.proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -267,7 +375,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "nodeinit: cannot set up signal handling: %m\n");
 		return NI_EXIT_FAILED;
 	}
-	r = ctx.opt.command == NI_CMD_EVAL ? cmd_eval(&ctx) : cmd_apply(&ctx, ctx.opt.command == NI_CMD_RUN);
+	switch (ctx.opt.command) {
+	case NI_CMD_EVAL:
+		r = cmd_eval(&ctx);
+		break;
+	case NI_CMD_STATUS:
+		r = cmd_status(&engine);
+		break;
+	default:
+		r = cmd_apply(&engine);
+		break;
+	}
+	ni_engine_free(&engine);
 	ni_safe_close(ctx.proc_sys_fd);
 	ni_safe_close(ctx.root_fd);
 	ni_safe_close(ctx.sig_fd);

@@ -1,0 +1,301 @@
+/* Recipe loading: scans the directory through an fd, hands each file to lua/recipe.lua, keeps steps. */
+#define _GNU_SOURCE
+#include "recipe.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <lauxlib.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "luart.h"
+#include "util.h"
+
+const char *ni_when_name(enum ni_when w)
+{
+	static const char *const names[] = { "once", "boot", "always" };
+	return names[w];
+}
+
+static bool is_recipe_file(const char *name, const char **ret_kind)
+{
+	size_t n = strlen(name);
+
+	if (name[0] == '.')
+		return false;
+	if (n > 4 && ni_streq(name + n - 4, ".lua"))
+		*ret_kind = "load_lua";
+	else if ((n > 5 && ni_streq(name + n - 5, ".yaml")) || (n > 4 && ni_streq(name + n - 4, ".yml")))
+		*ret_kind = "load_yaml";
+	else
+		return false;
+	return true;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The recipe file names of dir_fd, sorted. */
+static int list_files(int dir_fd, char ***ret, size_t *ret_n)
+{
+	_cleanup_close_ int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+	struct dirent *de;
+	char **v = NULL;
+	size_t n = 0;
+	const char *kind;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d)
+		return -errno;
+	fd = -1; /* owned by d now */
+	while ((de = readdir(d))) {
+		char **nv;
+		if (!is_recipe_file(de->d_name, &kind))
+			continue;
+		nv = realloc(v, (n + 1) * sizeof(*v));
+		if (!nv || !(nv[n] = strdup(de->d_name))) {
+			free(nv ? nv : v);
+			closedir(d);
+			return -ENOMEM;
+		}
+		v = nv;
+		n++;
+	}
+	closedir(d);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_names);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static int read_file(int dir_fd, const char *name, char **ret, size_t *ret_len)
+{
+	_cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	_cleanup_free_ char *buf = NULL;
+	struct stat st;
+	size_t len = 0;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EISDIR;
+	if ((size_t)st.st_size > NI_RECIPE_MAX_SIZE)
+		return -EFBIG;
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t k = read(fd, buf + len, (size_t)st.st_size - len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0 || (len += (size_t)k) == (size_t)st.st_size)
+			break;
+	}
+	buf[len] = '\0';
+	*ret = steal_pointer(&buf);
+	*ret_len = len;
+	return 0;
+}
+
+static char *field_string(lua_State *L, int idx, const char *key)
+{
+	char *s = NULL;
+
+	if (lua_getfield(L, idx, key) == LUA_TSTRING)
+		s = strdup(lua_tostring(L, -1));
+	lua_pop(L, 1);
+	return s;
+}
+
+/* Converts the step table on top of the stack (popped) into s. */
+static int take_step(lua_State *L, struct ni_step *s)
+{
+	int t = lua_gettop(L);
+	const char *when;
+	size_t len;
+	const char *mat;
+
+	*s = (struct ni_step){ .ref = LUA_NOREF };
+	s->name = field_string(L, t, "name");
+	if (!s->name) {
+		lua_pop(L, 1);
+		return -ENOMEM;
+	}
+	lua_getfield(L, t, "when");
+	when = lua_tostring(L, -1);
+	s->when = !when || ni_streq(when, "once") ? NI_WHEN_ONCE : ni_streq(when, "boot") ? NI_WHEN_BOOT : NI_WHEN_ALWAYS;
+	lua_pop(L, 1);
+	lua_getfield(L, t, "timeout");
+	s->timeout_ms = lua_isnumber(L, -1) ? (long)(lua_tonumber(L, -1) * 1000) : 0;
+	lua_pop(L, 1);
+	lua_getfield(L, t, "sensitive");
+	s->sensitive = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	lua_getfield(L, t, "line");
+	s->line = (int)lua_tointeger(L, -1);
+	lua_pop(L, 1);
+	lua_getfield(L, t, "material");
+	mat = lua_tolstring(L, -1, &len);
+	ni_sha256_hex(mat ? mat : "", mat ? len : 0, s->fingerprint);
+	lua_pop(L, 1);
+	s->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	return 0;
+}
+
+/* Appends the recipes table on top of the stack (popped) to set. */
+static int take_recipes(lua_State *L, struct ni_recipe_set *set)
+{
+	int t = lua_gettop(L);
+	lua_Integer n = luaL_len(L, t);
+
+	for (lua_Integer i = 1; i <= n; i++) {
+		struct ni_recipe *nv = realloc(set->recipes, (set->n + 1) * sizeof(*nv));
+		struct ni_recipe *r;
+		lua_Integer ns;
+
+		if (!nv)
+			return -ENOMEM;
+		set->recipes = nv;
+		r = &set->recipes[set->n];
+		*r = (struct ni_recipe){ 0 };
+		lua_geti(L, t, i);
+		r->name = field_string(L, -1, "name");
+		r->file = field_string(L, -1, "file");
+		set->n++;
+		if (!r->name || !r->file)
+			return -ENOMEM;
+		lua_getfield(L, -1, "steps");
+		ns = luaL_len(L, -1);
+		r->steps = calloc((size_t)ns + 1, sizeof(*r->steps));
+		if (!r->steps)
+			return -ENOMEM;
+		for (lua_Integer j = 1; j <= ns; j++) {
+			lua_geti(L, -1, j);
+			if (take_step(L, &r->steps[r->n_steps]) < 0)
+				return -ENOMEM;
+			r->n_steps++;
+		}
+		lua_pop(L, 2);
+	}
+	lua_pop(L, 1);
+	return 0;
+}
+
+/* Reports the problems table on top of the stack (popped); returns how many. */
+static size_t report_problems(lua_State *L, const char *file, ni_problem_fn fn, void *ud)
+{
+	lua_Integer n = luaL_len(L, -1);
+
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_geti(L, -1, i);
+		lua_getfield(L, -1, "msg");
+		lua_getfield(L, -2, "line");
+		lua_getfield(L, -3, "raw");
+		/* Raw messages come from Lua itself and already say "file:line:". */
+		fn(ud, lua_toboolean(L, -1) ? NULL : file, (int)lua_tointeger(L, -2), lua_tostring(L, -3));
+		lua_pop(L, 4);
+	}
+	lua_pop(L, 1);
+	return (size_t)n;
+}
+
+/* Names must be unique across files: state files are per recipe name. */
+static size_t check_duplicates(const struct ni_recipe_set *set, ni_problem_fn fn, void *ud)
+{
+	size_t problems = 0;
+
+	for (size_t i = 1; i < set->n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (ni_streq(set->recipes[i].name, set->recipes[j].name)) {
+				char msg[400];
+				snprintf(msg, sizeof(msg), "recipe '%s' is also defined in %s", set->recipes[i].name,
+					 set->recipes[j].file);
+				fn(ud, set->recipes[i].file, 0, msg);
+				problems++;
+				break;
+			}
+	return problems;
+}
+
+int ni_recipes_load(lua_State *L, int dir_fd, struct ni_recipe_set *ret, ni_problem_fn fn, void *ud,
+		    size_t *ret_problems)
+{
+	struct ni_recipe_set set = { 0 };
+	char **files = NULL;
+	size_t n_files = 0, problems = 0;
+	int r, top = lua_gettop(L);
+
+	*ret_problems = 0;
+	r = list_files(dir_fd, &files, &n_files);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n_files; i++) {
+		_cleanup_free_ char *src = NULL;
+		const char *kind = NULL;
+		size_t len = 0;
+
+		is_recipe_file(files[i], &kind);
+		r = read_file(dir_fd, files[i], &src, &len);
+		if (r < 0) {
+			fn(ud, files[i], 0, r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
+			problems++;
+			continue;
+		}
+		if (ni_lua_require_embedded(L, "recipe") != LUA_OK) {
+			fn(ud, files[i], 0, lua_tostring(L, -1));
+			problems++;
+			lua_settop(L, top);
+			continue;
+		}
+		lua_getfield(L, -1, kind);
+		lua_pushlstring(L, src, len);
+		lua_pushstring(L, files[i]);
+		ni_lua_push_env(L);
+		if (ni_lua_pcall(L, 3, 2) != LUA_OK) {
+			fn(ud, files[i], 0, lua_tostring(L, -1));
+			problems++;
+			lua_settop(L, top);
+			continue;
+		}
+		problems += report_problems(L, files[i], fn, ud);
+		r = take_recipes(L, &set);
+		lua_settop(L, top);
+		if (r < 0)
+			goto fail;
+	}
+	problems += check_duplicates(&set, fn, ud);
+	set.n_files = n_files;
+	ni_strv_free_(files, n_files);
+	*ret = set;
+	*ret_problems = problems;
+	return problems ? -EINVAL : 0;
+fail:
+	ni_strv_free_(files, n_files);
+	ni_recipe_set_free(L, &set);
+	return r;
+}
+
+void ni_recipe_set_free(lua_State *L, struct ni_recipe_set *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		struct ni_recipe *r = &s->recipes[i];
+		for (size_t j = 0; j < r->n_steps; j++) {
+			if (L)
+				luaL_unref(L, LUA_REGISTRYINDEX, r->steps[j].ref);
+			free(r->steps[j].name);
+		}
+		free(r->steps);
+		free(r->name);
+		free(r->file);
+	}
+	free(s->recipes);
+	*s = (struct ni_recipe_set){ 0 };
+}

@@ -1,0 +1,58 @@
+/* Recipes: the *.lua and *.yaml files of the recipe directory, loaded into steps the engine runs. */
+#ifndef NI_RECIPE_H
+#define NI_RECIPE_H
+
+#include <lua.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "digest.h"
+
+enum ni_when {
+	NI_WHEN_ONCE,
+	NI_WHEN_BOOT,
+	NI_WHEN_ALWAYS,
+};
+
+const char *ni_when_name(enum ni_when w);
+
+struct ni_step {
+	char *name;
+	enum ni_when when;
+	long timeout_ms; /* 0: none */
+	bool sensitive;
+	int line;
+	char fingerprint[NI_SHA256_HEX_LEN + 1];
+	int ref; /* registry reference to the step's table: run, check, describe */
+};
+
+struct ni_recipe {
+	char *name;
+	char *file;
+	struct ni_step *steps;
+	size_t n_steps;
+};
+
+struct ni_recipe_set {
+	struct ni_recipe *recipes;
+	size_t n;
+	size_t n_files; /* recipe files seen, for "nothing to do" */
+};
+
+/* Called once per problem found; line 0 when the problem is not about a line. */
+typedef void (*ni_problem_fn)(void *userdata, const char *file, int line, const char *msg);
+
+#define NI_RECIPE_MAX_SIZE (1u << 20)
+
+/*
+ * Loads every *.lua, *.yaml and *.yml file of dir_fd (dotfiles, and so a ConfigMap's ..data and
+ * ..<timestamp> entries, are skipped; its symlinks are followed) in file-name order into L.
+ * Every problem is reported through fn, not just the first. Returns 0; -EINVAL when problems were
+ * reported (*ret_problems says how many); -errno when the directory cannot be read.
+ */
+int ni_recipes_load(lua_State *L, int dir_fd, struct ni_recipe_set *ret, ni_problem_fn fn, void *userdata,
+		    size_t *ret_problems);
+
+void ni_recipe_set_free(lua_State *L, struct ni_recipe_set *s);
+
+#endif

@@ -1,0 +1,29 @@
+---@meta
+-- LuaLS annotations for nodeinit recipes: the DSL globals. Point your editor's Lua language server at
+-- lua/meta/ (e.g. "workspace.library": ["<checkout>/lua/meta"]) to get completion and type checks.
+
+---@alias nodeinit.When "once"|"boot"|"always"
+
+---@class nodeinit.StepSpec
+---@field [1] fun(params: any): any                the step's body; raising an error fails the step
+---@field when? nodeinit.When                    once (default: until the step's fingerprint changes), boot (once per host boot), always (every pass)
+---@field check? fun(): boolean                  already in the desired state? then the step is recorded as kept and its body does not run
+---@field timeout? number                        seconds the whole step may take; commands it runs are killed after that
+---@field sensitive? boolean                     its values never reach logs, plan output or state
+---@field params? table                          values the body receives; part of the step's fingerprint
+---@field description? string                    free text
+
+---@class nodeinit.Step
+
+--- Declares a step: `step "name" { function() ... end, when = "boot" }`.
+--- The step's fingerprint covers its name, its own source text, the values its functions capture
+--- (upvalues such as `local mirror = "..."`) and its params: change any of them and it re-runs.
+---@param name string unique in its recipe; no '/' or control characters
+---@return fun(spec: nodeinit.StepSpec): nodeinit.Step
+function step(name) end
+
+--- Declares a recipe: `recipe "network" { step "a" { ... }, step "b" { ... } }`. Steps run in written
+--- order; a failed step stops its recipe and is retried on the next pass.
+---@param name string letters, digits, '.', '_' and '-'; unique across the recipe directory
+---@return fun(steps: nodeinit.Step[])
+function recipe(name) end

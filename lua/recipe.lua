@@ -1,0 +1,428 @@
+-- The recipe DSL (`recipe "x" { step "y" { ... } }`) and the YAML recipe form, turned into one shape
+-- the C engine runs: recipes of steps with a body, an optional check, and fingerprint material.
+-- Runs trusted (it may use debug.getinfo/getupvalue); recipes themselves never see this module.
+
+local M = {}
+
+local WHENS = { once = true, boot = true, always = true }
+local STEP_KEYS = { when = true, check = true, timeout = true, sensitive = true, params = true, description = true }
+local STEP_MARK = {} -- tags step objects, so a recipe can tell them from stray tables
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b)
+    local ta, tb = type(a), type(b)
+    if ta ~= tb then return ta < tb end
+    if ta == "number" or ta == "string" then return a < b end
+    return tostring(a) < tostring(b)
+  end)
+  return keys
+end
+
+-- Lines first..last of a source text, found lazily and cached per file.
+local function source_lines(file_ctx, first, last)
+  local lines = file_ctx.lines
+  if not lines then
+    lines = {}
+    for line in (file_ctx.src .. "\n"):gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
+    file_ctx.lines = lines
+  end
+  return table.concat(lines, "\n", math.max(first, 1), math.min(last, #lines))
+end
+
+-- Canonical text of a value, for fingerprints: tables by sorted keys; functions by their own source
+-- text plus the values they capture (so `local mirror = "..."` used inside a step counts as part of it).
+local function canon(v, file_ctx, out, seen, budget)
+  budget.n = budget.n - 1
+  if budget.n < 0 then out[#out + 1] = "…"; return end
+  local t = type(v)
+  if t == "string" then
+    out[#out + 1] = "s" .. #v .. ":" .. v
+  elseif t == "number" then
+    out[#out + 1] = (math.type(v) == "integer" and "i" or "n") .. string.format("%.17g", v)
+  elseif t == "boolean" or t == "nil" then
+    out[#out + 1] = tostring(v)
+  elseif seen[v] then
+    out[#out + 1] = "@" .. seen[v]
+  elseif t == "table" then
+    budget.ids = budget.ids + 1
+    seen[v] = budget.ids
+    out[#out + 1] = "{"
+    for _, k in ipairs(sorted_keys(v)) do
+      canon(k, file_ctx, out, seen, budget)
+      out[#out + 1] = "="
+      canon(v[k], file_ctx, out, seen, budget)
+      out[#out + 1] = ","
+    end
+    out[#out + 1] = "}"
+  elseif t == "function" then
+    budget.ids = budget.ids + 1
+    seen[v] = budget.ids
+    local info = debug.getinfo(v, "S")
+    if info.what == "C" then
+      out[#out + 1] = "cfunction"
+    elseif info.source == file_ctx.chunkname then
+      out[#out + 1] = "f:" .. source_lines(file_ctx, info.linedefined, info.lastlinedefined)
+    else
+      out[#out + 1] = "f:" .. info.source .. ":" .. info.linedefined
+    end
+    local i = 1
+    while true do
+      local name, value = debug.getupvalue(v, i)
+      if not name then break end
+      if name ~= "_ENV" then
+        out[#out + 1] = "u:" .. name .. "="
+        canon(value, file_ctx, out, seen, budget)
+      end
+      i = i + 1
+    end
+  else
+    out[#out + 1] = t
+  end
+end
+
+local function material(recipe_name, step_name, parts, file_ctx)
+  local out = { "nodeinit-step-1", "s" .. #recipe_name .. ":" .. recipe_name, "s" .. #step_name .. ":" .. step_name }
+  canon(parts, file_ctx, out, {}, { n = 100000, ids = 0 })
+  return table.concat(out, "|")
+end
+
+local function name_problem(what, name)
+  if type(name) ~= "string" or name == "" then return what .. " name must be a non-empty string" end
+  if name:find("[%c/]") then return what .. " name '" .. name .. "' must not contain '/' or control characters" end
+  if #name > 128 then return what .. " name is longer than 128 bytes" end
+end
+
+local function recipe_name_problem(name)
+  local p = name_problem("recipe", name)
+  if p then return p end
+  if not name:match("^[%w._-]+$") or name:sub(1, 1) == "." then
+    return "recipe name '" .. name .. "' may hold only letters, digits, '.', '_' and '-', and not start with '.'"
+  end
+end
+
+-- A collector per file: recipes in written order, and every problem found (lint reports them all).
+local function new_file(src, file)
+  return { src = src, file = file, chunkname = "@" .. file, recipes = {}, problems = {} }
+end
+
+local function problem(fc, line, msg)
+  fc.problems[#fc.problems + 1] = { line = line or 0, msg = msg }
+end
+
+-- Checks the recipe as a whole and appends it.
+local function add_recipe(fc, name, line, steps)
+  local p = recipe_name_problem(name)
+  if p then problem(fc, line, p) return end
+  local r = { name = name, file = fc.file, line = line, steps = {} }
+  local names = {}
+  for _, s in ipairs(steps) do
+    if names[s.name] then
+      problem(fc, s.line, string.format("recipe '%s': duplicate step name '%s' (first at line %d)", name, s.name, names[s.name]))
+    else
+      names[s.name] = s.line
+      s.material = material(name, s.name, s.parts, fc)
+      s.parts = nil
+      r.steps[#r.steps + 1] = s
+    end
+  end
+  fc.recipes[#fc.recipes + 1] = r
+end
+
+-- The Lua DSL: `step` and `recipe` for one file's environment.
+local function install_dsl(env, fc)
+  local function caller_line(level) return debug.getinfo(level + 1, "l").currentline end
+
+  env.step = function(name)
+    local line = caller_line(2)
+    local p = name_problem("step", name)
+    if p then error(p, 2) end
+    return function(spec)
+      if type(spec) ~= "table" then
+        problem(fc, line, string.format("step '%s': expected a table { ... }, got %s", name, type(spec)))
+        return { [STEP_MARK] = true, invalid = true }
+      end
+      local s = { [STEP_MARK] = true, name = name, line = line, when = "once", kind = "lua" }
+      local body
+      for k, v in pairs(spec) do
+        if k == 1 then
+          body = v
+        elseif type(k) ~= "string" or not STEP_KEYS[k] then
+          problem(fc, line, string.format("step '%s': unknown key '%s'", name, tostring(k)))
+        end
+      end
+      if type(body) ~= "function" then
+        problem(fc, line, string.format("step '%s': needs a function as its body", name))
+        s.invalid = true
+      end
+      if spec.when ~= nil and not WHENS[spec.when] then
+        problem(fc, line, string.format("step '%s': when must be once, boot or always, not '%s'", name, tostring(spec.when)))
+        s.invalid = true
+      end
+      if spec.check ~= nil and type(spec.check) ~= "function" then
+        problem(fc, line, string.format("step '%s': check must be a function", name))
+        s.invalid = true
+      end
+      if spec.timeout ~= nil and (type(spec.timeout) ~= "number" or spec.timeout <= 0) then
+        problem(fc, line, string.format("step '%s': timeout must be a positive number of seconds", name))
+        s.invalid = true
+      end
+      if spec.sensitive ~= nil and type(spec.sensitive) ~= "boolean" then
+        problem(fc, line, string.format("step '%s': sensitive must be true or false", name))
+        s.invalid = true
+      end
+      if s.invalid then return s end
+      s.when = spec.when or "once"
+      s.timeout = spec.timeout
+      s.sensitive = spec.sensitive or false
+      s.check = spec.check
+      local params = spec.params
+      s.run = function() return body(params) end
+      s.parts = { body = body, check = spec.check, when = s.when, timeout = s.timeout, sensitive = s.sensitive, params = params }
+      return s
+    end
+  end
+
+  env.recipe = function(name)
+    local line = caller_line(2)
+    return function(steps)
+      if type(steps) ~= "table" then
+        problem(fc, line, string.format("recipe '%s': expected a list of steps { step \"...\" { ... }, ... }", tostring(name)))
+        return
+      end
+      local list = {}
+      for k, s in pairs(steps) do
+        if type(k) ~= "number" or type(s) ~= "table" or not s[STEP_MARK] then
+          problem(fc, line, string.format("recipe '%s': entry %s is not a step \"...\" { ... }", tostring(name), tostring(k)))
+        elseif not s.invalid then
+          list[k] = s
+        end
+      end
+      local ordered = {}
+      for _, k in ipairs(sorted_keys(list)) do ordered[#ordered + 1] = list[k] end
+      add_recipe(fc, name, line, ordered)
+    end
+  end
+end
+
+-- Loads a Lua recipe file in env (a fresh sandbox). Returns recipes and problems.
+function M.load_lua(src, file, env)
+  local fc = new_file(src, file)
+  install_dsl(env, fc)
+  local chunk, err = load(src, fc.chunkname, "t", env)
+  if not chunk then
+    fc.problems[#fc.problems + 1] = { msg = err, raw = true }
+    return fc.recipes, fc.problems
+  end
+  local ok, e = pcall(chunk)
+  if not ok then fc.problems[#fc.problems + 1] = { msg = tostring(e), raw = true } end
+  return fc.recipes, fc.problems
+end
+
+-- YAML recipes ------------------------------------------------------------------------------------
+
+local YAML_TOP = { recipe = true, steps = true, description = true }
+local YAML_COMMON = { name = true, when = true, check = true, timeout = true, sensitive = true, description = true }
+local YAML_KINDS = { "sysctl", "file", "exec", "script", "lua" }
+local FILE_KEYS = { path = true, content = true, mode = true, owner = true, group = true }
+
+-- A primitive's nil, message result becomes the step's error.
+local function must(v, err, ...)
+  if v == nil then error(err, 0) end
+  return v, err, ...
+end
+
+local function scalar(v) return type(v) == "string" or type(v) == "number" or type(v) == "boolean" end
+
+local function sorted_pairs(t)
+  local keys, i = sorted_keys(t), 0
+  return function()
+    i = i + 1
+    if keys[i] ~= nil then return keys[i], t[keys[i]] end
+  end
+end
+
+-- Runs argv (a list) with the step's timeout; a non-zero exit fails the step.
+local function run_argv(env, argv, timeout, what)
+  local spec = {}
+  for i, a in ipairs(argv) do spec[i] = tostring(a) end
+  spec.timeout = timeout
+  local r = must(env.exec.run(spec))
+  if r.timed_out then error(string.format("%s timed out after %s s", what, tostring(timeout)), 0) end
+  if r.code ~= 0 then
+    local tail = (r.stderr or ""):sub(-400):gsub("%s+$", "")
+    error(string.format("%s exited with code %d%s", what, r.code, tail ~= "" and (": " .. tail) or ""), 0)
+  end
+  return true
+end
+
+local function mask(step, v) return step.sensitive and "(sensitive)" or tostring(v) end
+
+-- Each YAML kind: check its parameters (problems go to fc), and build run and describe.
+local yaml_kinds = {}
+
+function yaml_kinds.sysctl(fc, line, name, p, env, step)
+  if type(p) ~= "table" or next(p) == nil then
+    return problem(fc, line, string.format("step '%s': sysctl needs a mapping of key: value", name))
+  end
+  for k, v in pairs(p) do
+    if type(k) ~= "string" or not scalar(v) then
+      return problem(fc, line, string.format("step '%s': sysctl entries must be key: scalar value", name))
+    end
+  end
+  step.run = function()
+    for k, v in sorted_pairs(p) do
+      must(env.sysctl.set(k, type(v) == "boolean" and (v and "1" or "0") or tostring(v)))
+    end
+    return true
+  end
+  step.describe = function()
+    local lines = {}
+    for k, v in sorted_pairs(p) do
+      local cur = env.sysctl.get(k)
+      local want = type(v) == "boolean" and (v and "1" or "0") or tostring(v)
+      local same = cur and cur:gsub("%s+", " ") == want:gsub("%s+", " ")
+      lines[#lines + 1] = string.format("sysctl %s: %s -> %s%s", k, cur and mask(step, cur) or "(missing)",
+        mask(step, want), same and " (same)" or "")
+    end
+    return lines
+  end
+  return true
+end
+
+function yaml_kinds.file(fc, line, name, p, env, step)
+  if type(p) ~= "table" or type(p.path) ~= "string" or type(p.content) ~= "string" then
+    return problem(fc, line, string.format("step '%s': file needs path and content strings", name))
+  end
+  for k in pairs(p) do
+    if not FILE_KEYS[k] then
+      return problem(fc, line, string.format("step '%s': file: unknown key '%s'", name, tostring(k)))
+    end
+  end
+  if p.mode ~= nil and not tostring(p.mode):match("^0?[0-7][0-7][0-7][0-7]?$") then
+    return problem(fc, line, string.format("step '%s': file: mode must be octal like \"0644\"", name))
+  end
+  local opts = { mode = p.mode and tostring(p.mode), owner = p.owner and tostring(p.owner), group = p.group and tostring(p.group) }
+  step.run = function() must(env.file.write(p.path, p.content, opts)) return true end
+  step.describe = function()
+    local cur = env.file.exists(p.path) and env.file.read(p.path)
+    local state = not cur and "absent" or (cur == p.content and "same content" or "differs")
+    return { string.format("file %s: %s -> %d bytes%s%s", p.path, state, #p.content,
+      opts.mode and (" mode " .. opts.mode) or "", step.sensitive and " (content sensitive)" or "") }
+  end
+  return true
+end
+
+function yaml_kinds.exec(fc, line, name, p, env, step)
+  if type(p) ~= "table" or #p == 0 then
+    return problem(fc, line, string.format("step '%s': exec needs a list: [command, arg, ...]", name))
+  end
+  for _, a in ipairs(p) do
+    if not scalar(a) then return problem(fc, line, string.format("step '%s': exec arguments must be scalars", name)) end
+  end
+  step.run = function() return run_argv(env, p, step.timeout, tostring(p[1])) end
+  return true
+end
+
+function yaml_kinds.script(fc, line, name, p, env, step)
+  if type(p) ~= "string" then
+    return problem(fc, line, string.format("step '%s': script needs a string (run with the host's bash)", name))
+  end
+  step.run = function() return run_argv(env, { "bash", "-c", p }, step.timeout, "script") end
+  return true
+end
+
+function yaml_kinds.lua(fc, line, name, p, env, step)
+  if type(p) ~= "string" then return problem(fc, line, string.format("step '%s': lua needs a string", name)) end
+  local chunk, err = load(p, "=" .. fc.file .. ":" .. line .. " (step " .. name .. ")", "t", env)
+  if not chunk then return problem(fc, line, string.format("step '%s': %s", name, err)) end
+  step.run = function() chunk() return true end
+  return true
+end
+
+-- check: a Lua expression (true means already in the desired state), or { exec: [...] } (exit 0 means so).
+local function yaml_check(fc, line, name, c, env, step)
+  if type(c) == "string" then
+    local chunk, err = load("return " .. c, "=" .. fc.file .. ":" .. line .. " (check of " .. name .. ")", "t", env)
+    if not chunk then return problem(fc, line, string.format("step '%s': check: %s", name, err)) end
+    step.check = chunk
+    return true
+  elseif type(c) == "table" and type(c.exec) == "table" and #c.exec > 0 then
+    step.check = function()
+      local argv = {}
+      for i, a in ipairs(c.exec) do argv[i] = tostring(a) end
+      argv.timeout = step.timeout
+      local r = env.exec.run(argv)
+      return r ~= nil and r.code == 0
+    end
+    return true
+  end
+  return problem(fc, line, string.format("step '%s': check must be a Lua expression or { exec: [...] }", name))
+end
+
+local function yaml_step(fc, recipe_name, node, line, env)
+  if type(node) ~= "table" then return problem(fc, line, "each step must be a mapping") end
+  local name = node.name
+  local p = name_problem("step", name)
+  if p then return problem(fc, line, p) end
+  local kinds = {}
+  for k in pairs(node) do
+    if type(k) ~= "string" or not (YAML_COMMON[k] or yaml_kinds[k]) then
+      problem(fc, line, string.format("step '%s': unknown key '%s'", name, tostring(k)))
+    elseif yaml_kinds[k] then
+      kinds[#kinds + 1] = k
+    end
+  end
+  if #kinds ~= 1 then
+    return problem(fc, line, string.format("step '%s': needs exactly one of %s", name, table.concat(YAML_KINDS, ", ")))
+  end
+  if node.when ~= nil and not WHENS[node.when] then
+    return problem(fc, line, string.format("step '%s': when must be once, boot or always, not '%s'", name, tostring(node.when)))
+  end
+  if node.timeout ~= nil and (type(node.timeout) ~= "number" or node.timeout <= 0) then
+    return problem(fc, line, string.format("step '%s': timeout must be a positive number of seconds", name))
+  end
+  if node.sensitive ~= nil and type(node.sensitive) ~= "boolean" then
+    return problem(fc, line, string.format("step '%s': sensitive must be true or false", name))
+  end
+  local step = { [STEP_MARK] = true, name = name, line = line, when = node.when or "once", kind = kinds[1],
+                 timeout = node.timeout, sensitive = node.sensitive or false }
+  if not yaml_kinds[kinds[1]](fc, line, name, node[kinds[1]], env, step) then return end
+  if node.check ~= nil and not yaml_check(fc, line, name, node.check, env, step) then return end
+  -- The step's own YAML node is what defines it: comments and the other steps do not count.
+  step.parts = { yaml = node }
+  return step
+end
+
+-- Loads a YAML recipe file. Returns recipes and problems, like load_lua.
+function M.load_yaml(src, file, env)
+  local fc = new_file(src, file)
+  local doc, lines = env.yaml.decode(src, { positions = true })
+  if doc == nil then
+    fc.problems[#fc.problems + 1] = { msg = file .. ": " .. tostring(lines), raw = true }
+    return fc.recipes, fc.problems
+  end
+  local function line_of(t) return (type(t) == "table" and lines and lines[t]) or 0 end
+  if type(doc) ~= "table" then
+    problem(fc, 1, "a YAML recipe is a mapping with recipe: and steps:")
+    return fc.recipes, fc.problems
+  end
+  for k in pairs(doc) do
+    if not YAML_TOP[k] then problem(fc, line_of(doc), string.format("unknown top-level key '%s'", tostring(k))) end
+  end
+  if type(doc.steps) ~= "table" then
+    problem(fc, line_of(doc), "steps: must be a list of steps")
+    return fc.recipes, fc.problems
+  end
+  local steps = {}
+  for _, node in ipairs(doc.steps) do
+    local s = yaml_step(fc, tostring(doc.recipe), node, line_of(node), env)
+    if s then steps[#steps + 1] = s end
+  end
+  add_recipe(fc, doc.recipe, line_of(doc), steps)
+  return fc.recipes, fc.problems
+end
+
+M._canon_material = material -- for tests
+return M

@@ -1,0 +1,177 @@
+# The recipe engine against fake hosts: per-step checkpoints, when/check, failures, crashes, locking,
+# plan, lint, status, run with a ConfigMap-style ..data swap, and YAML and Lua behaving the same.
+. "$(dirname "$0")/../lib/common.sh"
+require_root
+
+R=$T/recipes
+mkdir -p "$R"
+
+# runs: how many times each step ran, from the fake host's /tmp/runs (one line per run).
+runs() { in_fake sh -c "grep -cx '$1' /tmp/runs 2>/dev/null || true"; }
+apply() { nodeinit apply --target-pid "$FAKE" --recipes "$R" --interval 1 "$@"; }
+
+write_net() {
+	cat > "$R/10-net.lua" <<EOF
+-- network setup
+local function bump(name) exec.run { "sh", "-c", "echo " .. name .. " >> /tmp/runs" } end
+recipe "net" {
+  step "forward" { when = "boot", function() bump("forward"); sysctl.set("net.ipv4.ip_forward", "1") end },
+  step "somaxconn" { function() bump("somaxconn"); sysctl.set("net.core.somaxconn", "${1:-1024}") end },
+  step "drift" { when = "always", function() bump("drift") end },
+  step "kept" { check = function() return true end, function() bump("kept") end },
+}
+EOF
+}
+
+fakehost_start
+write_net 1024
+cat > "$R/20-more.yaml" <<'EOF'
+recipe: more
+steps:
+  - name: marker
+    file: { path: /etc/nodeinit-marker, content: "hello\n", mode: "0600" }
+  - name: count
+    exec: [sh, -c, "echo yaml-count >> /tmp/runs"]
+EOF
+
+out=$(apply 2>&1)
+check_eq "first apply exits 0" 0 $?
+check_eq "forward ran once" 1 "$(runs forward)"
+check_eq "somaxconn ran once" 1 "$(runs somaxconn)"
+check_eq "drift ran once" 1 "$(runs drift)"
+check_eq "kept step did not run its body" 0 "$(runs kept)"
+check_eq "yaml exec step ran once" 1 "$(runs yaml-count)"
+check_eq "sysctl applied in the fake host" 1024 "$(in_fake cat /proc/sys/net/core/somaxconn)"
+check_eq "yaml file step wrote the file" hello "$(in_fake cat /etc/nodeinit-marker)"
+check_eq "yaml file mode" 600 "$(in_fake stat -c %a /etc/nodeinit-marker)"
+check "yaml file absent on the real machine" test ! -e /etc/nodeinit-marker
+check_contains "log has a step start line" "step start recipe=net step=forward" "$out"
+check_contains "log has a step end line with result and duration" "step done recipe=net step=forward result=ok duration_ms=" "$out"
+
+out=$(apply 2>&1)
+check_eq "second apply exits 0" 0 $?
+check_eq "second apply: forward not re-run" 1 "$(runs forward)"
+check_eq "second apply: somaxconn not re-run" 1 "$(runs somaxconn)"
+check_eq "second apply: yaml step not re-run" 1 "$(runs yaml-count)"
+check_eq "always step runs every pass" 2 "$(runs drift)"
+
+# Editing one step re-runs that step alone; a comment elsewhere re-runs nothing.
+write_net 2048
+apply >/dev/null 2>&1
+check_eq "edited step re-ran" 2 "$(runs somaxconn)"
+check_eq "edited value applied" 2048 "$(in_fake cat /proc/sys/net/core/somaxconn)"
+check_eq "unedited step not re-run" 1 "$(runs forward)"
+sed -i 's/^-- network setup$/-- network setup, now with a longer comment/' "$R/10-net.lua"
+sed -i '1i # a comment on top' "$R/20-more.yaml"
+apply >/dev/null 2>&1
+check_eq "comment edits re-run nothing (lua)" 2 "$(runs somaxconn)"
+check_eq "comment edits re-run nothing (yaml)" 1 "$(runs yaml-count)"
+
+# A new boot_id re-runs boot steps only.
+echo 11111111-2222-3333-4444-555555555555 > "$T/boot_id"
+in_fake mount --bind "$T/boot_id" /proc/sys/kernel/random/boot_id
+apply >/dev/null 2>&1
+check_eq "new boot: boot step re-ran" 2 "$(runs forward)"
+check_eq "new boot: once step not re-run" 2 "$(runs somaxconn)"
+apply >/dev/null 2>&1
+check_eq "same boot again: boot step not re-run" 2 "$(runs forward)"
+
+# status --json shape, and --ready.
+json=$(nodeinit status --json --target-pid "$FAKE" 2>/dev/null)
+check_contains "status --json converged" '"converged":true' "$json"
+check_contains "status --json boot_id" '"boot_id":"11111111-2222-3333-4444-555555555555"' "$json"
+check_contains "status --json kept result" '{"name":"kept","when":"once","result":"kept"' "$json"
+check_contains "status --json legacy null" '"legacy":null' "$json"
+if command -v python3 >/dev/null; then
+	check "status --json parses as JSON" python3 -c 'import json,sys; d=json.load(sys.stdin); assert [r["name"] for r in d["recipes"]]==["net","more"]' <<<"$json"
+fi
+nodeinit status --ready --target-pid "$FAKE" >/dev/null 2>&1
+check_eq "status --ready 0 when converged" 0 $?
+
+# plan changes nothing, and says why for each step.
+before=$(in_fake sh -c 'ls -l --time-style=+%s.%N /var/lib/nodeinit; cat /var/lib/nodeinit/*' | md5sum)
+sed -i 's/2048/4096/' "$R/10-net.lua"
+plan=$(nodeinit plan --target-pid "$FAKE" --recipes "$R" 2>&1)
+check_contains "plan: changed step runs" "net/somaxconn run changed" "$plan"
+check_contains "plan: done step skipped" "net/forward skip done" "$plan"
+check_contains "plan: always step" "net/drift run always" "$plan"
+check_contains "plan: kept step" "net/kept skip kept" "$plan"
+check_contains "plan: yaml step done" "more/marker skip done" "$plan"
+check_eq "plan changed no state" "$before" "$(in_fake sh -c 'ls -l --time-style=+%s.%N /var/lib/nodeinit; cat /var/lib/nodeinit/*' | md5sum)"
+check_eq "plan changed no sysctl" 2048 "$(in_fake cat /proc/sys/net/core/somaxconn)"
+nodeinit status --ready --target-pid "$FAKE" >/dev/null 2>&1
+check_eq "status --ready still 0 (status reads records, not recipes)" 0 $?
+write_net 2048
+
+# A failing step stops its recipe, not the next; it is retried on the next apply.
+cat > "$R/05-fail.lua" <<'EOF'
+recipe "fail" {
+  step "boom" { function() error("boom went the step") end },
+  step "after" { function() exec.run { "sh", "-c", "echo after >> /tmp/runs" } end },
+}
+EOF
+out=$(apply 2>&1)
+check_eq "failing step: exit 1" 1 $?
+check_contains "failing step: error logged with the step" "boom went the step" "$out"
+check_eq "failing step: later step of its recipe not run" 0 "$(runs after)"
+check_eq "failing step: next recipe still ran (always step)" 7 "$(runs drift)"
+nodeinit status --ready --target-pid "$FAKE" >/dev/null 2>&1
+check_eq "status --ready non-zero with a failed step" 1 $?
+check_contains "status --json shows failed" '"result":"failed"' "$(nodeinit status --json --target-pid "$FAKE" 2>/dev/null)"
+rm "$R/05-fail.lua"
+
+# kill -9 in the middle of a step: interrupted, then re-run by the next apply.
+cat > "$R/30-slow.lua" <<'EOF'
+recipe "slow" {
+  step "long" { function()
+    exec.run { "sh", "-c", "echo long >> /tmp/runs; sleep 30" }
+  end },
+}
+EOF
+apply >/dev/null 2>&1 &
+for _ in $(seq 1 100); do [ "$(runs long)" = 1 ] && break; sleep 0.05; done
+pkill -KILL -f "nodeinit apply --target-pid $FAKE --recipes $R"
+wait 2>/dev/null
+check_contains "kill -9: status says interrupted" '"name":"long","when":"once","result":"interrupted"' "$(nodeinit status --json --target-pid "$FAKE" 2>/dev/null)"
+sed -i 's/sleep 30/true/' "$R/30-slow.lua"
+apply >/dev/null 2>&1
+check_eq "kill -9: next apply re-ran the step" 2 "$(runs long)"
+rm "$R/30-slow.lua"
+
+# Two concurrent applies: each step runs once.
+cat > "$R/40-once.lua" <<'EOF'
+recipe "once" {
+  step "a" { function() exec.run { "sh", "-c", "echo once-a >> /tmp/runs; sleep 0.5" } end },
+  step "b" { function() exec.run { "sh", "-c", "echo once-b >> /tmp/runs" } end },
+}
+EOF
+apply >/dev/null 2>&1 & a1=$!
+apply >/dev/null 2>&1 & a2=$!
+wait $a1; wait $a2
+check_eq "concurrent applies: step a ran once" 1 "$(runs once-a)"
+check_eq "concurrent applies: step b ran once" 1 "$(runs once-b)"
+
+# lint: every problem of a broken recipe, with positions; no host access needed.
+mkdir -p "$T/bad"
+cat > "$T/bad/10-bad.lua" <<'EOF'
+recipe "bad" {
+  step "x" { when = "sometimes", function() end },
+  step "x" { function() end },
+  step "y" { wehn = "boot", function() end },
+  step "z" { },
+}
+EOF
+printf 'recipe: badyaml\nsteps:\n  - name: q\n    sysctl: { a.b: 1 }\n    bogus: 2\n' > "$T/bad/20-bad.yaml"
+printf 'recipe "syntax" { step "s" { function() end }\n' > "$T/bad/30-syntax.lua"
+out=$(nodeinit lint --recipes "$T/bad" 2>&1)
+check_eq "lint: exit 2" 2 $?
+check_contains "lint: bad when with line" "10-bad.lua:2: step 'x': when must be once, boot or always" "$out"
+check_contains "lint: duplicate step with line" "10-bad.lua:3: recipe 'bad': duplicate step name 'x'" "$out"
+check_contains "lint: unknown key with line" "10-bad.lua:4: step 'y': unknown key 'wehn'" "$out"
+check_contains "lint: missing body with line" "10-bad.lua:5: step 'z': needs a function" "$out"
+check_contains "lint: yaml unknown key with line" "20-bad.yaml:5:" "$out"
+check_contains "lint: lua syntax error with line" "30-syntax.lua:2:" "$out"
+out=$(nodeinit lint --recipes "$R" 2>&1)
+check_eq "lint: good recipes exit 0" 0 $?
+
+finish
