@@ -273,12 +273,12 @@ int ni_recipes_load(lua_State *L, int dir_fd, struct ni_recipe_set *ret, ni_prob
 	}
 	problems += check_duplicates(&set, fn, ud);
 	set.n_files = n_files;
-	ni_strv_free_(files, n_files);
+	ni_strv_free(files, n_files);
 	*ret = set;
 	*ret_problems = problems;
 	return problems ? -EINVAL : 0;
 fail:
-	ni_strv_free_(files, n_files);
+	ni_strv_free(files, n_files);
 	ni_recipe_set_free(L, &set);
 	return r;
 }

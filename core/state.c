@@ -1353,13 +1353,6 @@ int ni_state_read_index(int dir_fd, char ***ret_recipes, size_t *ret_n)
 	return 0;
 }
 
-void ni_strv_free(char **v, size_t n)
-{
-	for (size_t i = 0; v && i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 /* ---- the legacy record ---- */
 
 int ni_state_write_legacy(int dir_fd, const struct ni_legacy_record *rec)

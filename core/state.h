@@ -108,7 +108,6 @@ int ni_state_format(const char *recipe, const struct ni_step_decl *decls, size_t
 int ni_state_write_index(int dir_fd, char *const *recipes, size_t n);
 /* missing → 0 recipes (*ret_recipes may then be NULL); free with ni_strv_free; -EINVAL for a foreign file */
 int ni_state_read_index(int dir_fd, char ***ret_recipes, size_t *ret_n);
-void ni_strv_free(char **v, size_t n);
 
 /* The legacy STARTUP_SCRIPT's record: checkpoint path, done, exit code, duration, finished time. Atomic rewrite. */
 struct ni_legacy_record {

@@ -32,9 +32,10 @@ static inline void ni_freep(void *p) { free(*(void **)p); }
 #define steal_pointer(pp) ({ __typeof__(*(pp)) _p = *(pp); *(pp) = NULL; _p; })
 #define steal_fd(fdp) ({ int _fd = *(fdp); *(fdp) = -1; _fd; })
 
-static inline void ni_strv_free_(char **v, size_t n)
+/* Frees n strings and the array holding them. */
+static inline void ni_strv_free(char **v, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; v && i < n; i++)
 		free(v[i]);
 	free(v);
 }

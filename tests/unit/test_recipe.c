@@ -1,5 +1,6 @@
 /* Recipe loading through the Lua DSL: order, fingerprints (what changes them, what does not), problems. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>

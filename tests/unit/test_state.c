@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "state.h"
+#include "util.h"
 #include "unit.h"
 
 /* write and renameat pass through unless a test turns faking on; then each call takes its result
