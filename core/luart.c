@@ -29,6 +29,7 @@ static const struct {
 	lua_CFunction open;
 } c_modules[] = {
 	{ "log", luaopen_nodeinit_log },
+	{ "sysctl", luaopen_nodeinit_sysctl },
 };
 
 static struct ni_lua *state_of(lua_State *L)
