@@ -28,6 +28,7 @@ static const struct {
 	const char *name;
 	lua_CFunction open;
 } c_modules[] = {
+	{ "file", luaopen_nodeinit_file },
 	{ "log", luaopen_nodeinit_log },
 	{ "sysctl", luaopen_nodeinit_sysctl },
 };
