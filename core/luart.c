@@ -30,7 +30,9 @@ static const struct {
 	const char *name;
 	lua_CFunction open;
 } c_modules[] = {
+	{ "file", luaopen_nodeinit_file },
 	{ "log", luaopen_nodeinit_log },
+	{ "sysctl", luaopen_nodeinit_sysctl },
 };
 
 static struct ni_lua *state_of(lua_State *L)

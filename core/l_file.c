@@ -1,0 +1,385 @@
+/* Lua module nodeinit.file: read, write, ensure_line, mkdir, remove, exists on host paths. */
+#include <errno.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "file.h"
+#include "luart.h"
+#include "passwd.h"
+
+/* A malloc'd file content waiting to be pushed: freed by __gc if the push raises (out of memory). */
+static const char BOX_MT[] = "nodeinit.file.Box";
+
+/* What the option tables hold once checked; owner and group names are resolved afterwards. */
+struct opts {
+	struct ni_file_attrs attrs;
+	const char *owner, *group; /* names (or decimal strings) still to look up */
+	const char *match;
+	bool parents;
+};
+
+static const char *const write_options[] = { "group", "mode", "owner", NULL };
+static const char *const ensure_line_options[] = { "group", "match", "mode", "owner", NULL };
+static const char *const mkdir_options[] = { "group", "mode", "owner", "parents", NULL };
+
+static int box_gc(lua_State *L)
+{
+	char **box = luaL_checkudata(L, 1, BOX_MT);
+
+	free(*box);
+	*box = NULL;
+	return 0;
+}
+
+static char **box_new(lua_State *L)
+{
+	char **box = lua_newuserdatauv(L, sizeof(*box), 0);
+
+	*box = NULL;
+	luaL_setmetatable(L, BOX_MT);
+	return box;
+}
+
+static const char *check_path(lua_State *L, int arg)
+{
+	size_t len;
+	const char *path = luaL_checklstring(L, arg, &len);
+
+	luaL_argcheck(L, strlen(path) == len, arg, "path holds a NUL byte");
+	luaL_argcheck(L, ni_file_path_valid(path), arg, "absolute path without '.' or '..' parts expected");
+	return path;
+}
+
+/* Modes are strings of octal digits: Lua has no octal literals, and mode = 0644 would mean 01204. */
+static mode_t check_mode(lua_State *L, int arg)
+{
+	size_t len;
+	const char *s;
+	mode_t mode = 0;
+
+	if (lua_type(L, -1) != LUA_TSTRING)
+		luaL_argerror(L, arg, "mode must be a string of octal digits, such as \"0644\"");
+	s = lua_tolstring(L, -1, &len);
+	if (len < 3 || len > 4)
+		luaL_argerror(L, arg, "mode must be 3 or 4 octal digits, such as \"0644\"");
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '7')
+			luaL_argerror(L, arg, "mode must be 3 or 4 octal digits, such as \"0644\"");
+		mode = mode * 8 + (mode_t)(s[i] - '0');
+	}
+	luaL_argcheck(L, mode <= 07777, arg, "mode above 07777");
+	return mode;
+}
+
+/* owner or group: an integer id is used as it is; a string (a name, or digits) is looked up later. */
+static void check_id(lua_State *L, int arg, const char *what, const char **ret_name, uint32_t *ret_id, bool *ret_has)
+{
+	lua_Integer id;
+	int isint;
+
+	switch (lua_type(L, -1)) {
+	case LUA_TNUMBER:
+		id = lua_tointegerx(L, -1, &isint);
+		luaL_argcheck(L, isint && id >= 0 && id < (lua_Integer)UINT32_MAX, arg,
+			      lua_pushfstring(L, "%s id out of range", what));
+		*ret_id = (uint32_t)id;
+		*ret_has = true;
+		return;
+	case LUA_TSTRING: {
+		size_t len;
+		const char *s = lua_tolstring(L, -1, &len);
+		luaL_argcheck(L, len > 0 && strlen(s) == len && !strpbrk(s, ":\n"), arg,
+			      lua_pushfstring(L, "%s must be a name or a numeric id", what));
+		*ret_name = s; /* anchored in the options table, which stays on the stack */
+		return;
+	}
+	default:
+		luaL_argerror(L, arg, lua_pushfstring(L, "%s must be a name or a numeric id", what));
+	}
+}
+
+/* Checks the options table at arg (nil or absent: all defaults) against the names allowed. */
+static void check_opts(lua_State *L, int arg, const char *const allowed[], struct opts *o)
+{
+	*o = (struct opts){ 0 };
+	if (lua_isnoneornil(L, arg))
+		return;
+	luaL_checktype(L, arg, LUA_TTABLE);
+	lua_pushnil(L);
+	while (lua_next(L, arg)) {
+		const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+		size_t i = 0;
+
+		while (k && allowed[i] && strcmp(allowed[i], k) != 0)
+			i++;
+		if (!k || !allowed[i])
+			luaL_argerror(L, arg, lua_pushfstring(L, "unknown option '%s'", k ? k : luaL_typename(L, -2)));
+		if (strcmp(k, "mode") == 0) {
+			o->attrs.mode = check_mode(L, arg);
+			o->attrs.has_mode = true;
+		} else if (strcmp(k, "owner") == 0) {
+			uint32_t id = 0;
+			check_id(L, arg, "owner", &o->owner, &id, &o->attrs.has_uid);
+			o->attrs.uid = (uid_t)id;
+		} else if (strcmp(k, "group") == 0) {
+			uint32_t id = 0;
+			check_id(L, arg, "group", &o->group, &id, &o->attrs.has_gid);
+			o->attrs.gid = (gid_t)id;
+		} else if (strcmp(k, "parents") == 0) {
+			luaL_argcheck(L, lua_isboolean(L, -1), arg, "parents must be a boolean");
+			o->parents = lua_toboolean(L, -1);
+		} else { /* match */
+			luaL_argcheck(L, lua_type(L, -1) == LUA_TSTRING, arg, "match must be a Lua pattern string");
+			o->match = lua_tostring(L, -1);
+		}
+		lua_pop(L, 1);
+	}
+}
+
+/*
+ * Looks owner and group names up in the host's /etc/passwd and /etc/group (raises nothing: these
+ * are OS results). Returns 0, or the number of values pushed for the nil, msg, errno triple.
+ */
+static int resolve_ids(lua_State *L, struct ni_ctx *ctx, const char *path, struct opts *o)
+{
+	static const char *const what[] = { "user", "group" };
+	static const char *const file[] = { "/etc/passwd", "/etc/group" };
+	const char *name[] = { o->owner, o->group };
+	uint32_t id;
+
+	for (int db = NI_PASSWD_USERS; db <= NI_PASSWD_GROUPS; db++) {
+		int r;
+		if (!name[db])
+			continue;
+		r = ni_passwd_resolve(ctx->root_fd, (enum ni_passwd_db)db, name[db], &id);
+		if (r == -ESRCH) {
+			luaL_pushfail(L);
+			lua_pushfstring(L, "%s: no %s '%s' in the host's %s", path, what[db], name[db], file[db]);
+			lua_pushinteger(L, ESRCH);
+			return 3;
+		}
+		if (r < 0)
+			return ni_lua_fail(L, r, file[db]);
+		if (db == NI_PASSWD_USERS) {
+			o->attrs.uid = (uid_t)id;
+			o->attrs.has_uid = true;
+		} else {
+			o->attrs.gid = (gid_t)id;
+			o->attrs.has_gid = true;
+		}
+	}
+	return 0;
+}
+
+static void log_changed(struct ni_ctx *ctx, const char *op, const char *path)
+{
+	ni_log(&ctx->log, NI_LOG_INFO, "changed", "step", ctx->step, "op", op, "path", path, NULL);
+}
+
+/* Shared by write and ensure_line: resolve ids, write, log, push changed (or the failure triple). */
+static int write_and_push(lua_State *L, const char *op, const char *path, const char *data, size_t len,
+			  struct opts *o)
+{
+	struct ni_ctx *ctx = ni_lua_ctx(L);
+	enum ni_file_change change;
+	int r;
+
+	r = resolve_ids(L, ctx, path, o);
+	if (r > 0)
+		return r;
+	r = ni_file_write(ctx->root_fd, path, data, len, &o->attrs, &change);
+	if (r < 0)
+		return ni_lua_fail(L, r, path);
+	if (change == NI_FILE_IN_PLACE)
+		ni_log(&ctx->log, NI_LOG_WARN, "rename refused (EBUSY: a bind-mounted file?): rewritten in place, "
+		       "not atomically", "step", ctx->step, "op", op, "path", path, NULL);
+	else if (change != NI_FILE_UNCHANGED)
+		log_changed(ctx, op, path);
+	lua_pushboolean(L, change != NI_FILE_UNCHANGED);
+	return 1;
+}
+
+static int l_file_ensure_line(lua_State *L)
+{
+	struct ni_ctx *ctx = ni_lua_ctx(L);
+	const char *path = check_path(L, 1);
+	size_t llen, len, at = 0, at_end = 0;
+	const char *line = luaL_checklstring(L, 2, &llen), *content;
+	bool present = false, matched = false;
+	struct opts o;
+	luaL_Buffer b;
+	char **box;
+	int r;
+
+	luaL_argcheck(L, !memchr(line, '\n', llen) && strlen(line) == llen, 2, "one line expected (no newline or NUL)");
+	check_opts(L, 3, ensure_line_options, &o);
+	if (o.match) {
+		/* A malformed pattern raises here, not only once the file has lines. */
+		lua_pushvalue(L, lua_upvalueindex(1));
+		lua_pushliteral(L, "");
+		lua_pushstring(L, o.match);
+		lua_call(L, 2, 0);
+	}
+
+	box = box_new(L);
+	r = ni_file_read(ctx->root_fd, path, box, &len);
+	if (r == -ENOENT) {
+		len = 0;
+	} else if (r < 0) {
+		return ni_lua_fail(L, r, path);
+	}
+	content = lua_pushlstring(L, *box ? *box : "", len);
+	free(*box);
+	*box = NULL;
+
+	/* First the exact line anywhere, then the first line the pattern finds. */
+	for (size_t s = 0; s < len && !present;) {
+		const char *nl = memchr(content + s, '\n', len - s);
+		size_t e = nl ? (size_t)(nl - content) : len;
+		present = e - s == llen && memcmp(content + s, line, llen) == 0;
+		s = e + 1;
+	}
+	for (size_t s = 0; s < len && !present && o.match && !matched;) {
+		const char *nl = memchr(content + s, '\n', len - s);
+		size_t e = nl ? (size_t)(nl - content) : len;
+		lua_pushvalue(L, lua_upvalueindex(1));
+		lua_pushlstring(L, content + s, e - s);
+		lua_pushstring(L, o.match);
+		lua_call(L, 2, 1);
+		matched = !lua_isnil(L, -1);
+		lua_pop(L, 1);
+		if (matched) {
+			at = s;
+			at_end = e;
+		}
+		s = e + 1;
+	}
+
+	luaL_buffinit(L, &b);
+	if (present) {
+		luaL_addlstring(&b, content, len);
+	} else if (matched) {
+		luaL_addlstring(&b, content, at);
+		luaL_addlstring(&b, line, llen);
+		luaL_addlstring(&b, content + at_end, len - at_end);
+	} else {
+		luaL_addlstring(&b, content, len);
+		if (len > 0 && content[len - 1] != '\n')
+			luaL_addchar(&b, '\n');
+		luaL_addlstring(&b, line, llen);
+		luaL_addchar(&b, '\n');
+	}
+	luaL_pushresult(&b);
+	content = lua_tolstring(L, -1, &len);
+	/* Written even when the line is there: write skips identical content but still fixes mode/owner. */
+	return write_and_push(L, "ensure_line", path, content, len, &o);
+}
+
+static int l_file_exists(lua_State *L)
+{
+	struct ni_ctx *ctx = ni_lua_ctx(L);
+	const char *path = check_path(L, 1);
+	bool exists;
+	int r;
+
+	r = ni_file_exists(ctx->root_fd, path, &exists);
+	if (r < 0)
+		return ni_lua_fail(L, r, path);
+	lua_pushboolean(L, exists);
+	return 1;
+}
+
+static int l_file_mkdir(lua_State *L)
+{
+	struct ni_ctx *ctx = ni_lua_ctx(L);
+	const char *path = check_path(L, 1);
+	bool changed;
+	struct opts o;
+	int r;
+
+	check_opts(L, 2, mkdir_options, &o);
+	r = resolve_ids(L, ctx, path, &o);
+	if (r > 0)
+		return r;
+	r = ni_file_mkdir(ctx->root_fd, path, &o.attrs, o.parents, &changed);
+	if (r < 0)
+		return ni_lua_fail(L, r, path);
+	if (changed)
+		log_changed(ctx, "mkdir", path);
+	lua_pushboolean(L, changed);
+	return 1;
+}
+
+static int l_file_read(lua_State *L)
+{
+	struct ni_ctx *ctx = ni_lua_ctx(L);
+	const char *path = check_path(L, 1);
+	char **box = box_new(L);
+	size_t len;
+	int r;
+
+	r = ni_file_read(ctx->root_fd, path, box, &len);
+	if (r < 0)
+		return ni_lua_fail(L, r, path);
+	lua_pushlstring(L, *box, len);
+	free(*box);
+	*box = NULL;
+	return 1;
+}
+
+static int l_file_remove(lua_State *L)
+{
+	struct ni_ctx *ctx = ni_lua_ctx(L);
+	const char *path = check_path(L, 1);
+	bool changed;
+	int r;
+
+	r = ni_file_remove(ctx->root_fd, path, &changed);
+	if (r < 0)
+		return ni_lua_fail(L, r, path);
+	if (changed)
+		log_changed(ctx, "remove", path);
+	lua_pushboolean(L, changed);
+	return 1;
+}
+
+static int l_file_write(lua_State *L)
+{
+	const char *path = check_path(L, 1);
+	size_t len;
+	const char *data = luaL_checklstring(L, 2, &len);
+	struct opts o;
+
+	check_opts(L, 3, write_options, &o);
+	return write_and_push(L, "write", path, data, len, &o);
+}
+
+static const luaL_Reg file_funcs[] = {
+	{ "ensure_line", l_file_ensure_line },
+	{ "exists", l_file_exists },
+	{ "mkdir", l_file_mkdir },
+	{ "read", l_file_read },
+	{ "remove", l_file_remove },
+	{ "write", l_file_write },
+	{ NULL, NULL },
+};
+
+int luaopen_nodeinit_file(lua_State *L)
+{
+	if (luaL_newmetatable(L, BOX_MT)) {
+		lua_pushcfunction(L, box_gc);
+		lua_setfield(L, -2, "__gc");
+		lua_pushboolean(L, 0);
+		lua_setfield(L, -2, "__metatable");
+	}
+	lua_pop(L, 1);
+	luaL_newlibtable(L, file_funcs);
+	/* string.find, the original (recipes get copies of string): ensure_line's patterns are Lua's. */
+	luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 0);
+	lua_getfield(L, -1, "find");
+	lua_remove(L, -2);
+	luaL_setfuncs(L, file_funcs, 1);
+	return 1;
+}

@@ -1,0 +1,133 @@
+/* Lua module nodeinit.sysctl: get(key) and set(key, value) on the host's /proc/sys. */
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "luart.h"
+#include "sysctl.h"
+
+/* A malloc'd value waiting to be pushed: freed by __gc if the push raises (out of memory). */
+static const char BOX_MT[] = "nodeinit.sysctl.Box";
+
+static int box_gc(lua_State *L)
+{
+	char **box = luaL_checkudata(L, 1, BOX_MT);
+
+	free(*box);
+	*box = NULL;
+	return 0;
+}
+
+static char **box_new(lua_State *L)
+{
+	char **box = lua_newuserdatauv(L, sizeof(*box), 0);
+
+	*box = NULL;
+	luaL_setmetatable(L, BOX_MT);
+	return box;
+}
+
+static const char *check_key(lua_State *L, int arg)
+{
+	char path[NI_SYSCTL_KEY_MAX + 1];
+	size_t len;
+	const char *key = luaL_checklstring(L, arg, &len);
+
+	luaL_argcheck(L, strlen(key) == len && ni_sysctl_normalize(key, path) == 0, arg,
+		      lua_pushfstring(L, "invalid sysctl key '%s' (want a.b.c or a/b/c, no empty, '.' or '..' "
+					 "parts, no blanks)", key));
+	return key;
+}
+
+/* A value as the kernel takes it: a string, or an integer (1, or 1.0) written in decimal. */
+static const char *check_value(lua_State *L, int arg)
+{
+	size_t len;
+	int isint;
+	lua_Integer i;
+	const char *v;
+
+	switch (lua_type(L, arg)) {
+	case LUA_TSTRING:
+		v = lua_tolstring(L, arg, &len);
+		luaL_argcheck(L, strlen(v) == len, arg, "value holds a NUL byte");
+		return v;
+	case LUA_TNUMBER:
+		i = lua_tointegerx(L, arg, &isint);
+		luaL_argcheck(L, isint, arg, "number has no integer representation");
+		return lua_pushfstring(L, "%I", (LUAI_UACINT)i);
+	default:
+		luaL_typeerror(L, arg, "string or integer");
+		return NULL;
+	}
+}
+
+/* The host's /proc/sys, opened on first use: by then nodeinit has joined the host's net namespace. */
+static int proc_sys(struct ni_ctx *ctx)
+{
+	if (ctx->proc_sys_fd < 0) {
+		int r = ni_sysctl_open(ctx->root_fd, &ctx->proc_sys_fd);
+		if (r < 0)
+			return r;
+	}
+	return ctx->proc_sys_fd;
+}
+
+static int l_sysctl_get(lua_State *L)
+{
+	struct ni_ctx *ctx = ni_lua_ctx(L);
+	const char *key = check_key(L, 1);
+	char **box = box_new(L);
+	int fd, r;
+
+	fd = proc_sys(ctx);
+	if (fd < 0)
+		return ni_lua_fail(L, fd, "/proc/sys");
+	r = ni_sysctl_read(fd, key, box);
+	if (r < 0)
+		return ni_lua_fail(L, r, key);
+	lua_pushstring(L, *box);
+	free(*box);
+	*box = NULL;
+	return 1;
+}
+
+static int l_sysctl_set(lua_State *L)
+{
+	struct ni_ctx *ctx = ni_lua_ctx(L);
+	const char *key = check_key(L, 1);
+	const char *value = check_value(L, 2);
+	bool changed;
+	int fd, r;
+
+	fd = proc_sys(ctx);
+	if (fd < 0)
+		return ni_lua_fail(L, fd, "/proc/sys");
+	r = ni_sysctl_write(fd, key, value, &changed);
+	if (r < 0)
+		return ni_lua_fail(L, r, key);
+	if (changed)
+		ni_log(&ctx->log, NI_LOG_INFO, "changed", "step", ctx->step, "sysctl", key, "value",
+		       ctx->sensitive ? "(sensitive)" : value, NULL);
+	lua_pushboolean(L, changed);
+	return 1;
+}
+
+static const luaL_Reg sysctl_funcs[] = {
+	{ "get", l_sysctl_get },
+	{ "set", l_sysctl_set },
+	{ NULL, NULL },
+};
+
+int luaopen_nodeinit_sysctl(lua_State *L)
+{
+	if (luaL_newmetatable(L, BOX_MT)) {
+		lua_pushcfunction(L, box_gc);
+		lua_setfield(L, -2, "__gc");
+		lua_pushboolean(L, 0);
+		lua_setfield(L, -2, "__metatable");
+	}
+	lua_pop(L, 1);
+	luaL_newlib(L, sysctl_funcs);
+	return 1;
+}

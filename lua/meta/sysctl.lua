@@ -1,0 +1,48 @@
+---@meta nodeinit.sysctl
+-- LuaLS annotations for nodeinit's sysctl module (not embedded in the binary: editors read it).
+-- In recipes the module is the global `sysctl`, and also `require("nodeinit.sysctl")`.
+--
+-- Keys come in two forms: dotted, `net.ipv4.ip_forward`, or slashed, `net/ipv4/ip_forward`.
+-- A key holding a '/' is the slashed form and its dots are literal, for names that contain dots:
+-- `net/ipv4/conf/eth0.100/forwarding`. Empty keys or parts, `.` and `..` parts, absolute paths,
+-- blanks and control characters are refused (the call raises).
+--
+-- Keys are read and written through the host's /proc/sys after nodeinit has joined the host's
+-- network namespace, so `net.*` keys are the host's, not the pod's.
+--
+-- Errors follow Lua's convention: misuse raises; an OS failure returns
+-- `nil, "<key>: <strerror>", errno` (e.g. a key the kernel does not have: ENOENT, 2).
+
+---@class nodeinit.sysctl
+sysctl = {}
+
+---Reads a kernel parameter.
+---
+---```lua
+---local fwd = sysctl.get("net.ipv4.ip_forward")   --> "1"
+---local range = sysctl.get("net.ipv4.ip_local_port_range")  --> "32768\t60999"
+---```
+---@param key string dotted or slashed key
+---@return string|nil value the value as the kernel prints it, without the trailing newline
+---@return string? errmsg `"<key>: <strerror>"` when the key cannot be read
+---@return integer? errno
+function sysctl.get(key) end
+
+---Sets a kernel parameter, only when it differs: the current value is read and compared with
+---runs of blanks collapsed (so `"32768 60999"` equals the kernel's `"32768\t60999"`), and only
+---a different value is written, with one `write()`. Write-only keys are always written.
+---A change is logged at info with the key and value (the value shows as `(sensitive)` in a
+---`sensitive = true` step).
+---
+---```lua
+---sysctl.set("net.ipv4.ip_forward", 1)
+---local changed = sysctl.set("net.core.somaxconn", "4096")
+---```
+---@param key string dotted or slashed key
+---@param value string|integer an integer is written in decimal; a float without an integer value raises
+---@return boolean|nil changed true when the value was written, false when it already matched
+---@return string? errmsg `"<key>: <strerror>"` when the key cannot be read or written
+---@return integer? errno
+function sysctl.set(key, value) end
+
+return sysctl
