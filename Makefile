@@ -114,7 +114,17 @@ valgrind:
 demo: $(BUILD)/nodeinit
 	@bash tests/demo.sh $(BUILD)/nodeinit
 
-image image-test bench fuzz:
+# The container image (README: Image); neither is part of `make test`. tests/image/docker.sh uses a
+# running docker daemon or starts its own under build/docker/ (and stops it), and makes a local
+# debian:bookworm-slim with debootstrap when no registry has one.
+image:
+	@VERSION=$(VERSION) bash tests/image/docker.sh build
+
+# Builds the image (cached when nothing changed), then runs it against fake hosts.
+image-test:
+	@VERSION=$(VERSION) BUILD=$(BUILD) bash tests/image/image.sh
+
+bench fuzz:
 	@echo "make $@: not built yet" >&2; exit 1
 
 clean:
