@@ -118,13 +118,15 @@ local function add_recipe(fc, name, line, steps)
   local r = { name = name, file = fc.file, line = line, steps = {} }
   local names = {}
   for _, s in ipairs(steps) do
-    if names[s.name] then
+    if s.name and names[s.name] then
       problem(fc, s.line, string.format("recipe '%s': duplicate step name '%s' (first at line %d)", name, s.name, names[s.name]))
-    else
+    elseif s.name then
       names[s.name] = s.line
-      s.material = material(name, s.name, s.parts, fc)
-      s.parts = nil
-      r.steps[#r.steps + 1] = s
+      if not s.invalid then
+        s.material = material(name, s.name, s.parts, fc)
+        s.parts = nil
+        r.steps[#r.steps + 1] = s
+      end
     end
   end
   fc.recipes[#fc.recipes + 1] = r
@@ -141,7 +143,7 @@ local function install_dsl(env, fc)
     return function(spec)
       if type(spec) ~= "table" then
         problem(fc, line, string.format("step '%s': expected a table { ... }, got %s", name, type(spec)))
-        return { [STEP_MARK] = true, invalid = true }
+        return { [STEP_MARK] = true, name = name, line = line, invalid = true }
       end
       local s = { [STEP_MARK] = true, name = name, line = line, when = "once", kind = "lua" }
       local body
@@ -195,8 +197,8 @@ local function install_dsl(env, fc)
       for k, s in pairs(steps) do
         if type(k) ~= "number" or type(s) ~= "table" or not s[STEP_MARK] then
           problem(fc, line, string.format("recipe '%s': entry %s is not a step \"...\" { ... }", tostring(name), tostring(k)))
-        elseif not s.invalid then
-          list[k] = s
+        else
+          list[k] = s -- invalid ones too: their names still count for duplicates
         end
       end
       local ordered = {}

@@ -170,7 +170,7 @@ static void test_problems(void **state)
 	put(f, "30-syntax.lua", "recipe \"s\" {\n");
 	assert_int_equal(load(f, &set), -EINVAL);
 	assert_non_null(strstr(f->problems, "10-bad.lua:2: step 'x': when must be once, boot or always, not 'sometimes'"));
-	assert_non_null(strstr(f->problems, "10-bad.lua:4: recipe 'bad': duplicate step name 'x' (first at line 3)"));
+	assert_non_null(strstr(f->problems, "10-bad.lua:3: recipe 'bad': duplicate step name 'x' (first at line 2)"));
 	assert_non_null(strstr(f->problems, "10-bad.lua:5: step 'y': unknown key 'wehn'"));
 	assert_non_null(strstr(f->problems, "10-bad.lua:6: step 'z': needs a function as its body"));
 	assert_non_null(strstr(f->problems, "10-bad.lua:8: recipe name 'bad name!' may hold only"));
