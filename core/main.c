@@ -49,6 +49,12 @@ static int enter(const char *who, int proc_fd, pid_t pid, unsigned mask)
 	enum ni_ns_kind failed = _NI_NS_MAX;
 	int r;
 
+	/* Without hostPID, pid 1 is nodeinit itself: "entering" it would set up the container, not the host. */
+	if (pid == getpid()) {
+		fprintf(stderr, "%s: cannot enter the target: pid %d is this process itself, not the host's init "
+				"(the pod needs hostPID: true)\n", who, (int)pid);
+		return NI_EXIT_TARGET;
+	}
 	r = ni_ns_open(proc_fd, pid, mask, &ns, &failed);
 	if (r < 0)
 		return target_error(who, pid, failed, r);

@@ -98,6 +98,11 @@ out=$(STARTUP_SCRIPT=true nodeinit apply --target-pid 999999999 2>&1)
 check_eq "missing pid: exit 3" 3 $?
 check_contains "missing pid: names it" "no such process: pid 999999999" "$out"
 
+# Without hostPID, pid 1 is nodeinit itself: exit 3 with the hint, not a run inside the container.
+out=$(STARTUP_SCRIPT=true unshare --pid --fork --mount-proc "$NODEINIT" apply 2>&1)
+check_eq "target is itself (no hostPID): exit 3" 3 $?
+check_contains "target is itself: says hostPID" "hostPID: true" "$out"
+
 # Not privileged: exit 3 naming what is missing.
 if command -v setpriv >/dev/null; then
 	out=$(STARTUP_SCRIPT=true setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
