@@ -405,7 +405,10 @@ function M.load_yaml(src, file, env)
     fc.problems[#fc.problems + 1] = { msg = file .. ": " .. tostring(lines), raw = true }
     return fc.recipes, fc.problems
   end
-  local function line_of(t) return (type(t) == "table" and lines and lines[t]) or 0 end
+  local function line_of(t)
+    local pos = type(t) == "table" and lines and lines[t]
+    return pos and pos.line or 0
+  end
   if type(doc) ~= "table" then
     problem(fc, 1, "a YAML recipe is a mapping with recipe: and steps:")
     return fc.recipes, fc.problems
