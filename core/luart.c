@@ -28,7 +28,10 @@ static const struct {
 	const char *name;
 	lua_CFunction open;
 } c_modules[] = {
+	{ "exec", luaopen_nodeinit_exec },
 	{ "log", luaopen_nodeinit_log },
+	{ "ns", luaopen_nodeinit_ns },
+	{ "yaml", luaopen_nodeinit_yaml },
 };
 
 static struct ni_lua *state_of(lua_State *L)
@@ -71,9 +74,13 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 	struct ni_lua *s = state_of(L);
 
 	(void)ar;
-	s->instr_left -= HOOK_EVERY;
+	if (!s->instr_hit)
+		s->instr_left -= HOOK_EVERY;
 	if (s->instr_left < 0) {
 		s->instr_hit = true;
+		/* A pcall in the recipe may catch this: it comes back at the very next instruction then,
+		 * so every protected level is left in turn and the runaway cannot swallow its own stop. */
+		lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
 		luaL_error(L, "instruction limit exceeded (%I VM instructions): a runaway loop?",
 			   (lua_Integer)NI_LUA_INSTR_MAX);
 	}
@@ -354,6 +361,7 @@ int ni_lua_pcall(lua_State *L, int nargs, int nresults)
 
 	s->instr_left = NI_LUA_INSTR_MAX;
 	s->mem_hit = s->instr_hit = false;
+	lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
 	lua_pushcfunction(L, msghandler);
 	lua_insert(L, base);
 	r = lua_pcall(L, nargs, nresults, base);
