@@ -29,15 +29,33 @@ struct streamer {
 	struct ni_ctx *ctx;
 	const char *cmd;
 	struct line_buf lines[2];
+	size_t logged[2]; /* bytes per stream; the log gets no more than the capture keeps */
 };
+
+static const char *stream_name(int stream)
+{
+	return stream == 1 ? "stdout" : "stderr";
+}
 
 static void flush_line(struct streamer *s, int stream)
 {
 	struct line_buf *lb = &s->lines[stream - 1];
+	size_t before = s->logged[stream - 1];
 
-	lb->buf[lb->len] = '\0';
-	ni_log(&s->ctx->log, NI_LOG_INFO, lb->buf, "step", s->ctx->step, "cmd", s->cmd, "stream",
-	       stream == 1 ? "stdout" : "stderr", NULL);
+	s->logged[stream - 1] += lb->len + 1;
+	if (before <= CAPTURE_MAX) {
+		/* A NUL would end the log line early: binary output shows as '?' there. */
+		for (size_t i = 0; i < lb->len; i++)
+			if (lb->buf[i] == '\0')
+				lb->buf[i] = '?';
+		lb->buf[lb->len] = '\0';
+		if (s->logged[stream - 1] <= CAPTURE_MAX)
+			ni_log(&s->ctx->log, NI_LOG_INFO, lb->buf, "step", s->ctx->step, "cmd", s->cmd, "stream",
+			       stream_name(stream), NULL);
+		else
+			ni_log(&s->ctx->log, NI_LOG_WARN, "more output than the log takes from one command, not logged",
+			       "step", s->ctx->step, "cmd", s->cmd, "stream", stream_name(stream), NULL);
+	}
 	lb->len = 0;
 }
 
