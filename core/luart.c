@@ -74,8 +74,8 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 	struct ni_lua *s = state_of(L);
 
 	(void)ar;
-	if (!s->instr_hit)
-		s->instr_left -= HOOK_EVERY;
+	/* The thread's own count: a coroutine left at 1 by an earlier hit must not be charged 10000. */
+	s->instr_left -= lua_gethookcount(L);
 	if (s->instr_left < 0) {
 		s->instr_hit = true;
 		/* A pcall in the recipe may catch this: it comes back at the very next instruction then,

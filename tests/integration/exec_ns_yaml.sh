@@ -123,10 +123,16 @@ local r = ns.exec({pid = $bpid}, {"cat", "/proc/sys/net/ipv4/ip_default_ttl"})
 local ttl = ns.run({pid = $bpid, namespaces = {"net"}}, function()
 	return exec.run{"cat", "/proc/sys/net/ipv4/ip_default_ttl"}.stdout
 end)
-return (r.stdout:gsub("\n", "")), (ttl:gsub("\n", "")), (exec.run{"hostname"}.stdout:gsub("\n", ""))
+local mnt = ns.exec({pid = $bpid}, {"readlink", "/proc/self/ns/mnt"}).stdout
+return (r.stdout:gsub("\n", "")), (ttl:gsub("\n", "")), (mnt:gsub("\n", "")),
+	(exec.run{"readlink", "/proc/self/ns/mnt"}.stdout:gsub("\n", ""))
 EOF
 )
-	check_eq "ns.exec/ns.run with a pid of the fake host (pid $bpid there)" "33	33	fakehost" "$out"
+	bmnt=$(in_fake readlink /proc/$bpid/ns/mnt)
+	check "the pid's mount namespace is not the fake host's (ip netns exec made one)" \
+		test "$bmnt" != "$(readlink /proc/$FAKE/ns/mnt)"
+	check_eq "ns.exec/ns.run with a pid of the fake host (pid $bpid there): its netns, its mount namespace, then back" \
+		"33	33	$bmnt	$(readlink /proc/$FAKE/ns/mnt)" "$out"
 	in_fake kill "$bpid" 2>/dev/null
 
 	out=$(echo 'return ns.run({netns = "green"}, print)' | ev)
