@@ -110,6 +110,16 @@ EOF
 	check_contains "ns.run: an error inside comes out with its place" "false	stdin:1: failed inside" "$out"
 	check_contains "ns.run: and we are back in the fake host's netns after it" "$fake_net" "$out"
 
+	out=$(ev <<'EOF'
+local ok, err = pcall(ns.run, {netns = "blue"}, function()
+	local t = {}
+	for i = 1, 1e9 do t[i] = ("x"):rep(4096) .. i end
+end)
+return ok, err, (exec.run{"readlink", "/proc/self/ns/net"}.stdout:gsub("\n", ""))
+EOF
+)
+	check_eq "ns.run: back in the fake host's netns after the memory limit hit inside" "false	not enough memory	$fake_net" "$out"
+
 	out=$(echo 'return ns.exec({netns = "blue"}, {"ip", "-o", "link", "show", "lo"}).stdout' | ev)
 	check_contains "ns.exec: shows blue's links (its lo has mtu 1234)" "mtu 1234" "$out"
 	out=$(echo 'return exec.run{"ip", "-o", "link", "show", "lo"}.stdout' | ev)
