@@ -70,6 +70,13 @@ static int arg_error(lua_State *L, int arg, const char *fmt, ...)
 	return luaL_argerror(L, arg, lua_tostring(L, -1));
 }
 
+/* Raw, so a metatable cannot hand out a string that nothing anchors once popped. */
+static int rawfield(lua_State *L, int t, const char *key)
+{
+	lua_pushstring(L, key);
+	return lua_rawget(L, t);
+}
+
 /* Checks the spec table at index 1 against what the caller allows (allowed: a mask of kinds). */
 static void check_spec(lua_State *L, unsigned allowed, unsigned dflt, struct spec *ret)
 {
@@ -90,14 +97,14 @@ static void check_spec(lua_State *L, unsigned allowed, unsigned dflt, struct spe
 		lua_pop(L, 1);
 	}
 
-	if (lua_getfield(L, 1, "netns") != LUA_TNIL) {
+	if (rawfield(L, 1, "netns") != LUA_TNIL) {
 		if (lua_type(L, -1) != LUA_TSTRING)
 			arg_error(L, 1, "netns must be a string, got %s", luaL_typename(L, -1));
 		ret->netns = lua_tostring(L, -1); /* anchored by the spec table */
 		if (!ni_ns_netns_name_valid(ret->netns))
 			arg_error(L, 1, "bad netns name '%s' (a name under /run/netns: no '/', not '..')", ret->netns);
 	}
-	if (lua_getfield(L, 1, "pid") != LUA_TNIL) {
+	if (rawfield(L, 1, "pid") != LUA_TNIL) {
 		if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) <= 0 || lua_tointeger(L, -1) > 0x7fffffff)
 			arg_error(L, 1, "pid must be a positive integer");
 		ret->pid = lua_tointeger(L, -1);
@@ -105,7 +112,7 @@ static void check_spec(lua_State *L, unsigned allowed, unsigned dflt, struct spe
 	if (!ret->netns == !ret->pid)
 		arg_error(L, 1, "give either netns = NAME or pid = PID");
 
-	t = lua_getfield(L, 1, "namespaces");
+	t = rawfield(L, 1, "namespaces");
 	if (t != LUA_TNIL) {
 		lua_Integer n;
 		if (ret->netns)
