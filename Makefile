@@ -31,7 +31,8 @@ else
 OPT       := -O2 -g -D_FORTIFY_SOURCE=2
 endif
 CFLAGS    ?=
-CFLAGS    += $(WARN) $(OPT) $(DEFS) $(LUA_INC) -Icore -I$(BUILD)
+# -iquote, not -I: core/yaml.h must not hide libyaml's <yaml.h>.
+CFLAGS    += $(WARN) $(OPT) $(DEFS) $(LUA_INC) -iquote core -I$(BUILD)
 LIBS      := -llua5.4 -lyaml -lmd -lm
 STATIC_LIBS := $(LIBS)
 

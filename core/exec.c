@@ -12,6 +12,7 @@
 #include "util.h"
 
 #define READ_CHUNK 65536
+#define READS_PER_WAKEUP 16 /* then back to poll, so a chatty command cannot starve the deadline */
 
 extern char **environ;
 
@@ -53,11 +54,17 @@ static int sink_add(struct sink *s, const char *data, size_t n)
 	return 0;
 }
 
-/* In the child: wire fds, leave our signal setup behind, exec; report exec's errno on err_fd. */
+/* What the child reports on the report pipe when it cannot get to exec. */
+struct child_report {
+	int stage; /* enum ni_exec_stage */
+	int err;
+};
+
+/* In the child: wire fds, leave our signal setup behind, exec; report what failed on report_fd. */
 static _Noreturn void child_exec(const struct ni_exec_opts *o, int in_fd, int out_fd, int err_fd, int report_fd)
 {
+	struct child_report rep = { .stage = NI_EXEC_STAGE_FDS };
 	sigset_t none;
-	int e;
 
 	if (!o->keep_group)
 		setpgid(0, 0);
@@ -70,14 +77,19 @@ static _Noreturn void child_exec(const struct ni_exec_opts *o, int in_fd, int ou
 	if ((in_fd >= 0 && dup2(in_fd, 0) < 0) || (out_fd >= 0 && dup2(out_fd, 1) < 0) ||
 	    (err_fd >= 0 && dup2(err_fd, 2) < 0))
 		goto fail;
+	rep.stage = NI_EXEC_STAGE_CWD;
 	if (o->cwd && chdir(o->cwd) < 0)
 		goto fail;
+	/* execvp looks argv[0] up in the PATH of environ: the command's environment, not ours. */
+	if (o->envp)
+		environ = (char **)o->envp;
+	rep.stage = NI_EXEC_STAGE_EXEC;
 	/* exec* take char *const[] for historical reasons; they do not write to it. */
-	execvpe(o->argv[0], (char *const *)o->argv, o->envp ? o->envp : environ);
+	execvp(o->argv[0], (char *const *)o->argv);
 fail:
-	e = errno;
-	(void)!write(report_fd, &e, sizeof(e));
-	_exit(e == ENOENT ? 127 : 126);
+	rep.err = errno;
+	(void)!write(report_fd, &rep, sizeof(rep));
+	_exit(rep.err == ENOENT ? 127 : 126);
 }
 
 static int pidfd_open_(pid_t pid)
@@ -97,7 +109,7 @@ static bool drain(int *fd, struct sink *s, int stream, const struct ni_exec_opts
 {
 	char buf[READ_CHUNK];
 
-	for (;;) {
+	for (int i = 0; i < READS_PER_WAKEUP; i++) {
 		ssize_t n = read(*fd, buf, sizeof(buf));
 		if (n > 0) {
 			if (o->on_output)
@@ -113,6 +125,7 @@ static bool drain(int *fd, struct sink *s, int stream, const struct ni_exec_opts
 		*fd = ni_safe_close(*fd);
 		return false;
 	}
+	return true;
 }
 
 int ni_exec_run(const struct ni_exec_opts *o, struct ni_exec_result *ret)
@@ -168,13 +181,15 @@ int ni_exec_run(const struct ni_exec_opts *o, struct ni_exec_result *ret)
 	null_fd = ni_safe_close(null_fd);
 
 	{
-		int e;
+		struct child_report cr;
 		ssize_t n;
 		do
-			n = read(rep[0], &e, sizeof(e));
+			n = read(rep[0], &cr, sizeof(cr));
 		while (n < 0 && errno == EINTR);
-		if (n == (ssize_t)sizeof(e))
-			ret->exec_errno = e;
+		if (n == (ssize_t)sizeof(cr)) {
+			ret->exec_errno = cr.err;
+			ret->exec_stage = (enum ni_exec_stage)cr.stage;
+		}
 	}
 
 	if (in_pipe[1] >= 0) {
@@ -217,11 +232,11 @@ int ni_exec_run(const struct ni_exec_opts *o, struct ni_exec_result *ret)
 			kill_child(o, pid);
 			break;
 		}
-		if (n == 0 && deadline >= 0 && !killed && ni_now_ms() >= deadline) {
+		/* Checked on every wakeup: output arriving all the time must not hold off the deadline. */
+		if (deadline >= 0 && !killed && ni_now_ms() >= deadline) {
 			ret->timed_out = true;
 			kill_child(o, pid);
 			killed = true;
-			continue;
 		}
 		if (n <= 0)
 			continue;

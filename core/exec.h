@@ -16,7 +16,7 @@ enum ni_exec_stdin {
 typedef void (*ni_exec_output_fn)(void *userdata, int stream, const char *buf, size_t len);
 
 struct ni_exec_opts {
-	const char *const *argv; /* argv[0] is looked up in $PATH */
+	const char *const *argv; /* argv[0] is looked up in the PATH of envp (or ours) */
 	char *const *envp;      /* NULL: our own environment */
 	const char *cwd;        /* NULL: unchanged */
 	enum ni_exec_stdin stdin_mode;
@@ -31,10 +31,18 @@ struct ni_exec_opts {
 	bool keep_group;        /* stay in our process group (interactive nsenter); else a group of its own */
 };
 
+/* Where the child stopped when it could not run the command. */
+enum ni_exec_stage {
+	NI_EXEC_STAGE_EXEC, /* execvp(argv[0]) */
+	NI_EXEC_STAGE_CWD,  /* chdir(cwd) */
+	NI_EXEC_STAGE_FDS,  /* wiring stdin/stdout/stderr */
+};
+
 struct ni_exec_result {
 	int code;        /* exit status, or 128 + signal like a shell, or 127/126 when exec failed */
 	int signal;      /* terminating signal, 0 when it exited */
 	int exec_errno;  /* non-zero when argv[0] could not be executed */
+	enum ni_exec_stage exec_stage; /* with exec_errno: what failed */
 	bool timed_out;
 	bool canceled;
 	char *out, *err; /* NUL-terminated when capturing */

@@ -3,6 +3,7 @@
 #include "luart.h"
 
 #include <lauxlib.h>
+#include <poll.h>
 #include <lualib.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,9 +31,12 @@ static const struct {
 	const char *name;
 	lua_CFunction open;
 } c_modules[] = {
+	{ "exec", luaopen_nodeinit_exec },
 	{ "file", luaopen_nodeinit_file },
 	{ "log", luaopen_nodeinit_log },
+	{ "ns", luaopen_nodeinit_ns },
 	{ "sysctl", luaopen_nodeinit_sysctl },
+	{ "yaml", luaopen_nodeinit_yaml },
 };
 
 static struct ni_lua *state_of(lua_State *L)
@@ -70,20 +74,35 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	return p;
 }
 
+/* A stop signal waiting on the signalfd; it is left there for the loop to read. */
+static bool stop_pending(const struct ni_ctx *ctx)
+{
+	struct pollfd p = { .fd = ctx->sig_fd, .events = POLLIN };
+
+	return ctx->sig_fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
 static void count_hook(lua_State *L, lua_Debug *ar)
 {
 	struct ni_lua *s = state_of(L);
+	const struct ni_ctx *ctx = s->ctx;
 
 	(void)ar;
-	s->instr_left -= HOOK_EVERY;
-	if (s->instr_left < 0) {
+	/* The thread's own count: a coroutine left at 1 by an earlier hit must not be charged 10000. */
+	s->instr_left -= lua_gethookcount(L);
+	if (s->instr_left < 0)
 		s->instr_hit = true;
+	else if (!(ctx->deadline_ms && ni_now_ms() > ctx->deadline_ms) && !stop_pending(ctx))
+		return;
+	/* A pcall in the recipe may catch this: it comes back at the very next instruction then, so
+	 * every protected level is left in turn and a runaway cannot swallow its own stop. */
+	lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+	if (s->instr_hit)
 		luaL_error(L, "instruction limit exceeded (%I VM instructions): a runaway loop?",
 			   (lua_Integer)NI_LUA_INSTR_MAX);
-	}
-	/* A step's timeout also bounds its Lua; commands it runs get the time left (l_exec.c). */
-	if (s->ctx->deadline_ms && ni_now_ms() > s->ctx->deadline_ms)
+	if (ctx->deadline_ms && ni_now_ms() > ctx->deadline_ms)
 		luaL_error(L, "step timed out");
+	luaL_error(L, "interrupted by a stop signal");
 }
 
 int ni_lua_fail(lua_State *L, int r, const char *what)
@@ -414,6 +433,7 @@ int ni_lua_pcall(lua_State *L, int nargs, int nresults)
 
 	s->instr_left = NI_LUA_INSTR_MAX;
 	s->mem_hit = s->instr_hit = false;
+	lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
 	lua_pushcfunction(L, msghandler);
 	lua_insert(L, base);
 	r = lua_pcall(L, nargs, nresults, base);

@@ -3,6 +3,7 @@
 #include "ns.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -30,20 +31,40 @@ int ni_ns_clone_flag(enum ni_ns_kind kind)
 	return kinds[kind].flag;
 }
 
+/* "self/ns/<kind>": pid_for_children, not pid, since what matters is where our children land. */
+static void self_ns_path(enum ni_ns_kind kind, char *buf, size_t size)
+{
+	snprintf(buf, size, "self/ns/%s", kind == NI_NS_PID ? "pid_for_children" : kinds[kind].name);
+}
+
+static bool same_file(int a_fd, int b_fd)
+{
+	struct stat a, b;
+
+	if (fstat(a_fd, &a) < 0 || fstat(b_fd, &b) < 0)
+		return false;
+	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 /* True when fd names the namespace we are in already (same inode on nsfs). */
 static bool ns_is_ours(int proc_fd, enum ni_ns_kind kind, int fd)
 {
 	char path[32];
 	struct stat a, b;
 
-	/* pid_for_children, not pid: what matters is where our children would land. */
-	snprintf(path, sizeof(path), "self/ns/%s", kind == NI_NS_PID ? "pid_for_children" : kinds[kind].name);
+	self_ns_path(kind, path, sizeof(path));
 	if (fstatat(proc_fd, path, &a, 0) < 0 || fstat(fd, &b) < 0)
 		return false;
 	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 int ni_ns_open(int proc_fd, pid_t pid, unsigned mask, struct ni_ns *ret, enum ni_ns_kind *ret_failed)
+{
+	return ni_ns_open_at(proc_fd, proc_fd, pid, mask, ret, ret_failed);
+}
+
+int ni_ns_open_at(int proc_fd, int self_proc_fd, pid_t pid, unsigned mask, struct ni_ns *ret,
+		  enum ni_ns_kind *ret_failed)
 {
 	char path[32];
 	_cleanup_close_ int pid_fd = -1;
@@ -74,11 +95,85 @@ int ni_ns_open(int proc_fd, pid_t pid, unsigned mask, struct ni_ns *ret, enum ni
 			ni_ns_close(&ns);
 			return r;
 		}
-		if (ns_is_ours(proc_fd, (enum ni_ns_kind)k, ns.fd[k]))
+		if (ns_is_ours(self_proc_fd, (enum ni_ns_kind)k, ns.fd[k]))
 			ns.fd[k] = ni_safe_close(ns.fd[k]);
 	}
 	*ret = ns;
 	return 0;
+}
+
+bool ni_ns_netns_name_valid(const char *name)
+{
+	size_t len = strlen(name);
+
+	return len > 0 && len < NAME_MAX && !strchr(name, '/') && !ni_streq(name, ".") && !ni_streq(name, "..");
+}
+
+int ni_ns_open_netns(int root_fd, const char *name, int *ret_fd)
+{
+	char path[32 + NAME_MAX];
+	int fd;
+
+	if (!ni_ns_netns_name_valid(name))
+		return -EINVAL;
+	snprintf(path, sizeof(path), "run/netns/%s", name);
+	/* A symlink there is not something `ip netns` made: do not follow it elsewhere. */
+	fd = openat(root_fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	*ret_fd = fd;
+	return 0;
+}
+
+int ni_ns_save(int self_proc_fd, struct ni_ns *target, struct ni_ns *ret_saved, enum ni_ns_kind *ret_failed)
+{
+	struct ni_ns saved;
+	char path[32];
+
+	for (int k = 0; k < _NI_NS_MAX; k++)
+		saved.fd[k] = -1;
+	for (int k = 0; k < _NI_NS_MAX; k++) {
+		if (target->fd[k] < 0)
+			continue;
+		self_ns_path((enum ni_ns_kind)k, path, sizeof(path));
+		saved.fd[k] = openat(self_proc_fd, path, O_RDONLY | O_CLOEXEC);
+		if (saved.fd[k] < 0) {
+			int r = -errno;
+			*ret_failed = (enum ni_ns_kind)k;
+			ni_ns_close(&saved);
+			return r;
+		}
+		if (same_file(saved.fd[k], target->fd[k])) {
+			saved.fd[k] = ni_safe_close(saved.fd[k]);
+			target->fd[k] = ni_safe_close(target->fd[k]);
+		}
+	}
+	*ret_saved = saved;
+	return 0;
+}
+
+int ni_ns_enter(const struct ni_ns *ns, enum ni_ns_kind *ret_failed)
+{
+	for (int k = 0; k < _NI_NS_MAX; k++) {
+		if (ns->fd[k] >= 0 && setns(ns->fd[k], kinds[k].flag) < 0) {
+			*ret_failed = (enum ni_ns_kind)k;
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+int ni_ns_restore(const struct ni_ns *saved, enum ni_ns_kind *ret_failed)
+{
+	int r = 0;
+
+	for (int k = 0; k < _NI_NS_MAX; k++) {
+		if (saved->fd[k] >= 0 && setns(saved->fd[k], kinds[k].flag) < 0 && r == 0) {
+			*ret_failed = (enum ni_ns_kind)k;
+			r = -errno;
+		}
+	}
+	return r;
 }
 
 int ni_ns_join(struct ni_ns *ns, enum ni_ns_kind *ret_failed)

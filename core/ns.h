@@ -34,6 +34,36 @@ int ni_ns_clone_flag(enum ni_ns_kind kind);
  */
 int ni_ns_open(int proc_fd, pid_t pid, unsigned mask, struct ni_ns *ret, enum ni_ns_kind *ret_failed);
 
+/*
+ * ni_ns_open with two /proc mounts: pid is looked up in target_proc_fd (say the host's /proc, where
+ * the host's pids are), "already ours" is decided through self_proc_fd (a /proc of the pid namespace
+ * we live in: after entering a host, its /proc does not show us).
+ */
+int ni_ns_open_at(int target_proc_fd, int self_proc_fd, pid_t pid, unsigned mask, struct ni_ns *ret,
+		  enum ni_ns_kind *ret_failed);
+
+/* True for a name `ip netns add` could have made: not empty, no '/', not "." or "..", < NAME_MAX. */
+bool ni_ns_netns_name_valid(const char *name);
+
+/*
+ * Opens the named network namespace run/netns/<name> under root_fd (the bind mount `ip netns add`
+ * makes). -EINVAL for a name ni_ns_netns_name_valid refuses.
+ */
+int ni_ns_open_netns(int root_fd, const char *name, int *ret_fd);
+
+/*
+ * For a switch that must be undone (one step in a named netns): opens our own current namespace of
+ * every kind open in target, through self_proc_fd ("self/ns/<kind>"; pid_for_children for PID).
+ * Kinds where target is ours already are closed in both, so nothing switches needlessly.
+ */
+int ni_ns_save(int self_proc_fd, struct ni_ns *target, struct ni_ns *ret_saved, enum ni_ns_kind *ret_failed);
+
+/* Joins every open namespace of ns and keeps the fds (to switch again later); stops at the first error. */
+int ni_ns_enter(const struct ni_ns *ns, enum ni_ns_kind *ret_failed);
+
+/* Joins back every saved namespace; tries them all, returns the first error. */
+int ni_ns_restore(const struct ni_ns *saved, enum ni_ns_kind *ret_failed);
+
 /* Joins every open namespace; the PID namespace applies to children forked afterwards. */
 int ni_ns_join(struct ni_ns *ns, enum ni_ns_kind *ret_failed);
 

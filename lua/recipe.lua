@@ -249,7 +249,6 @@ end
 local function run_argv(env, argv, timeout, what)
   local spec = {}
   for i, a in ipairs(argv) do spec[i] = tostring(a) end
-  spec.timeout = timeout
   local r = must(env.exec.run(spec))
   if r.timed_out then error(string.format("%s timed out after %s s", what, tostring(timeout)), 0) end
   if r.code ~= 0 then
@@ -354,7 +353,6 @@ local function yaml_check(fc, line, name, c, env, step)
     step.check = function()
       local argv = {}
       for i, a in ipairs(c.exec) do argv[i] = tostring(a) end
-      argv.timeout = step.timeout
       local r = env.exec.run(argv)
       return r ~= nil and r.code == 0
     end

@@ -169,12 +169,120 @@ static void test_mask(void **state)
 	ns.fd[NI_NS_NET] = ns.fd[NI_NS_MNT] = -1; /* fake fds: nothing to close */
 }
 
+static void test_netns_names(void **state)
+{
+	char long_name[300];
+	int fd = -1;
+
+	(void)state;
+	assert_true(ni_ns_netns_name_valid("blue"));
+	assert_true(ni_ns_netns_name_valid("cni-1.2"));
+	assert_false(ni_ns_netns_name_valid(""));
+	assert_false(ni_ns_netns_name_valid("."));
+	assert_false(ni_ns_netns_name_valid(".."));
+	assert_false(ni_ns_netns_name_valid("a/b"));
+	assert_false(ni_ns_netns_name_valid("/run/netns/blue"));
+	memset(long_name, 'x', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	assert_false(ni_ns_netns_name_valid(long_name));
+
+	/* A refused name opens nothing; a good one is looked up under the host's root. */
+	assert_int_equal(ni_ns_open_netns(5, "..", &fd), -EINVAL);
+	expect_open("run/netns/blue", 42);
+	assert_int_equal(ni_ns_open_netns(5, "blue", &fd), 0);
+	assert_int_equal(fd, 42);
+	expect_open("run/netns/gone", -ENOENT);
+	assert_int_equal(ni_ns_open_netns(5, "gone", &fd), -ENOENT);
+}
+
+/* A switch for one step: save ours (skipping what is ours already), enter, restore. */
+static void test_save_enter_restore(void **state)
+{
+	struct ni_ns target = { { -1, -1, -1, -1, -1 } }, saved;
+	enum ni_ns_kind failed = _NI_NS_MAX;
+
+	(void)state;
+	target.fd[NI_NS_UTS] = 201;
+	target.fd[NI_NS_NET] = 202;
+	target.fd[NI_NS_PID] = 203;
+	expect_open("self/ns/uts", 301);
+	will_return(__wrap_fstat, 5); /* ours */
+	will_return(__wrap_fstat, 5); /* the target's: the same, so no switch */
+	expect_open("self/ns/net", 302);
+	will_return(__wrap_fstat, 7);
+	will_return(__wrap_fstat, 8);
+	expect_open("self/ns/pid_for_children", 303);
+	will_return(__wrap_fstat, 7);
+	will_return(__wrap_fstat, 9);
+	assert_int_equal(ni_ns_save(3, &target, &saved, &failed), 0);
+	assert_int_equal(target.fd[NI_NS_UTS], -1);
+	assert_int_equal(saved.fd[NI_NS_UTS], -1);
+	assert_int_equal(saved.fd[NI_NS_NET], 302);
+	assert_int_equal(saved.fd[NI_NS_PID], 303);
+	assert_int_equal(saved.fd[NI_NS_IPC], -1);
+
+	expect_value(__wrap_setns, fd, 202);
+	expect_value(__wrap_setns, nstype, CLONE_NEWNET);
+	will_return(__wrap_setns, 0);
+	expect_value(__wrap_setns, fd, 203);
+	expect_value(__wrap_setns, nstype, CLONE_NEWPID);
+	will_return(__wrap_setns, 0);
+	assert_int_equal(ni_ns_enter(&target, &failed), 0);
+	assert_int_equal(target.fd[NI_NS_NET], 202); /* kept: enter does not close */
+
+	expect_value(__wrap_setns, fd, 302);
+	expect_value(__wrap_setns, nstype, CLONE_NEWNET);
+	will_return(__wrap_setns, 0);
+	expect_value(__wrap_setns, fd, 303);
+	expect_value(__wrap_setns, nstype, CLONE_NEWPID);
+	will_return(__wrap_setns, 0);
+	assert_int_equal(ni_ns_restore(&saved, &failed), 0);
+}
+
+/* enter stops at the first failure; restore tries every saved namespace and reports the first failure. */
+static void test_enter_restore_errors(void **state)
+{
+	struct ni_ns target = { { 200, -1, 202, -1, -1 } }, saved = { { 300, -1, 302, -1, -1 } };
+	enum ni_ns_kind failed = _NI_NS_MAX;
+
+	(void)state;
+	expect_value(__wrap_setns, fd, 200);
+	expect_value(__wrap_setns, nstype, CLONE_NEWIPC);
+	will_return(__wrap_setns, -EPERM);
+	assert_int_equal(ni_ns_enter(&target, &failed), -EPERM);
+	assert_int_equal(failed, NI_NS_IPC);
+
+	expect_value(__wrap_setns, fd, 300);
+	expect_value(__wrap_setns, nstype, CLONE_NEWIPC);
+	will_return(__wrap_setns, -EINVAL);
+	expect_value(__wrap_setns, fd, 302);
+	expect_value(__wrap_setns, nstype, CLONE_NEWNET);
+	will_return(__wrap_setns, 0);
+	failed = _NI_NS_MAX;
+	assert_int_equal(ni_ns_restore(&saved, &failed), -EINVAL);
+	assert_int_equal(failed, NI_NS_IPC);
+}
+
+/* Our own namespaces could not be opened: nothing stays open, the kind is named. */
+static void test_save_fails(void **state)
+{
+	struct ni_ns target = { { -1, -1, 202, -1, -1 } }, saved;
+	enum ni_ns_kind failed = _NI_NS_MAX;
+
+	(void)state;
+	expect_open("self/ns/net", -ENOENT);
+	assert_int_equal(ni_ns_save(3, &target, &saved, &failed), -ENOENT);
+	assert_int_equal(failed, NI_NS_NET);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_no_such_pid),    cmocka_unit_test(test_open_denied),
 		cmocka_unit_test(test_open_then_join), cmocka_unit_test(test_join_denied),
-		cmocka_unit_test(test_mask),
+		cmocka_unit_test(test_mask),           cmocka_unit_test(test_netns_names),
+		cmocka_unit_test(test_save_enter_restore), cmocka_unit_test(test_enter_restore_errors),
+		cmocka_unit_test(test_save_fails),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
