@@ -264,16 +264,44 @@ static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, 
 	return rec.result;
 }
 
-/* Applies one recipe; returns false when a step failed or was interrupted. */
+static bool decls_match(const struct ni_recipe_state *st, const struct ni_step_decl *d, size_t n)
+{
+	if (st->n_decls != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!ni_streq(st->decls[i].name, d[i].name) || !ni_streq(st->decls[i].when, d[i].when) ||
+		    !ni_streq(st->decls[i].fingerprint, d[i].fingerprint))
+			return false;
+	return true;
+}
+
+static void compact(struct ni_engine *e, const struct ni_recipe *rc, const struct ni_step_decl *decls,
+		    const struct ni_recipe_state *st)
+{
+	int r = ni_state_compact(e->state_fd, rc->name, decls, rc->n_steps, st);
+
+	if (r < 0)
+		ni_log(&e->ctx->log, NI_LOG_WARN, "cannot compact the recipe's state", "recipe", rc->name, "error",
+		       strerror(-r), NULL);
+}
+
+/* Applies one recipe; returns false when a step failed, waits for its back-off, or was interrupted. */
 static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *ret_interrupted)
 {
 	struct ni_ctx *ctx = e->ctx;
 	struct ni_recipe_state st = { 0 };
 	struct ni_journal j = { .fd = -1 };
-	_cleanup_free_ struct ni_step_decl *decls = NULL;
+	_cleanup_free_ struct ni_step_decl *decls = calloc(rc->n_steps + 1, sizeof(*decls));
 	bool ok = true;
 	int r;
 
+	if (!decls)
+		return false;
+	for (size_t i = 0; i < rc->n_steps; i++) {
+		decls[i].name = rc->steps[i].name;
+		snprintf(decls[i].when, sizeof(decls[i].when), "%s", ni_when_name(rc->steps[i].when));
+		snprintf(decls[i].fingerprint, sizeof(decls[i].fingerprint), "%s", rc->steps[i].fingerprint);
+	}
 	r = ni_state_load(e->state_fd, rc->name, &st);
 	if (r < 0) {
 		ni_log(&ctx->log, NI_LOG_ERROR, "cannot read the recipe's state", "recipe", rc->name, "error",
@@ -282,6 +310,9 @@ static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *
 	}
 	if (st.n_corrupt)
 		ni_log(&ctx->log, NI_LOG_WARN, "skipped unreadable lines in the recipe's state", "recipe", rc->name, NULL);
+	/* A new or edited recipe: declare its steps before any runs, so status sees them even after a crash. */
+	if (!decls_match(&st, decls, rc->n_steps))
+		compact(e, rc, decls, &st);
 
 	for (size_t i = 0; i < rc->n_steps && ok; i++) {
 		const struct ni_step *s = &rc->steps[i];
@@ -307,21 +338,11 @@ static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *
 	}
 
 	if (j.fd >= 0) {
-		/* Compaction re-reads what this pass appended, then keeps one record per declared step. */
+		/* The journal is closed first (compaction replaces the file), then re-read and compacted. */
 		ni_journal_close(&j);
 		ni_recipe_state_free(&st);
-		decls = calloc(rc->n_steps + 1, sizeof(*decls));
-		if (decls && ni_state_load(e->state_fd, rc->name, &st) == 0) {
-			for (size_t i = 0; i < rc->n_steps; i++) {
-				decls[i].name = rc->steps[i].name;
-				snprintf(decls[i].when, sizeof(decls[i].when), "%s", ni_when_name(rc->steps[i].when));
-				snprintf(decls[i].fingerprint, sizeof(decls[i].fingerprint), "%s", rc->steps[i].fingerprint);
-			}
-			r = ni_state_compact(e->state_fd, rc->name, decls, rc->n_steps, &st);
-			if (r < 0)
-				ni_log(&ctx->log, NI_LOG_WARN, "cannot compact the recipe's state", "recipe", rc->name,
-				       "error", strerror(-r), NULL);
-		}
+		if (ni_state_load(e->state_fd, rc->name, &st) == 0)
+			compact(e, rc, decls, &st);
 	}
 	ni_recipe_state_free(&st);
 	return ok;
@@ -428,11 +449,12 @@ int ni_engine_pass(struct ni_engine *e)
 		return NI_EXIT_FAILED;
 	}
 	read_boot_id(e);
+	/* The index first: status must know of every recipe this pass touches, even if it dies mid-way. */
+	if ((r = write_index(e)) < 0)
+		ni_log(&ctx->log, NI_LOG_WARN, "cannot write the state index", "error", strerror(-r), NULL);
 	for (size_t i = 0; i < e->set.n && !interrupted; i++)
 		if (!apply_recipe(e, &e->set.recipes[i], &interrupted))
 			failed = true;
-	if ((r = write_index(e)) < 0)
-		ni_log(&ctx->log, NI_LOG_WARN, "cannot write the state index", "error", strerror(-r), NULL);
 	return failed || interrupted ? NI_EXIT_FAILED : NI_EXIT_OK;
 }
 

@@ -57,6 +57,10 @@ static void set_position(struct conv *c, const struct ni_yaml_node *n)
 	lua_setfield(L, -2, "line");
 	lua_pushinteger(L, n->column);
 	lua_setfield(L, -2, "column");
+	if (n->type == NI_YAML_MAP) {
+		lua_newtable(L);
+		lua_setfield(L, -2, "keys");
+	}
 	lua_rawset(L, c->pos_idx);
 }
 
@@ -85,6 +89,16 @@ static bool push_map(struct conv *c, const struct ni_yaml_node *n)
 			return conv_fail(c, key, what);
 		}
 		lua_pop(L, 1);
+		/* positions[map].keys[key] = the key's line, so a problem can point at the key itself */
+		if (c->pos_idx) {
+			lua_pushvalue(L, -2);
+			lua_rawget(L, c->pos_idx);
+			lua_getfield(L, -1, "keys");
+			lua_pushvalue(L, -3);
+			lua_pushinteger(L, key->line);
+			lua_rawset(L, -3);
+			lua_pop(L, 2);
+		}
 		if (!push_node(c, value))
 			return false;
 		lua_rawset(L, -3);

@@ -361,7 +361,7 @@ local function yaml_check(fc, line, name, c, env, step)
   return problem(fc, line, string.format("step '%s': check must be a Lua expression or { exec: [...] }", name))
 end
 
-local function yaml_step(fc, recipe_name, node, line, env)
+local function yaml_step(fc, recipe_name, node, line, env, line_of)
   if type(node) ~= "table" then return problem(fc, line, "each step must be a mapping") end
   local name = node.name
   local p = name_problem("step", name)
@@ -369,7 +369,7 @@ local function yaml_step(fc, recipe_name, node, line, env)
   local kinds = {}
   for k in pairs(node) do
     if type(k) ~= "string" or not (YAML_COMMON[k] or yaml_kinds[k]) then
-      problem(fc, line, string.format("step '%s': unknown key '%s'", name, tostring(k)))
+      problem(fc, line_of(node, k), string.format("step '%s': unknown key '%s'", name, tostring(k)))
     elseif yaml_kinds[k] then
       kinds[#kinds + 1] = k
     end
@@ -403,16 +403,17 @@ function M.load_yaml(src, file, env)
     fc.problems[#fc.problems + 1] = { msg = file .. ": " .. tostring(lines), raw = true }
     return fc.recipes, fc.problems
   end
-  local function line_of(t)
+  -- The line of a mapping, or of one of its keys when key is given.
+  local function line_of(t, key)
     local pos = type(t) == "table" and lines and lines[t]
-    return pos and pos.line or 0
+    return pos and (key ~= nil and pos.keys and pos.keys[key] or pos.line) or 0
   end
   if type(doc) ~= "table" then
     problem(fc, 1, "a YAML recipe is a mapping with recipe: and steps:")
     return fc.recipes, fc.problems
   end
   for k in pairs(doc) do
-    if not YAML_TOP[k] then problem(fc, line_of(doc), string.format("unknown top-level key '%s'", tostring(k))) end
+    if not YAML_TOP[k] then problem(fc, line_of(doc, k), string.format("unknown top-level key '%s'", tostring(k))) end
   end
   if type(doc.steps) ~= "table" then
     problem(fc, line_of(doc), "steps: must be a list of steps")
@@ -420,7 +421,7 @@ function M.load_yaml(src, file, env)
   end
   local steps = {}
   for _, node in ipairs(doc.steps) do
-    local s = yaml_step(fc, tostring(doc.recipe), node, line_of(node), env)
+    local s = yaml_step(fc, tostring(doc.recipe), node, line_of(node), env, line_of)
     if s then steps[#steps + 1] = s end
   end
   add_recipe(fc, doc.recipe, line_of(doc), steps)

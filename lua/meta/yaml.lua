@@ -17,6 +17,7 @@ yaml.null = nil
 ---@class nodeinit.YamlPosition
 ---@field line integer 1-based
 ---@field column integer 1-based
+---@field keys? table<any, integer> for a mapping: the line of each of its keys
 
 ---Decodes one YAML document (YAML 1.2 core schema):
 --- - mappings become tables, sequences arrays (1-based), strings stay strings;

@@ -131,8 +131,7 @@ EOF
 "$NODEINIT" apply --target-pid "$FAKE" --recipes "$R" >/dev/null 2>&1 &
 victim=$!
 for _ in $(seq 1 100); do [ "$(runs long)" = 1 ] && break; sleep 0.05; done
-kill -KILL $victim
-wait $victim 2>/dev/null
+{ kill -KILL $victim; wait $victim; } 2>/dev/null
 check_contains "kill -9: status says interrupted" '"name":"long","when":"once","result":"interrupted"' "$(nodeinit status --json --target-pid "$FAKE" 2>/dev/null)"
 sed -i 's/sleep 30/true/' "$R/30-slow.lua"
 apply >/dev/null 2>&1
