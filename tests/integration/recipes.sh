@@ -68,8 +68,10 @@ check_eq "comment edits re-run nothing (lua)" 2 "$(runs somaxconn)"
 check_eq "comment edits re-run nothing (yaml)" 1 "$(runs yaml-count)"
 
 # A new boot_id re-runs boot steps only.
-echo 11111111-2222-3333-4444-555555555555 > "$T/boot_id"
-in_fake mount --bind "$T/boot_id" /proc/sys/kernel/random/boot_id
+# (The file lives in the fake host's own /run: the work dir may be hidden there, e.g. under /tmp.)
+in_fake sh -c 'echo 11111111-2222-3333-4444-555555555555 > /run/boot_id &&
+	mount --bind /run/boot_id /proc/sys/kernel/random/boot_id'
+check_eq "fake host has a new boot_id" 11111111-2222-3333-4444-555555555555 "$(in_fake cat /proc/sys/kernel/random/boot_id)"
 apply >/dev/null 2>&1
 check_eq "new boot: boot step re-ran" 2 "$(runs forward)"
 check_eq "new boot: once step not re-run" 2 "$(runs somaxconn)"
