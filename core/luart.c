@@ -176,6 +176,20 @@ static int l_print(lua_State *L)
 	return 0;
 }
 
+/*
+ * must(v, msg, ...): the primitives return changed (false when nothing changed) or nil, msg on
+ * failure, so assert() would fail on "unchanged". must raises only on nil, with the caller's place.
+ */
+static int l_must(lua_State *L)
+{
+	if (!lua_isnoneornil(L, 1))
+		return lua_gettop(L);
+	luaL_where(L, 1);
+	lua_pushstring(L, luaL_optstring(L, 2, "must: no value"));
+	lua_concat(L, 2);
+	return lua_error(L);
+}
+
 /* require(name): nodeinit.* modules only; the environment's own copies, so globals and require agree. */
 static int l_require(lua_State *L)
 {
@@ -221,6 +235,8 @@ static void build_template(lua_State *L)
 	lua_setfield(L, -2, "collectgarbage");
 	lua_pushcfunction(L, l_print);
 	lua_setfield(L, -2, "print");
+	lua_pushcfunction(L, l_must);
+	lua_setfield(L, -2, "must");
 
 	luaL_requiref(L, "string", luaopen_string, 0);
 	lua_pushnil(L);

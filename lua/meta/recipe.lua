@@ -27,3 +27,12 @@ function step(name) end
 ---@param name string letters, digits, '.', '_' and '-'; unique across the recipe directory
 ---@return fun(steps: nodeinit.Step[])
 function recipe(name) end
+
+--- Raises msg (with the caller's file and line) when v is nil, else returns all its arguments.
+--- The primitives return `changed` (false when nothing changed) or `nil, msg, errno` on failure,
+--- so `assert(sysctl.set(...))` would fail when nothing changed; `must(sysctl.set(...))` does not.
+---@generic T
+---@param v T|nil
+---@param msg? string
+---@return T
+function must(v, msg, ...) end

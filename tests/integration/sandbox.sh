@@ -34,6 +34,9 @@ refused "the string metatable cannot be tampered with" "index a boolean value" \
 	'getmetatable("").__index.rep = function() return "pwned" end'
 refused "runaway memory stopped by the cap" "memory limit exceeded (64 MiB)" \
 	'local t = {} for i = 1, 1e9 do t[i] = ("x"):rep(4096) .. i end'
+refused "must raises on nil with the caller's line" "stdin:2: no such thing" $'local x = 1\nmust(nil, "no such thing")'
+out=$(printf 'return must(false), must(0, "unused")\n' | nodeinit eval - --target-pid "$FAKE" 2>&1)
+check_eq "must passes false (unchanged) and values through" "$(printf 'false\t0\tunused')" "$out"
 check "nothing escaped into the fake host" in_fake test ! -e /tmp/escaped
 check "nothing escaped here" test ! -e /tmp/escaped
 
