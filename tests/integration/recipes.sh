@@ -153,6 +153,79 @@ wait $a1; wait $a2
 check_eq "concurrent applies: step a ran once" 1 "$(runs once-a)"
 check_eq "concurrent applies: step b ran once" 1 "$(runs once-b)"
 
+# run: a ConfigMap-style ..data swap is applied at once (inotify), long before the 60 s interval.
+CM=$T/cm
+mkdir -p "$CM/..v1" "$CM/..v2"
+echo 'recipe "cm" { step "s" { function() exec.run { "sh", "-c", "echo cm-v1 >> /tmp/runs" } end } }' > "$CM/..v1/50-cm.lua"
+echo 'recipe "cm" { step "s" { function() exec.run { "sh", "-c", "echo cm-v2 >> /tmp/runs" } end } }' > "$CM/..v2/50-cm.lua"
+ln -s ..v1 "$CM/..data"
+ln -s ..data/50-cm.lua "$CM/50-cm.lua"
+"$NODEINIT" run --target-pid "$FAKE" --recipes "$CM" --interval 60 > "$T/cm.log" 2>&1 &
+runner=$!
+for _ in $(seq 1 100); do [ "$(runs cm-v1)" = 1 ] && break; sleep 0.05; done
+check_eq "run: first version applied" 1 "$(runs cm-v1)"
+t0=$(date +%s%N)
+ln -s ..v2 "$CM/..data_tmp" && mv -T "$CM/..data_tmp" "$CM/..data" # what the kubelet does
+for _ in $(seq 1 200); do [ "$(runs cm-v2)" = 1 ] && break; sleep 0.05; done
+echo "# ..data swap applied after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+check_eq "run: the swapped version applied without waiting for the interval" 1 "$(runs cm-v2)"
+kill -TERM $runner
+wait $runner
+check_eq "run: SIGTERM exits 0" 0 $?
+check_contains "run: says it stops" "stopping" "$(cat "$T/cm.log")"
+
+# SIGTERM during a step: its command is killed, the step is not marked done.
+echo 'recipe "cm" { step "s" { function() exec.run { "sh", "-c", "echo cm-slow >> /tmp/runs; exec sleep 300" } end } }' > "$CM/..v2/50-cm.lua"
+"$NODEINIT" run --target-pid "$FAKE" --recipes "$CM" --interval 60 > "$T/cm2.log" 2>&1 &
+runner=$!
+for _ in $(seq 1 100); do [ "$(runs cm-slow)" = 1 ] && break; sleep 0.05; done
+kill -TERM $runner
+wait $runner
+check "SIGTERM mid-step: the step's command is gone" sh -c "! pgrep -f 'sleep [3]00' >/dev/null"
+check_contains "SIGTERM mid-step: status says interrupted" '"name":"s","when":"once","result":"interrupted"' \
+	"$(nodeinit status --json --target-pid "$FAKE" 2>/dev/null)"
+
+# YAML and Lua recipes that describe the same steps behave the same (each on a fake host of its own).
+mkdir -p "$T/eq-lua" "$T/eq-yaml"
+cat > "$T/eq-lua/10-eq.lua" <<'EOF'
+recipe "eq" {
+  step "sysctl" { when = "boot", function() must(sysctl.set("net.core.somaxconn", "777")) end },
+  step "file" { function() must(file.write("/etc/eq.conf", "a = 1\n", { mode = "0640" })) end },
+  step "exec" { function() exec.ok { "sh", "-c", "echo eq-exec >> /tmp/runs" } end },
+  step "kept" { check = function() return file.exists("/etc/hostname") end, function() error("not reached") end },
+  step "fails" { function() exec.ok { "sh", "-c", "exit 3" } end },
+  step "after" { function() exec.ok { "sh", "-c", "echo eq-after >> /tmp/runs" } end },
+}
+EOF
+cat > "$T/eq-yaml/10-eq.yaml" <<'EOF'
+recipe: eq
+steps:
+  - { name: sysctl, when: boot, sysctl: { net.core.somaxconn: 777 } }
+  - { name: file, file: { path: /etc/eq.conf, content: "a = 1\n", mode: "0640" } }
+  - { name: exec, exec: [sh, -c, "echo eq-exec >> /tmp/runs"] }
+  - { name: kept, check: 'file.exists("/etc/hostname")', lua: 'error("not reached")' }
+  - { name: fails, exec: [sh, -c, "exit 3"] }
+  - { name: after, exec: [sh, -c, "echo eq-after >> /tmp/runs"] }
+EOF
+# effects and results of one form on the current fake host, as one comparable text
+eq_run() {
+	nodeinit apply --target-pid "$FAKE" --recipes "$1" >/dev/null 2>&1
+	echo "exit=$?"
+	in_fake sh -c 'cat /proc/sys/net/core/somaxconn; stat -c "%a %s" /etc/eq.conf; cat /tmp/runs'
+	nodeinit status --json --target-pid "$FAKE" 2>/dev/null | sed 's/"duration_ms":[0-9]*//g; s/"finished_at":"[^"]*"//g; s/"boot_id":"[^"]*"//'
+	nodeinit plan --target-pid "$FAKE" --recipes "$1" 2>&1 | grep '^eq/'
+}
+fakehost_start
+eq_lua=$(eq_run "$T/eq-lua")
+fakehost_start
+eq_yaml=$(eq_run "$T/eq-yaml")
+check_contains "lua form: effects and a failed step" "exit=1
+777
+640 6
+eq-exec" "$eq_lua"
+check_contains "lua form: kept, failed and pending recorded" '"name":"kept","when":"once","result":"kept"' "$eq_lua"
+check_eq "yaml form behaves like the lua form (effects, status, plan)" "$eq_lua" "$eq_yaml"
+
 # lint: every problem of a broken recipe, with positions; no host access needed.
 mkdir -p "$T/bad"
 cat > "$T/bad/10-bad.lua" <<'EOF'

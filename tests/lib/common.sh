@@ -63,7 +63,7 @@ fakehost_start() {
 		hostname fakehost
 		ip link set lo up 2>/dev/null || true
 		echo ready >&3
-		exec 3>&- sleep infinity' fakehost "$up" "$fifo" 2>>"$T/unshare.err" &
+		exec 3>&- sleep infinity' fakehost "$up" "$fifo" </dev/null >/dev/null 2>>"$T/unshare.err" &
 	local upid=$!
 	read -r -t 20 _ < "$fifo" || { echo "fake host did not start: $(cat "$T/unshare.err")" >&2; exit 1; }
 	FAKE=$(cat /proc/$upid/task/$upid/children)
