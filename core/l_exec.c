@@ -90,16 +90,6 @@ static int result_gc(lua_State *L)
 	return 0;
 }
 
-static int arg_error(lua_State *L, int arg, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	lua_pushvfstring(L, fmt, ap);
-	va_end(ap);
-	return luaL_argerror(L, arg, lua_tostring(L, -1));
-}
-
 /* Checks argv and options of the table at t, before anything is taken; returns argc. */
 static lua_Integer check_args(lua_State *L, int t, long *ret_timeout_ms)
 {
@@ -112,10 +102,10 @@ static lua_Integer check_args(lua_State *L, int t, long *ret_timeout_ms)
 		size_t len;
 		const char *s;
 		if (lua_rawgeti(L, t, i) != LUA_TSTRING)
-			arg_error(L, t, "argv[%I] must be a string, got %s", i, luaL_typename(L, -1));
+			ni_lua_argerror(L, t, "argv[%I] must be a string, got %s", i, luaL_typename(L, -1));
 		s = lua_tolstring(L, -1, &len);
 		if (strlen(s) != len)
-			arg_error(L, t, "argv[%I] contains a NUL byte", i);
+			ni_lua_argerror(L, t, "argv[%I] contains a NUL byte", i);
 		lua_pop(L, 1);
 	}
 
@@ -125,51 +115,51 @@ static lua_Integer check_args(lua_State *L, int t, long *ret_timeout_ms)
 		if (lua_type(L, -2) == LUA_TNUMBER && lua_isinteger(L, -2)) {
 			lua_Integer i = lua_tointeger(L, -2);
 			if (i < 1 || i > argc)
-				arg_error(L, t, "argv has a hole or a key out of 1..%I: %I", argc, i);
+				ni_lua_argerror(L, t, "argv has a hole or a key out of 1..%I: %I", argc, i);
 		} else if (lua_type(L, -2) != LUA_TSTRING) {
-			arg_error(L, t, "unexpected %s key", luaL_typename(L, -2));
+			ni_lua_argerror(L, t, "unexpected %s key", luaL_typename(L, -2));
 		} else {
 			const char *k = lua_tostring(L, -2);
 			int o = 0;
 			while (options[o] && strcmp(options[o], k) != 0)
 				o++;
 			if (!options[o])
-				arg_error(L, t, "unknown option '%s'; known: cwd, env, stdin, timeout", k);
+				ni_lua_argerror(L, t, "unknown option '%s'; known: cwd, env, stdin, timeout", k);
 		}
 		lua_pop(L, 1);
 	}
 
 	if (lua_getfield(L, t, "cwd") != LUA_TNIL && lua_type(L, -1) != LUA_TSTRING)
-		arg_error(L, t, "cwd must be a string, got %s", luaL_typename(L, -1));
+		ni_lua_argerror(L, t, "cwd must be a string, got %s", luaL_typename(L, -1));
 	if (lua_getfield(L, t, "stdin") != LUA_TNIL && lua_type(L, -1) != LUA_TSTRING)
-		arg_error(L, t, "stdin must be a string, got %s", luaL_typename(L, -1));
+		ni_lua_argerror(L, t, "stdin must be a string, got %s", luaL_typename(L, -1));
 	*ret_timeout_ms = 0;
 	if (lua_getfield(L, t, "timeout") != LUA_TNIL) {
 		lua_Number secs;
 		if (lua_type(L, -1) != LUA_TNUMBER)
-			arg_error(L, t, "timeout must be a number of seconds, got %s", luaL_typename(L, -1));
+			ni_lua_argerror(L, t, "timeout must be a number of seconds, got %s", luaL_typename(L, -1));
 		secs = lua_tonumber(L, -1);
 		if (!(secs > 0 && secs <= TIMEOUT_MAX))
-			arg_error(L, t, "timeout must be more than 0 and at most a year of seconds");
+			ni_lua_argerror(L, t, "timeout must be more than 0 and at most a year of seconds");
 		*ret_timeout_ms = (long)ceil(secs * 1000);
 	}
 	if (lua_getfield(L, t, "env") != LUA_TNIL) {
 		int e = lua_gettop(L);
 		if (lua_type(L, e) != LUA_TTABLE)
-			arg_error(L, t, "env must be a table of NAME = value, got %s", luaL_typename(L, e));
+			ni_lua_argerror(L, t, "env must be a table of NAME = value, got %s", luaL_typename(L, e));
 		lua_pushnil(L);
 		while (lua_next(L, e)) {
 			size_t len;
 			const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
 			int vt = lua_type(L, -1);
 			if (!k || len == 0 || strlen(k) != len || strchr(k, '='))
-				arg_error(L, t, "env names must be non-empty strings without '='");
+				ni_lua_argerror(L, t, "env names must be non-empty strings without '='");
 			if (vt == LUA_TSTRING) {
 				const char *v = lua_tolstring(L, -1, &len);
 				if (strlen(v) != len)
-					arg_error(L, t, "env %s contains a NUL byte", k);
+					ni_lua_argerror(L, t, "env %s contains a NUL byte", k);
 			} else if (vt != LUA_TNUMBER && !(vt == LUA_TBOOLEAN && !lua_toboolean(L, -1))) {
-				arg_error(L, t, "env %s must be a string, a number or false, got %s", k,
+				ni_lua_argerror(L, t, "env %s must be a string, a number or false, got %s", k,
 					   luaL_typename(L, -1));
 			}
 			lua_pop(L, 1);

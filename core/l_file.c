@@ -9,9 +9,6 @@
 #include "luart.h"
 #include "passwd.h"
 
-/* A malloc'd file content waiting to be pushed: freed by __gc if the push raises (out of memory). */
-static const char BOX_MT[] = "nodeinit.file.Box";
-
 /* What the option tables hold once checked; owner and group names are resolved afterwards. */
 struct opts {
 	struct ni_file_attrs attrs;
@@ -23,24 +20,6 @@ struct opts {
 static const char *const write_options[] = { "group", "mode", "owner", NULL };
 static const char *const ensure_line_options[] = { "group", "match", "mode", "owner", NULL };
 static const char *const mkdir_options[] = { "group", "mode", "owner", "parents", NULL };
-
-static int box_gc(lua_State *L)
-{
-	char **box = luaL_checkudata(L, 1, BOX_MT);
-
-	free(*box);
-	*box = NULL;
-	return 0;
-}
-
-static char **box_new(lua_State *L)
-{
-	char **box = lua_newuserdatauv(L, sizeof(*box), 0);
-
-	*box = NULL;
-	luaL_setmetatable(L, BOX_MT);
-	return box;
-}
 
 static const char *check_path(lua_State *L, int arg)
 {
@@ -223,7 +202,7 @@ static int l_file_ensure_line(lua_State *L)
 		lua_call(L, 2, 0);
 	}
 
-	box = box_new(L);
+	box = ni_lua_box_new(L);
 	r = ni_file_read(ctx->root_fd, path, box, &len);
 	if (r == -ENOENT) {
 		len = 0;
@@ -316,7 +295,7 @@ static int l_file_read(lua_State *L)
 {
 	struct ni_ctx *ctx = ni_lua_ctx(L);
 	const char *path = check_path(L, 1);
-	char **box = box_new(L);
+	char **box = ni_lua_box_new(L);
 	size_t len;
 	int r;
 
@@ -368,13 +347,6 @@ static const luaL_Reg file_funcs[] = {
 
 int luaopen_nodeinit_file(lua_State *L)
 {
-	if (luaL_newmetatable(L, BOX_MT)) {
-		lua_pushcfunction(L, box_gc);
-		lua_setfield(L, -2, "__gc");
-		lua_pushboolean(L, 0);
-		lua_setfield(L, -2, "__metatable");
-	}
-	lua_pop(L, 1);
 	luaL_newlibtable(L, file_funcs);
 	/* string.find, the original (recipes get copies of string): ensure_line's patterns are Lua's. */
 	luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 0);

@@ -60,16 +60,6 @@ static int switch_close(lua_State *L)
 	return 0;
 }
 
-static int arg_error(lua_State *L, int arg, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	lua_pushvfstring(L, fmt, ap);
-	va_end(ap);
-	return luaL_argerror(L, arg, lua_tostring(L, -1));
-}
-
 /* Raw, so a metatable cannot hand out a string that nothing anchors once popped. */
 static int rawfield(lua_State *L, int t, const char *key)
 {
@@ -92,33 +82,33 @@ static void check_spec(lua_State *L, unsigned allowed, unsigned dflt, struct spe
 		while (key && keys[k] && !ni_streq(keys[k], key))
 			k++;
 		if (!key || !keys[k])
-			arg_error(L, 1, "unknown key %s: {netns = NAME} or {pid = PID, namespaces = {...}}",
+			ni_lua_argerror(L, 1, "unknown key %s: {netns = NAME} or {pid = PID, namespaces = {...}}",
 				  key ? lua_pushfstring(L, "'%s'", key) : luaL_typename(L, -2));
 		lua_pop(L, 1);
 	}
 
 	if (rawfield(L, 1, "netns") != LUA_TNIL) {
 		if (lua_type(L, -1) != LUA_TSTRING)
-			arg_error(L, 1, "netns must be a string, got %s", luaL_typename(L, -1));
+			ni_lua_argerror(L, 1, "netns must be a string, got %s", luaL_typename(L, -1));
 		ret->netns = lua_tostring(L, -1); /* anchored by the spec table */
 		if (!ni_ns_netns_name_valid(ret->netns))
-			arg_error(L, 1, "bad netns name '%s' (a name under /run/netns: no '/', not '..')", ret->netns);
+			ni_lua_argerror(L, 1, "bad netns name '%s' (a name under /run/netns: no '/', not '..')", ret->netns);
 	}
 	if (rawfield(L, 1, "pid") != LUA_TNIL) {
 		if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) <= 0 || lua_tointeger(L, -1) > 0x7fffffff)
-			arg_error(L, 1, "pid must be a positive integer");
+			ni_lua_argerror(L, 1, "pid must be a positive integer");
 		ret->pid = lua_tointeger(L, -1);
 	}
 	if (!ret->netns == !ret->pid)
-		arg_error(L, 1, "give either netns = NAME or pid = PID");
+		ni_lua_argerror(L, 1, "give either netns = NAME or pid = PID");
 
 	t = rawfield(L, 1, "namespaces");
 	if (t != LUA_TNIL) {
 		lua_Integer n;
 		if (ret->netns)
-			arg_error(L, 1, "namespaces goes with pid; netns is a network namespace only");
+			ni_lua_argerror(L, 1, "namespaces goes with pid; netns is a network namespace only");
 		if (t != LUA_TTABLE || (n = (lua_Integer)lua_rawlen(L, -1)) == 0)
-			arg_error(L, 1, "namespaces must be a non-empty list such as {\"net\", \"uts\"}");
+			ni_lua_argerror(L, 1, "namespaces must be a non-empty list such as {\"net\", \"uts\"}");
 		ret->mask = 0;
 		for (lua_Integer i = 1; i <= n; i++) {
 			const char *name;
@@ -128,9 +118,9 @@ static void check_spec(lua_State *L, unsigned allowed, unsigned dflt, struct spe
 			while (k < _NI_NS_MAX && !(name && ni_streq(name, ni_ns_name((enum ni_ns_kind)k))))
 				k++;
 			if (k == _NI_NS_MAX)
-				arg_error(L, 1, "unknown namespace '%s' (ipc, mnt, net, pid, uts)", name ? name : luaL_typename(L, -1));
+				ni_lua_argerror(L, 1, "unknown namespace '%s' (ipc, mnt, net, pid, uts)", name ? name : luaL_typename(L, -1));
 			if (!(allowed & (1u << k)))
-				arg_error(L, 1, "ns.run cannot switch nodeinit itself into another %s namespace: use ns.exec",
+				ni_lua_argerror(L, 1, "ns.run cannot switch nodeinit itself into another %s namespace: use ns.exec",
 					  ni_ns_name((enum ni_ns_kind)k));
 			ret->mask |= 1u << k;
 			lua_pop(L, 1);

@@ -6,27 +6,6 @@
 #include "luart.h"
 #include "sysctl.h"
 
-/* A malloc'd value waiting to be pushed: freed by __gc if the push raises (out of memory). */
-static const char BOX_MT[] = "nodeinit.sysctl.Box";
-
-static int box_gc(lua_State *L)
-{
-	char **box = luaL_checkudata(L, 1, BOX_MT);
-
-	free(*box);
-	*box = NULL;
-	return 0;
-}
-
-static char **box_new(lua_State *L)
-{
-	char **box = lua_newuserdatauv(L, sizeof(*box), 0);
-
-	*box = NULL;
-	luaL_setmetatable(L, BOX_MT);
-	return box;
-}
-
 static const char *check_key(lua_State *L, int arg)
 {
 	char path[NI_SYSCTL_KEY_MAX + 1];
@@ -77,7 +56,7 @@ static int l_sysctl_get(lua_State *L)
 {
 	struct ni_ctx *ctx = ni_lua_ctx(L);
 	const char *key = check_key(L, 1);
-	char **box = box_new(L);
+	char **box = ni_lua_box_new(L);
 	int fd, r;
 
 	fd = proc_sys(ctx);
@@ -121,13 +100,6 @@ static const luaL_Reg sysctl_funcs[] = {
 
 int luaopen_nodeinit_sysctl(lua_State *L)
 {
-	if (luaL_newmetatable(L, BOX_MT)) {
-		lua_pushcfunction(L, box_gc);
-		lua_setfield(L, -2, "__gc");
-		lua_pushboolean(L, 0);
-		lua_setfield(L, -2, "__metatable");
-	}
-	lua_pop(L, 1);
 	luaL_newlib(L, sysctl_funcs);
 	return 1;
 }

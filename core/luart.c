@@ -5,6 +5,7 @@
 #include <lauxlib.h>
 #include <poll.h>
 #include <lualib.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -103,6 +104,42 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 	if (ctx->deadline_ms && ni_now_ms() > ctx->deadline_ms)
 		luaL_error(L, "step timed out");
 	luaL_error(L, "interrupted by a stop signal");
+}
+
+static const char BOX_MT[] = "nodeinit.Box";
+
+static int box_gc(lua_State *L)
+{
+	char **box = luaL_checkudata(L, 1, BOX_MT);
+
+	free(*box);
+	*box = NULL;
+	return 0;
+}
+
+char **ni_lua_box_new(lua_State *L)
+{
+	char **box = lua_newuserdatauv(L, sizeof(*box), 0);
+
+	*box = NULL;
+	if (luaL_newmetatable(L, BOX_MT)) {
+		lua_pushcfunction(L, box_gc);
+		lua_setfield(L, -2, "__gc");
+		lua_pushboolean(L, 0);
+		lua_setfield(L, -2, "__metatable");
+	}
+	lua_setmetatable(L, -2);
+	return box;
+}
+
+int ni_lua_argerror(lua_State *L, int arg, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	lua_pushvfstring(L, fmt, ap);
+	va_end(ap);
+	return luaL_argerror(L, arg, lua_tostring(L, -1));
 }
 
 int ni_lua_fail(lua_State *L, int r, const char *what)

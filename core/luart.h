@@ -40,6 +40,15 @@ int ni_lua_require_embedded(lua_State *L, const char *name);
  */
 int ni_lua_pcall(lua_State *L, int nargs, int nresults);
 
+/*
+ * Pushes a userdata holding one malloc'd pointer (initially NULL) that its __gc frees: a result
+ * waiting to be pushed is not leaked when pushing it raises (out of memory).
+ */
+char **ni_lua_box_new(lua_State *L);
+
+/* luaL_argerror with a formatted message (misuse raises, naming the argument). */
+int ni_lua_argerror(lua_State *L, int arg, const char *fmt, ...); /* lua_pushfstring formats */
+
 /* Lua's OS-failure convention: pushes nil, "<what>: <strerror>", errno; r is -errno. */
 int ni_lua_fail(lua_State *L, int r, const char *what);
 

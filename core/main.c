@@ -11,6 +11,7 @@
 #include "ctx.h"
 #include "engine.h"
 #include "exec.h"
+#include "file.h"
 #include "legacy.h"
 #include "luart.h"
 #include "ns.h"
@@ -262,48 +263,19 @@ static int cmd_status(struct ni_engine *e)
 	return e->ctx->opt.ready && !converged ? NI_EXIT_FAILED : NI_EXIT_OK;
 }
 
-/* Reads a whole file (or stdin for "-") before entering the host: it lives on the container side. */
-static int read_all(const char *path, char **ret, size_t *ret_len)
-{
-	_cleanup_close_ int fd = ni_streq(path, "-") ? dup(0) : open(path, O_RDONLY | O_CLOEXEC);
-	_cleanup_free_ char *buf = NULL;
-	size_t len = 0, cap = 0;
-
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		ssize_t n;
-		if (len + 4096 > cap) {
-			char *b = realloc(buf, cap = cap ? 2 * cap : 65536);
-			if (!b)
-				return -ENOMEM;
-			buf = b;
-		}
-		n = read(fd, buf + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	*ret = steal_pointer(&buf);
-	*ret_len = len;
-	return 0;
-}
-
 /* eval FILE|-: one chunk against the host with every module and no checkpoints; prints its results. */
 static int cmd_eval(struct ni_ctx *ctx)
 {
 	_cleanup_free_ char *src = NULL;
+	_cleanup_close_ int fd = -1;
 	char chunkname[512];
 	lua_State *L = NULL;
 	size_t len = 0;
 	int r;
 
-	r = read_all(ctx->opt.eval_file, &src, &len);
+	/* Read before entering the host: the file is on the container side. */
+	fd = ni_streq(ctx->opt.eval_file, "-") ? dup(0) : open(ctx->opt.eval_file, O_RDONLY | O_CLOEXEC);
+	r = fd < 0 ? -errno : ni_file_read_fd(fd, NI_RECIPE_MAX_SIZE, &src, &len);
 	if (r < 0) {
 		fprintf(stderr, "nodeinit: eval: %s: %s\n", ctx->opt.eval_file, strerror(-r));
 		return NI_EXIT_USAGE;

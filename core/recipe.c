@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "file.h"
 #include "luart.h"
 #include "util.h"
 
@@ -77,32 +78,13 @@ static int list_files(int dir_fd, char ***ret, size_t *ret_n)
 static int read_file(int dir_fd, const char *name, char **ret, size_t *ret_len)
 {
 	_cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	_cleanup_free_ char *buf = NULL;
 	struct stat st;
-	size_t len = 0;
 
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -EISDIR;
-	if ((size_t)st.st_size > NI_RECIPE_MAX_SIZE)
-		return -EFBIG;
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t k = read(fd, buf + len, (size_t)st.st_size - len);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0 || (len += (size_t)k) == (size_t)st.st_size)
-			break;
-	}
-	buf[len] = '\0';
-	*ret = steal_pointer(&buf);
-	*ret_len = len;
-	return 0;
+	return ni_file_read_fd(fd, NI_RECIPE_MAX_SIZE, ret, ret_len);
 }
 
 static char *field_string(lua_State *L, int idx, const char *key)
