@@ -48,8 +48,19 @@ check "yaml file absent on the real machine" test ! -e /etc/nodeinit-marker
 check_contains "log has a step start line" "step start recipe=net step=forward" "$out"
 check_contains "log has a step end line with result and duration" "step done recipe=net step=forward result=ok duration_ms=" "$out"
 
-out=$(apply 2>&1)
+out=$(apply --log-format json 2>&1)
 check_eq "second apply exits 0" 0 $?
+if command -v python3 >/dev/null; then
+	check "--log-format json: every line is a JSON object with time, level, msg" python3 -c '
+import json, sys
+lines = [l for l in sys.stdin.read().splitlines() if l]
+assert lines
+for l in lines:
+    d = json.loads(l)
+    assert {"time", "level", "msg"} <= d.keys(), l
+assert any(d.get("msg") == "step done" and d.get("step") == "drift" for d in map(json.loads, lines))
+' <<<"$out"
+fi
 check_eq "second apply: forward not re-run" 1 "$(runs forward)"
 check_eq "second apply: somaxconn not re-run" 1 "$(runs somaxconn)"
 check_eq "second apply: yaml step not re-run" 1 "$(runs yaml-count)"
