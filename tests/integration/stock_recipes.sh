@@ -10,7 +10,7 @@ STOCK=$PWD/recipes
 
 out=$(nodeinit lint --recipes "$STOCK" 2>&1)
 check_eq "lint recipes/ exits 0" 0 $?
-check_contains "lint sees the five stock recipes" "recipes: 5 recipes" "$out"
+check_contains "lint sees the five stock recipes" ": 5 recipes, 8 steps, no problems" "$out"
 
 # new_host: a fresh fake host with the stand-ins; the test stops when they are not in place.
 new_host() {
