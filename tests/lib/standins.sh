@@ -16,7 +16,7 @@
 #     loading it would do); /tmp/fake-modules/NAME.fail makes its modprobe fail;
 #     /tmp/fake-systemctl.fail makes systemctl fail.
 # standins_verify checks every piece from outside (mountinfo, access()) and through nodeinit's own
-# exec and sysctl; it prints a FAIL line and returns 1 when one is missing. Call it before applying
+# exec (standins_eval); it prints a FAIL line and returns 1 when one is missing. Call it before applying
 # and stop the test when it fails. real_snapshot prints the real values, to show them unchanged.
 # Stand-in files live under $T/standins.<fake host pid> (a test's work directory), never in the real /tmp.
 
@@ -112,6 +112,10 @@ standins_install() {
 	done
 }
 
+# standins_eval: runs the Lua chunk on stdin against the fake host, as the nodeinit that applies
+# will (the image test redefines it to run the image).
+standins_eval() { nodeinit eval - --target-pid "$FAKE"; }
+
 # The mount on top at a path in the fake host, as "ROOT OPTIONS" (mountinfo fields 4 and 6).
 fake_mount_at() { awk -v p="$1" '$5 == p { m = $4 " " $6 } END { print m }' "/proc/$FAKE/mountinfo"; }
 
@@ -135,8 +139,8 @@ standins_verify() {
 			in_fake cmp -s "$real" "$S/bin/$c" || bad="$bad $real"
 		done
 	done
-	# What nodeinit itself reaches: exec finds the stand-ins, sysctl reads the stand-in file.
-	out=$(nodeinit eval - --target-pid "$FAKE" 2>"$T/standins.err" <<'EOF'
+	# What nodeinit itself reaches: exec finds the stand-ins (with nodeinit's PATH).
+	out=$(standins_eval 2>"$T/standins.err" <<'EOF'
 local m, s = exec.run{"modprobe", "--standin-probe"}, exec.run{"systemctl", "--standin-probe"}
 return ((m and m.stdout or "none"):gsub("\n", "")), ((s and s.stdout or "none"):gsub("\n", ""))
 EOF
