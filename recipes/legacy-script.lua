@@ -8,7 +8,7 @@
 -- Parameters (edit `params` below when you copy this file into your ConfigMap):
 --   chunks             the pieces of the script, in order, each { name = ..., script = [[ ... ]] } and
 --                      optionally when = "boot" (the default: the old script's checkpoint lived in
---                      /tmp, which a reboot clears) or "once" or "always", timeout = seconds
+--                      /tmp, which a reboot usually clears) or "once" or "always", timeout = seconds
 --                      (default 600), sensitive = true (its output and errors stay out of logs).
 --                      Names are unique, without '/'.
 --   env                variables every chunk gets on top of the pod's environment.
