@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # `make image-test`: builds the image (cached when nothing changed) and runs it the way a hostPID
 # DaemonSet pod runs, against fake hosts: legacy STARTUP_SCRIPT, the nsenter name, what the image
-# holds, the refusal to start unprivileged, and recipes once the core has them.
+# holds, the refusal to start unprivileged, and recipes (the stock ones among them) from a
+# ConfigMap-like mount.
 # Not part of `make test`: it needs docker (tests/image/docker.sh starts one of its own if none runs).
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/docker.sh"
+. "$(dirname "$0")/../lib/standins.sh"
 require_root
 
 SKIPPED=0
@@ -74,8 +76,9 @@ else
 fi
 
 # --- What the runtime image is.
+# `version` prints "nodeinit VERSION", then what it was built with.
 drun "$IMAGE" version
-check_eq "nodeinit version runs in the image" "nodeinit $VERSION" "$OUT"
+check_eq "nodeinit version runs in the image" "nodeinit $VERSION" "$(printf %s "$OUT" | head -n 1 | cut -d' ' -f1-2)"
 check_eq "entry point and default command" '["/nodeinit"] ["run"] 0:0' \
 	"$(docker image inspect -f '{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Config.User}}' "$IMAGE")"
 check_contains "PATH is set (charts call nsenter through it)" "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
@@ -143,55 +146,80 @@ check_contains "root with default capabilities: names the missing capability" CA
 check "no unprivileged attempt left a checkpoint in the fake host" in_fake test ! -e "$(md5_path true)"
 
 # --- The debug image: a shell, and the same binary under both names.
-drun --entrypoint bash "$DEBUG_IMAGE" -c 'readlink -f "$(command -v nsenter)"; nodeinit version'
+drun --entrypoint bash "$DEBUG_IMAGE" -c 'readlink -f "$(command -v nsenter)"; nodeinit version | cut -d" " -f1-2'
 check_eq "dev-debug image: shell, nsenter and nodeinit on PATH" "/nodeinit nodeinit $VERSION" "${OUT//$'\n'/ }"
 
-# --- Recipes: once the core has them. The directory is laid out the way the kubelet mounts a
-# ConfigMap (keys are symlinks into ..data, which points to a timestamped directory).
-drun "$IMAGE" lint --recipes /nonexistent
-if printf '%s' "$OUT" | grep -q 'not built yet'; then
-	skip "recipes not built yet"
-else
-	cm=$T/configmap
-	ts=..2025_01_01_00_00_00.000000001
-	mkdir -p "$cm/$ts"
-	cat > "$cm/$ts/10-marker.lua" <<'EOF'
+# --- Recipes. The directory is laid out the way the kubelet mounts a ConfigMap (keys are symlinks
+# into ..data, which points to a timestamped directory): two small recipes of this test's own and
+# the stock recipes of recipes/ as shipped. What the fake host's namespaces do not cover (modprobe,
+# systemctl, fs.inotify.*, THP) is stood in for (tests/lib/standins.sh), checked through the image.
+cm=$T/configmap
+ts=..2025_01_01_00_00_00.000000001
+mkdir -p "$cm/$ts"
+cat > "$cm/$ts/10-marker.lua" <<'EOF'
 recipe "image-marker" {
   step "marker" {
     function() file.write("/tmp/recipe-marker", "lua\n", { mode = "0644" }) end },
   step "ip-forward" { when = "boot", function() sysctl.set("net.ipv4.ip_forward", "1") end },
 }
 EOF
-	cat > "$cm/$ts/20-script.yaml" <<'EOF'
+cat > "$cm/$ts/20-script.yaml" <<'EOF'
 recipe: image-script
 steps:
   - name: old-script
     script: |
       echo yaml > /tmp/recipe-yaml
 EOF
-	ln -s "$ts" "$cm/..data"
-	ln -s ..data/10-marker.lua "$cm/10-marker.lua"
-	ln -s ..data/20-script.yaml "$cm/20-script.yaml"
-	fakehost_start
-	real_state=absent
-	[ -e /var/lib/nodeinit ] && real_state=present
-	rmount=(-v "$cm:/etc/nodeinit/recipes:ro")
-	drun "${PRIV[@]}" "${rmount[@]}" "$IMAGE" lint
-	check_eq "recipes: lint in the image exits 0" 0 "$RC"; [ "$RC" = 0 ] || show_out
-	drun "${PRIV[@]}" "${rmount[@]}" -v "$IMG_ROOT/examples/recipes:/examples:ro" "$IMAGE" lint --recipes /examples
-	check_eq "recipes: examples/recipes lint clean in the image" 0 "$RC"; [ "$RC" = 0 ] || show_out
-	drun "${PRIV[@]}" "${rmount[@]}" -e NODEINIT_TARGET_PID="$FAKE" "$IMAGE" status --ready
-	check "recipes: status --ready fails before the first apply" test "$RC" != 0
-	drun "${PRIV[@]}" "${rmount[@]}" -e NODEINIT_TARGET_PID="$FAKE" "$IMAGE" apply
-	check_eq "recipes: apply in the image exits 0" 0 "$RC"; [ "$RC" = 0 ] || show_out
-	check_eq "recipes: Lua step wrote in the fake host" lua "$(in_fake cat /tmp/recipe-marker 2>&1)"
-	check_eq "recipes: YAML script step ran in the fake host" yaml "$(in_fake cat /tmp/recipe-yaml 2>&1)"
-	check_eq "recipes: sysctl set in the fake host's netns" 1 "$(in_fake cat /proc/sys/net/ipv4/ip_forward)"
-	check "recipes: state dir is on the fake host" in_fake test -d /var/lib/nodeinit
-	check "recipes: no marker on the real machine" test ! -e /tmp/recipe-marker
-	[ "$real_state" = absent ] && check "recipes: no state dir on the real machine" test ! -e /var/lib/nodeinit
-	drun "${PRIV[@]}" "${rmount[@]}" -e NODEINIT_TARGET_PID="$FAKE" "$IMAGE" status --ready
-	check_eq "recipes: status --ready (the readiness probe) exits 0" 0 "$RC"
+for f in "$IMG_ROOT"/recipes/*.lua; do cp "$f" "$cm/$ts/50-${f##*/}"; done
+ln -s "$ts" "$cm/..data"
+for f in "$cm/$ts"/*; do ln -s "..data/${f##*/}" "$cm/${f##*/}"; done
+
+fakehost_start
+# The stand-ins as the image's nodeinit sees them (with the image's PATH).
+standins_eval() { docker run --rm -i "${PRIV[@]}" -e NODEINIT_TARGET_PID="$FAKE" "$IMAGE" eval -; }
+if ! standins_install 2>"$T/standins-install.err"; then
+	not_ok "recipes: stand-ins installed in the fake host: $(head -c 400 "$T/standins-install.err")"
+	summary
 fi
+standins_verify || summary
+real_before=$(real_snapshot)
+real_state=absent
+[ -e /var/lib/nodeinit ] && real_state=present
+hosts_toml=/etc/containerd/certs.d/docker.io/hosts.toml
+real_hosts=absent
+[ -e "$hosts_toml" ] && real_hosts=$(md5sum < "$hosts_toml")
+rmount=(-v "$cm:/etc/nodeinit/recipes:ro")
+drun "${PRIV[@]}" "${rmount[@]}" "$IMAGE" lint
+check_eq "recipes: lint in the image exits 0" 0 "$RC"; [ "$RC" = 0 ] || show_out
+check_contains "recipes: lint sees all seven recipes" "/etc/nodeinit/recipes: 7 recipes" "$OUT"
+drun "${PRIV[@]}" -v "$IMG_ROOT/examples/recipes:/examples:ro" "$IMAGE" lint --recipes /examples
+check_eq "recipes: examples/recipes lint clean in the image" 0 "$RC"; [ "$RC" = 0 ] || show_out
+drun "${PRIV[@]}" -v "$IMG_ROOT/recipes:/stock:ro" "$IMAGE" lint --recipes /stock
+check_eq "recipes: recipes/ (stock) lint clean in the image" 0 "$RC"; [ "$RC" = 0 ] || show_out
+drun "${PRIV[@]}" "${rmount[@]}" -e NODEINIT_TARGET_PID="$FAKE" "$IMAGE" status --ready
+check "recipes: status --ready fails before the first apply" test "$RC" != 0
+drun "${PRIV[@]}" "${rmount[@]}" -e NODEINIT_TARGET_PID="$FAKE" "$IMAGE" apply
+check_eq "recipes: apply in the image exits 0" 0 "$RC"; [ "$RC" = 0 ] || show_out
+check_eq "recipes: Lua step wrote in the fake host" lua "$(in_fake cat /tmp/recipe-marker 2>&1)"
+check_eq "recipes: YAML script step ran in the fake host" yaml "$(in_fake cat /tmp/recipe-yaml 2>&1)"
+check_eq "recipes: sysctl set in the fake host's netns" 1 "$(in_fake cat /proc/sys/net/ipv4/ip_forward)"
+check_contains "recipes: stock containerd-mirror wrote hosts.toml in the fake host" "mirror.example.internal" \
+	"$(in_fake cat "$hosts_toml" 2>&1)"
+check_contains "recipes: stock kernel-modules ran modprobe (stand-in)" "modprobe br_netfilter" "$(in_fake cat /tmp/standins.log 2>&1)"
+check_contains "recipes: stock containerd-mirror restarted containerd (stand-in)" "systemctl restart containerd" \
+	"$(in_fake cat /tmp/standins.log 2>&1)"
+check_eq "recipes: stock sysctl wrote fs.inotify.max_user_watches to its stand-in" 524288 "$(cat "$S/sysctl/fs.inotify.max_user_watches")"
+check_contains "recipes: stock legacy-script's chunk ran" "replace this with a chunk" "$OUT"
+check "recipes: state dir is on the fake host" in_fake test -d /var/lib/nodeinit
+check "recipes: no marker on the real machine" test ! -e /tmp/recipe-marker
+[ "$real_state" = absent ] && check "recipes: no state dir on the real machine" test ! -e /var/lib/nodeinit
+if [ "$real_hosts" = absent ]; then
+	check "recipes: no hosts.toml on the real machine" test ! -e "$hosts_toml"
+else
+	check_eq "recipes: the real hosts.toml unchanged" "$real_hosts" "$(md5sum < "$hosts_toml")"
+fi
+check_eq "recipes: real values of everything stood in for are unchanged" "$real_before" "$(real_snapshot)"
+drun "${PRIV[@]}" "${rmount[@]}" -e NODEINIT_TARGET_PID="$FAKE" "$IMAGE" status --ready
+check_eq "recipes: status --ready (the readiness probe) exits 0" 0 "$RC"
 
 summary
