@@ -40,13 +40,6 @@ local params = {
 
 -- Everything below is the recipe; there is nothing to edit.
 
--- file.* return false when nothing had to change and nil, message on failure: must() fails the
--- step on the second only (assert() would fail on the first too).
-local function must(v, err)
-  if v == nil then error(err, 2) end
-  return v
-end
-
 local CERTS_D = "/etc/containerd/certs.d"
 local PENDING = "/run/nodeinit/containerd-mirror.restart"
 

@@ -32,13 +32,6 @@ local params = {
 
 -- Everything below is the recipe; there is nothing to edit.
 
--- sysctl.set and file.* return false when nothing had to change and nil, message on failure:
--- must() fails the step on the second only (assert() would fail on the first too).
-local function must(v, err)
-  if v == nil then error(err, 2) end
-  return v
-end
-
 local THP = "/sys/kernel/mm/transparent_hugepage/"
 
 -- The list of { path, pages } to write (nr_hugepages first, then sizes, then nodes); problems

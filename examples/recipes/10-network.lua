@@ -1,13 +1,6 @@
 -- Pod networking: IPv4 forwarding and bridged pod traffic through iptables. Modules and sysctls
 -- do not survive a reboot, so these steps run once per boot.
 
--- sysctl.set and file.* return nil and a message when the OS says no (and false when nothing had to
--- change, so assert() would be wrong): must() turns the failure into a failed step.
-local function must(ok, err)
-  if ok == nil then error(err, 2) end
-  return ok
-end
-
 recipe "network" {
   step "br-netfilter" {
     when = "boot",
