@@ -32,6 +32,7 @@ static const char usage[] =
 	"  --state-dir DIR       state directory on the host           NODEINIT_STATE_DIR (" NI_DEFAULT_STATE_DIR ")\n"
 	"  --interval SECONDS    seconds between passes of run         NODEINIT_INTERVAL (30)\n"
 	"  --log-format FORMAT   text or json                          NODEINIT_LOG_FORMAT (text)\n"
+	"  --log-level LEVEL     debug, info, warn or error            NODEINIT_LOG_LEVEL (info)\n"
 	"  --json                status: print JSON\n"
 	"  --ready               status: exit 0 only when converged (readiness probe)\n"
 	"  -h, --help            this text\n"
@@ -109,6 +110,18 @@ static int set_log_format(struct ni_options *o, const char *v, const char *src, 
 	return 0;
 }
 
+static int set_log_level(struct ni_options *o, const char *v, const char *src, char *err, size_t n)
+{
+	static const char *const levels[] = { "debug", "info", "warn", "error" };
+
+	for (int i = 0; i < 4; i++)
+		if (ni_streq(v, levels[i])) {
+			o->log_level = i;
+			return 0;
+		}
+	return fail(err, n, "%s: must be debug, info, warn or error, not '%s'", src, v);
+}
+
 static int set_dir(const char **field, const char *v, const char *src, char *err, size_t n)
 {
 	if (!*v)
@@ -126,7 +139,7 @@ static const struct {
 	{ "version", NI_CMD_VERSION }, { "help", NI_CMD_HELP },
 };
 
-enum { OPT_TARGET = 0x100, OPT_RECIPES, OPT_STATE, OPT_INTERVAL, OPT_LOGFMT, OPT_JSON, OPT_READY, OPT_VERSION };
+enum { OPT_TARGET = 0x100, OPT_RECIPES, OPT_STATE, OPT_INTERVAL, OPT_LOGFMT, OPT_LOGLEVEL, OPT_JSON, OPT_READY, OPT_VERSION };
 
 int ni_cli_parse(int argc, char **argv, ni_getenv_fn getenv_fn, struct ni_options *ret, char *err, size_t errlen)
 {
@@ -136,6 +149,7 @@ int ni_cli_parse(int argc, char **argv, ni_getenv_fn getenv_fn, struct ni_option
 		{ "state-dir", required_argument, NULL, OPT_STATE },
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
 		{ "log-format", required_argument, NULL, OPT_LOGFMT },
+		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "ready", no_argument, NULL, OPT_READY },
 		{ "help", no_argument, NULL, 'h' },
@@ -147,6 +161,7 @@ int ni_cli_parse(int argc, char **argv, ni_getenv_fn getenv_fn, struct ni_option
 		.recipes_dir = NI_DEFAULT_RECIPES,
 		.state_dir = NI_DEFAULT_STATE_DIR,
 		.interval_s = NI_DEFAULT_INTERVAL,
+		.log_level = 1, /* info */
 	};
 	const char *v;
 	int c, r;
@@ -160,6 +175,8 @@ int ni_cli_parse(int argc, char **argv, ni_getenv_fn getenv_fn, struct ni_option
 	if ((v = getenv_fn("NODEINIT_INTERVAL")) && (r = set_interval(&o, v, "NODEINIT_INTERVAL", err, errlen)) < 0)
 		return r;
 	if ((v = getenv_fn("NODEINIT_LOG_FORMAT")) && (r = set_log_format(&o, v, "NODEINIT_LOG_FORMAT", err, errlen)) < 0)
+		return r;
+	if ((v = getenv_fn("NODEINIT_LOG_LEVEL")) && (r = set_log_level(&o, v, "NODEINIT_LOG_LEVEL", err, errlen)) < 0)
 		return r;
 
 	optind = 0; /* full reset: tests and callers may parse more than once */
@@ -196,6 +213,9 @@ int ni_cli_parse(int argc, char **argv, ni_getenv_fn getenv_fn, struct ni_option
 			break;
 		case OPT_LOGFMT:
 			r = set_log_format(&o, optarg, "--log-format", err, errlen);
+			break;
+		case OPT_LOGLEVEL:
+			r = set_log_level(&o, optarg, "--log-level", err, errlen);
 			break;
 		case OPT_JSON:
 			o.json = true;

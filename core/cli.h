@@ -42,6 +42,7 @@ struct ni_options {
 	const char *state_dir;
 	unsigned interval_s;
 	enum ni_log_format log_format;
+	int log_level;         /* enum ni_log_level (log.h): lines below it are not written */
 	bool json;             /* status --json */
 	bool ready;            /* status --ready */
 	const char *eval_file; /* eval FILE|- */

@@ -254,10 +254,17 @@ static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, 
 	if (r < 0)
 		ni_log(&ctx->log, NI_LOG_WARN, "cannot record the step end; it will run again", "recipe", rc->name,
 		       "step", s->name, "error", strerror(-r), NULL);
-	if (rec.result == NI_RESULT_FAILED)
-		/* The message of a sensitive step may hold its values: say only that it failed. */
+	if (rec.result == NI_RESULT_FAILED) {
+		/* The message says where; the traceback is for debugging. A sensitive step's may hold its values. */
+		char *tb = err ? strstr(err, "\nstack traceback:") : NULL;
+		if (tb)
+			*tb = '\0';
 		ni_log(&ctx->log, NI_LOG_ERROR, "step failed", "recipe", rc->name, "step", s->name, "duration_ms", dur,
 		       "error", s->sensitive ? "(hidden: sensitive step)" : err, NULL);
+		if (tb && !s->sensitive)
+			ni_log(&ctx->log, NI_LOG_DEBUG, "step failed: traceback", "recipe", rc->name, "step", s->name,
+			       "traceback", tb + 1, NULL);
+	}
 	else
 		ni_log(&ctx->log, NI_LOG_INFO, "step done", "recipe", rc->name, "step", s->name, "result",
 		       ni_result_name(rec.result), "duration_ms", dur, NULL);

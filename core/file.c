@@ -3,6 +3,8 @@
 #include "file.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <limits.h>
 #include <linux/openat2.h>
 #include <stdint.h>
@@ -303,6 +305,38 @@ static int write_in_place(int dfd, const char *base, const void *data, size_t le
 	return fsync(fd) < 0 ? -errno : 0;
 }
 
+/* procfs, sysfs and cgroupfs: kernel interfaces, where there is no temp file to rename over. */
+static bool kernel_fs(int dfd)
+{
+	struct statfs sf;
+
+	if (fstatfs(dfd, &sf) < 0)
+		return false;
+	return sf.f_type == PROC_SUPER_MAGIC || sf.f_type == SYSFS_MAGIC || sf.f_type == CGROUP_SUPER_MAGIC ||
+	       sf.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+/* One write() to a kernel interface file, as `echo value > file` does; skipped when it reads the same. */
+static int write_kernel_file(int dfd, const char *base, const void *data, size_t len, enum ni_file_change *ret_change)
+{
+	_cleanup_close_ int fd = -1;
+	bool same = false;
+	int r;
+
+	if ((r = same_content(dfd, base, data, len, &same)) < 0 && r != -ENOENT)
+		return r;
+	if (same)
+		return 0;
+	fd = openat(dfd, base, O_WRONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = write_all(fd, data, len);
+	if (r < 0)
+		return r;
+	*ret_change = NI_FILE_KERNEL;
+	return 0;
+}
+
 int ni_file_write(int root_fd, const char *path, const void *data, size_t len,
 		  const struct ni_file_attrs *attrs, enum ni_file_change *ret_change)
 {
@@ -320,6 +354,8 @@ int ni_file_write(int root_fd, const char *path, const void *data, size_t len,
 	r = resolve_parent(root_fd, path, true, &dfd, &base);
 	if (r < 0)
 		return r;
+	if (kernel_fs(dfd))
+		return write_kernel_file(dfd, base, data, len, ret_change);
 
 	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		bool same = (uint64_t)st.st_size == len;

@@ -22,6 +22,7 @@ enum ni_file_change {
 	NI_FILE_REPLACED,  /* new content, atomically: temp file, fsync, rename, fsync of the directory */
 	NI_FILE_ATTRS,     /* same content: only mode or owner fixed, on the file itself */
 	NI_FILE_IN_PLACE,  /* rename got EBUSY (a bind-mounted file): rewritten in place, not atomically */
+	NI_FILE_KERNEL,    /* a procfs, sysfs or cgroupfs file: one write(), as `echo v > file` */
 };
 
 /*

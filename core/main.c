@@ -326,7 +326,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "nodeinit: %s\n", err);
 		return NI_EXIT_USAGE;
 	}
-	ctx.log = (struct ni_log){ .format = ctx.opt.log_format, .min_level = NI_LOG_INFO, .out = stderr };
+	ctx.log = (struct ni_log){ .format = ctx.opt.log_format, .min_level = (enum ni_log_level)ctx.opt.log_level, .out = stderr };
 
 	switch (ctx.opt.command) {
 	case NI_CMD_HELP:

@@ -84,10 +84,9 @@ local built, pages, thp = pcall(build, params)
 if not built then error(pages) end
 local strict = params.strict ~= false
 
--- A sysfs attribute is written in place (file.write replaces files by rename, which sysfs does
--- not allow): the host's sh does it, with the value as an argument, never in the script.
+-- A sysfs attribute: file.write gives it one write(), as `echo value > file` does.
 local function write_attr(path, value)
-  exec.ok { "sh", "-c", 'printf "%s\\n" "$1" > "$2"', "sh", value, path }
+  must(file.write(path, value .. "\n"))
 end
 
 -- "always [madvise] never" -> "madvise"; a file holding one plain word is that word.

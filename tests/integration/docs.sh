@@ -12,7 +12,7 @@ check_contains "README's examples: both recipes seen" "2 recipes" "$out"
 
 help=$(nodeinit --help)
 for word in run apply plan status lint eval version --target-pid --recipes --state-dir --interval --log-format \
-	--json --ready NODEINIT_TARGET_PID NODEINIT_RECIPES NODEINIT_STATE_DIR NODEINIT_INTERVAL NODEINIT_LOG_FORMAT \
+	--log-level --json --ready NODEINIT_TARGET_PID NODEINIT_RECIPES NODEINIT_STATE_DIR NODEINIT_INTERVAL NODEINIT_LOG_FORMAT NODEINIT_LOG_LEVEL \
 	STARTUP_SCRIPT CHECKPOINT_PATH; do
 	check_contains "--help names $word" "$word" "$help"
 	check "README names $word" grep -q -- "$word" README.md

@@ -148,4 +148,12 @@ printf 'return file.write("/etc/x", "x", { mode = 0644 })\n' | ev >/dev/null
 check_contains "a numeric mode raises" "octal digits" "$(cat "$T/ev.err")"
 check "nothing was created for them" in_fake test ! -e /etc/x
 
+# Kernel interface files (procfs here; sysfs and cgroupfs alike) take one write, no temp file.
+real_fwd=$(cat /proc/sys/net/ipv4/conf/lo/forwarding)
+in_fake sh -c 'echo 0 > /proc/sys/net/ipv4/conf/lo/forwarding'
+out=$(printf 'return file.write("/proc/sys/net/ipv4/conf/lo/forwarding", "1\\n"), file.write("/proc/sys/net/ipv4/conf/lo/forwarding", "1\\n")\n' | ev)
+check_eq "file.write on a procfs file: changed, then unchanged" "$(printf 'true\tfalse')" "$out"
+check_eq "the fake host's value was written" 1 "$(in_fake cat /proc/sys/net/ipv4/conf/lo/forwarding)"
+check_eq "the real value untouched" "$real_fwd" "$(cat /proc/sys/net/ipv4/conf/lo/forwarding)"
+
 finish

@@ -47,12 +47,14 @@ static void test_defaults(void **state)
 	assert_string_equal(o.state_dir, "/var/lib/nodeinit");
 	assert_int_equal(o.interval_s, 30);
 	assert_int_equal(o.log_format, NI_LOG_TEXT);
+	assert_int_equal(o.log_level, 1);
 }
 
 static void test_env_twins(void **state)
 {
 	static const char *const env[] = { "NODEINIT_TARGET_PID=42", "NODEINIT_RECIPES=/r", "NODEINIT_STATE_DIR=/s",
-					   "NODEINIT_INTERVAL=5", "NODEINIT_LOG_FORMAT=json", NULL };
+					   "NODEINIT_INTERVAL=5", "NODEINIT_LOG_FORMAT=json",
+					   "NODEINIT_LOG_LEVEL=debug", NULL };
 	struct ni_options o;
 	char err[256];
 
@@ -63,6 +65,7 @@ static void test_env_twins(void **state)
 	assert_string_equal(o.state_dir, "/s");
 	assert_int_equal(o.interval_s, 5);
 	assert_int_equal(o.log_format, NI_LOG_JSON);
+	assert_int_equal(o.log_level, 0);
 }
 
 /* An option beats its environment twin, before or after the command. */
@@ -131,6 +134,7 @@ static void test_errors(void **state)
 	expect_error(bad_pid, "NODEINIT_TARGET_PID: not a process id: 'abc'", 2, "run", NULL, NULL);
 	expect_error(bad_fmt, "NODEINIT_LOG_FORMAT: must be text or json, not 'xml'", 2, "run", NULL, NULL);
 	expect_error(bad_int, "NODEINIT_INTERVAL", 2, "run", NULL, NULL);
+	expect_error(NULL, "--log-level: must be debug, info, warn or error, not 'loud'", 3, "--log-level=loud", "run", NULL);
 }
 
 static void test_help_version(void **state)
