@@ -3,6 +3,7 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -57,7 +58,9 @@ void ni_log_kv(const struct ni_log *log, enum ni_log_level level, const char *ms
 	enum ni_log_format format = log ? log->format : NI_LOG_TEXT;
 	struct timeval tv;
 	struct tm tm;
-	char ts[64];
+	char ts[64], *buf = NULL;
+	size_t len = 0;
+	FILE *line;
 
 	if (log && level < log->min_level)
 		return;
@@ -66,7 +69,13 @@ void ni_log_kv(const struct ni_log *log, enum ni_log_level level, const char *ms
 	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
 		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
 
-	flockfile(out);
+	/* The line is built in memory and written whole: stderr is unbuffered, and a write() per piece
+	 * cost 9 syscalls a line (a 1000-step apply made 29000 writes, most of its syscalls). */
+	line = open_memstream(&buf, &len);
+	if (line)
+		out = line;
+	else
+		flockfile(out);
 	if (format == NI_LOG_JSON) {
 		fprintf(out, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts, level_names[level]);
 		ni_json_escape(out, msg);
@@ -90,8 +99,17 @@ void ni_log_kv(const struct ni_log *log, enum ni_log_level level, const char *ms
 		}
 	}
 	fputs(format == NI_LOG_JSON ? "}\n" : "\n", out);
-	fflush(out);
-	funlockfile(out);
+	if (!line) {
+		fflush(out);
+		funlockfile(out);
+		return;
+	}
+	out = log && log->out ? log->out : stderr;
+	if (fclose(line) == 0) {
+		fwrite(buf, 1, len, out);
+		fflush(out);
+	}
+	free(buf);
 }
 
 void ni_log(const struct ni_log *log, enum ni_log_level level, const char *msg, ...)
