@@ -669,6 +669,10 @@ struct open_plan {
 	bool open;
 };
 
+struct ni_state_index {
+	struct name_index ix;
+};
+
 struct builder {
 	struct ni_recipe_state *s;
 	struct name_index decl_ix, rec_ix, plan_ix;
@@ -801,7 +805,13 @@ int ni_state_parse(const char *buf, size_t len, struct ni_recipe_state *ret)
 	free(b.plans);
 	nix_free(&b.plan_ix);
 	nix_free(&b.decl_ix);
-	nix_free(&b.rec_ix);
+	/* The record index is kept: the engine looks every step up, and a search each is O(n^2). */
+	if (r == 0 && !(s.index = malloc(sizeof(*s.index))))
+		r = -ENOMEM;
+	if (r == 0)
+		s.index->ix = b.rec_ix;
+	else
+		nix_free(&b.rec_ix);
 	if (r < 0) {
 		ni_recipe_state_free(&s);
 		return r;
@@ -821,11 +831,18 @@ void ni_recipe_state_free(struct ni_recipe_state *s)
 	for (size_t i = 0; i < s->n_records; i++)
 		free(s->records[i].name);
 	free(s->records);
+	if (s->index)
+		nix_free(&s->index->ix);
+	free(s->index);
 	*s = (struct ni_recipe_state){ 0 };
 }
 
 const struct ni_step_record *ni_recipe_state_find(const struct ni_recipe_state *s, const char *step)
 {
+	size_t idx;
+
+	if (s && step && s->index)
+		return nix_get(&s->index->ix, step, &idx) && idx < s->n_records ? &s->records[idx] : NULL;
 	for (size_t i = 0; s && step && i < s->n_records; i++)
 		if (s->records[i].name && ni_streq(s->records[i].name, step))
 			return &s->records[i];

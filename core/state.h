@@ -43,6 +43,7 @@ struct ni_recipe_state {
 	struct ni_step_record *records;
 	size_t n_records; /* one per step name, last one wins, in order of first appearance */
 	size_t n_corrupt; /* lines skipped as unparsable (torn writes etc.) */
+	struct ni_state_index *index; /* records by name, made by ni_state_parse (NULL: find searches) */
 };
 void ni_recipe_state_free(struct ni_recipe_state *s); /* frees the members and zeroes *s */
 const struct ni_step_record *ni_recipe_state_find(const struct ni_recipe_state *s, const char *step);
@@ -72,6 +73,7 @@ int ni_state_parse(const char *buf, size_t len, struct ni_recipe_state *ret);
 int ni_state_load(int dir_fd, const char *recipe, struct ni_recipe_state *ret);
 
 struct ni_journal_plan;
+struct ni_state_index;
 /* A handle on one recipe's journal, open for appending during a pass. */
 struct ni_journal {
 	int fd;
