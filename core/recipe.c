@@ -163,9 +163,11 @@ static void cb_part(struct canon *c, const char *s, size_t n)
 static void cb_string_part(struct canon *c, const char *s, size_t n)
 {
 	char head[32];
-	int k = snprintf(head, sizeof(head), "s%zu:", n);
+	size_t k = ni_i64_dec((int64_t)n, head + 1);
 
-	cb_part(c, head, (size_t)k);
+	head[0] = 's';
+	head[k + 1] = ':';
+	cb_part(c, head, k + 2);
 	cb_put(c, s, n);
 }
 
@@ -352,7 +354,8 @@ static void canon_value(struct canon *c, int idx, int depth)
 	}
 	lua_pushvalue(L, idx);
 	if (lua_rawget(L, c->seen) != LUA_TNIL) {
-		k = snprintf(num, sizeof(num), "@%lld", (long long)lua_tointeger(L, -1));
+		num[0] = '@';
+		k = (int)ni_i64_dec((int64_t)lua_tointeger(L, -1), num + 1) + 1;
 		lua_pop(L, 1);
 		cb_part(c, num, (size_t)k);
 		return;

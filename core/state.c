@@ -281,7 +281,7 @@ static void sb_put_kv_i64(struct sbuf *b, const char *key, int64_t v)
 {
 	char num[24];
 
-	snprintf(num, sizeof(num), "%" PRId64, v);
+	ni_i64_dec(v, num);
 	sb_put_kv(b, key, num);
 }
 
