@@ -125,7 +125,20 @@ image:
 image-test:
 	@VERSION=$(VERSION) BUILD=$(BUILD) bash tests/image/image.sh
 
-bench fuzz:
+# nodeinit against the legacy loop, sysctl -p and sysctl -w on fake hosts, as one table (README:
+# Performance). The static binary, as the image ships it, built in a directory of its own.
+BENCH_PKGS := strace procps iproute2 util-linux binutils file
+bench:
+	@missing=""; for p in $(BENCH_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing (run make as root to install them)"; exit 1; fi; \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	fi
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/bench static >/dev/null
+	@BUILD=$(BUILD)/bench bash tests/bench/bench.sh $(BUILD)/bench/nodeinit
+
+fuzz:
 	@echo "make $@: not built yet" >&2; exit 1
 
 clean:

@@ -299,10 +299,15 @@ static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *
 	struct ni_recipe_state st = { 0 };
 	struct ni_journal j = { .fd = -1 };
 	_cleanup_free_ struct ni_step_decl *decls = calloc(rc->n_steps + 1, sizeof(*decls));
+	_cleanup_free_ struct ni_step_decl *due = calloc(rc->n_steps + 1, sizeof(*due));
+	_cleanup_free_ enum ni_reason *whys = calloc(rc->n_steps + 1, sizeof(*whys));
+	_cleanup_free_ size_t *idx = calloc(rc->n_steps + 1, sizeof(*idx));
+	size_t n_due = 0;
 	bool ok = true;
+	int64_t now;
 	int r;
 
-	if (!decls)
+	if (!decls || !due || !whys || !idx)
 		return false;
 	for (size_t i = 0; i < rc->n_steps; i++) {
 		decls[i].name = rc->steps[i].name;
@@ -321,27 +326,46 @@ static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *
 	if (!decls_match(&st, decls, rc->n_steps))
 		compact(e, rc, decls, &st);
 
-	for (size_t i = 0; i < rc->n_steps && ok; i++) {
-		const struct ni_step *s = &rc->steps[i];
-		const struct ni_step_record *prev = ni_recipe_state_find(&st, s->name);
-		enum ni_reason why;
-		enum ni_result res;
-
-		if (!ni_step_due(s, prev, e->boot_id, wall_ms(), e->honour_backoff, &why)) {
-			if (why == NI_REASON_BACKOFF)
-				ok = false; /* later steps may depend on it */
-			continue;
-		}
-		if (j.fd < 0 && (r = ni_journal_open(e->state_fd, rc->name, &j)) < 0) {
-			ni_log(&ctx->log, NI_LOG_ERROR, "cannot open the recipe's journal", "recipe", rc->name, "error",
-			       strerror(-r), NULL);
+	/* The steps this pass runs, in order, up to one waiting for its back-off (later ones may depend on it). */
+	now = wall_ms();
+	for (size_t i = 0; i < rc->n_steps; i++) {
+		if (ni_step_due(&rc->steps[i], ni_recipe_state_find(&st, rc->steps[i].name), e->boot_id, now,
+				e->honour_backoff, &whys[n_due])) {
+			idx[n_due] = i;
+			due[n_due++] = decls[i];
+		} else if (whys[n_due] == NI_REASON_BACKOFF) {
 			ok = false;
 			break;
 		}
-		res = run_step(e, rc, s, prev, &j, why);
+	}
+	/*
+	 * One durable plan line per due step, synced once, instead of a synced start line per step: a crash
+	 * anywhere in the pass still shows every step it had not finished as interrupted (DESIGN: State).
+	 */
+	if (n_due > 0) {
+		r = ni_journal_open(e->state_fd, rc->name, &j);
+		if (r < 0)
+			ni_log(&ctx->log, NI_LOG_ERROR, "cannot open the recipe's journal", "recipe", rc->name, "error",
+			       strerror(-r), NULL);
+		else if ((r = ni_journal_plan(&j, due, n_due, e->boot_id, now)) < 0)
+			/* Without a durable mark a crash could not be told apart: do not run. */
+			ni_log(&ctx->log, NI_LOG_ERROR, "cannot record the pass start; not running its steps", "recipe",
+			       rc->name, "error", strerror(-r), NULL);
+		if (r < 0) {
+			ok = false;
+			n_due = 0;
+		}
+	}
+	for (size_t k = 0; k < n_due; k++) {
+		const struct ni_step *s = &rc->steps[idx[k]];
+		enum ni_result res = run_step(e, rc, s, ni_recipe_state_find(&st, s->name), &j, whys[k]);
+
 		if (res == NI_RESULT_INTERRUPTED)
 			*ret_interrupted = true;
-		ok = res == NI_RESULT_OK || res == NI_RESULT_KEPT;
+		if (res != NI_RESULT_OK && res != NI_RESULT_KEPT) {
+			ok = false; /* later steps may depend on it */
+			break;
+		}
 	}
 
 	if (j.fd >= 0) {

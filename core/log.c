@@ -3,6 +3,7 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -37,16 +38,90 @@ void ni_json_escape(FILE *out, const char *s)
 	}
 }
 
+/* A log line is built here and written whole: stderr is unbuffered, so stdio would write() every piece,
+ * and open_memstream costs more than the line. Lines past the stack buffer go to the heap. */
+struct lbuf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+	char stack[1024];
+};
+
+static void lb_put(struct lbuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (n > b->cap - b->len) {
+		size_t cap = b->cap * 2;
+		char *p;
+
+		while (cap - b->len < n)
+			cap *= 2;
+		p = b->p == b->stack ? malloc(cap) : realloc(b->p, cap);
+		if (!p) {
+			b->oom = true;
+			return;
+		}
+		if (b->p == b->stack)
+			memcpy(p, b->stack, b->len);
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+static void lb_puts(struct lbuf *b, const char *s)
+{
+	lb_put(b, s, strlen(s));
+}
+
+/* As ni_json_escape, into the line buffer. */
+static void lb_json_escape(struct lbuf *b, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t run = 0;
+		char esc[8];
+
+		while (p[run] >= 0x20 && p[run] != '"' && p[run] != '\\')
+			run++;
+		lb_put(b, (const char *)p, run);
+		p += run;
+		if (!*p)
+			break;
+		switch (*p) {
+		case '\n':
+			lb_puts(b, "\\n");
+			break;
+		case '\r':
+			lb_puts(b, "\\r");
+			break;
+		case '\t':
+			lb_puts(b, "\\t");
+			break;
+		case '"':
+		case '\\':
+			esc[0] = '\\', esc[1] = (char)*p;
+			lb_put(b, esc, 2);
+			break;
+		default:
+			snprintf(esc, sizeof(esc), "\\u%04x", *p);
+			lb_puts(b, esc);
+		}
+		p++;
+	}
+}
+
 /* Text values are quoted when they hold spaces, quotes or '=' so a line stays parseable. */
-static void text_value(FILE *out, const char *v)
+static void text_value(struct lbuf *b, const char *v)
 {
 	if (*v && !strpbrk(v, " \t\n\"=")) {
-		fputs(v, out);
+		lb_puts(b, v);
 		return;
 	}
-	fputc('"', out);
-	ni_json_escape(out, v);
-	fputc('"', out);
+	lb_put(b, "\"", 1);
+	lb_json_escape(b, v);
+	lb_put(b, "\"", 1);
 }
 
 #define MAX_FIELDS 32
@@ -55,43 +130,58 @@ void ni_log_kv(const struct ni_log *log, enum ni_log_level level, const char *ms
 {
 	FILE *out = log && log->out ? log->out : stderr;
 	enum ni_log_format format = log ? log->format : NI_LOG_TEXT;
+	struct lbuf b;
 	struct timeval tv;
 	struct tm tm;
-	char ts[64];
+	char ts[96];
+	int k;
 
 	if (log && level < log->min_level)
 		return;
+	b.p = b.stack;
+	b.len = 0;
+	b.cap = sizeof(b.stack);
+	b.oom = false;
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
-	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
-
-	flockfile(out);
+	if (format == NI_LOG_JSON)
+		k = snprintf(ts, sizeof(ts), "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\",\"level\":\"%s\",\"msg\":\"",
+			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			     (int)(tv.tv_usec / 1000), level_names[level]);
+	else
+		k = snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %-5s ", tm.tm_year + 1900, tm.tm_mon + 1,
+			     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000), level_names[level]);
+	lb_put(&b, ts, k > 0 && (size_t)k < sizeof(ts) ? (size_t)k : strlen(ts));
 	if (format == NI_LOG_JSON) {
-		fprintf(out, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts, level_names[level]);
-		ni_json_escape(out, msg);
-		fputc('"', out);
+		lb_json_escape(&b, msg);
+		lb_put(&b, "\"", 1);
 	} else {
-		fprintf(out, "%s %-5s %s", ts, level_names[level], msg);
+		lb_puts(&b, msg);
 	}
 	for (size_t i = 0; i < 2 * n; i += 2) {
-		const char *k = kv[i], *v = kv[i + 1];
+		const char *key = kv[i], *v = kv[i + 1];
 		if (!v)
 			continue;
 		if (format == NI_LOG_JSON) {
-			fputs(",\"", out);
-			ni_json_escape(out, k);
-			fputs("\":\"", out);
-			ni_json_escape(out, v);
-			fputc('"', out);
+			lb_put(&b, ",\"", 2);
+			lb_json_escape(&b, key);
+			lb_put(&b, "\":\"", 3);
+			lb_json_escape(&b, v);
+			lb_put(&b, "\"", 1);
 		} else {
-			fprintf(out, " %s=", k);
-			text_value(out, v);
+			lb_put(&b, " ", 1);
+			lb_puts(&b, key);
+			lb_put(&b, "=", 1);
+			text_value(&b, v);
 		}
 	}
-	fputs(format == NI_LOG_JSON ? "}\n" : "\n", out);
-	fflush(out);
-	funlockfile(out);
+	lb_puts(&b, format == NI_LOG_JSON ? "}\n" : "\n");
+	if (!b.oom) {
+		fwrite(b.p, 1, b.len, out);
+		fflush(out);
+	}
+	if (b.p != b.stack)
+		free(b.p);
 }
 
 void ni_log(const struct ni_log *log, enum ni_log_level level, const char *msg, ...)

@@ -55,4 +55,12 @@ int ni_recipes_load(lua_State *L, int dir_fd, struct ni_recipe_set *ret, ni_prob
 
 void ni_recipe_set_free(lua_State *L, struct ni_recipe_set *s);
 
+/*
+ * lua/recipe.lua's fingerprint material (M.native_material, set by ni_recipes_load): the same bytes as
+ * its Lua material(), in C. Arguments: recipe name, step name, parts, file_ctx, and the Lua canon and
+ * sorted_keys, to which it hands what it does not do itself (functions, tables with a metatable, keys
+ * that are not all strings, nesting past 100 levels).
+ */
+int ni_recipe_l_material(lua_State *L);
+
 #endif

@@ -24,10 +24,18 @@
  *   end ip-forward result=ok fp=<hex> boot=<uuid> started_ms=<ms> duration_ms=3 exit=0 failures=0 retry_after_ms=0
  *   start registry%20mirror fp=<hex> boot=<uuid> started_ms=<ms>
  *
+ *   plan registry%20mirror fp=<hex> boot=<uuid> started_ms=<ms>
+ *   close
+ *
  * decl lines come from the last compaction; start and end lines are appended while steps run. An end
  * line carries every field of a record, so a compaction writes each record as one end line (also an
  * interrupted one: result=interrupted). Unknown keys are ignored; an unknown KIND, a bad value, a bad
  * escape or a final line without '\n' makes the line corrupt (counted, skipped).
+ *
+ * plan lines name, before the first of them starts, every step a pass is about to run; they are
+ * written together and synced once (ni_journal_plan). A planned step with no start, end or close line
+ * after its plan line reads as a start line would: interrupted. A close line ends the pass: steps it
+ * never reached keep their previous record.
  */
 #define JOURNAL_MAGIC "nodeinit-state"
 #define INDEX_MAGIC "nodeinit-index"
@@ -273,7 +281,7 @@ static void sb_put_kv_i64(struct sbuf *b, const char *key, int64_t v)
 {
 	char num[24];
 
-	snprintf(num, sizeof(num), "%" PRId64, v);
+	ni_i64_dec(v, num);
 	sb_put_kv(b, key, num);
 }
 
@@ -296,6 +304,16 @@ static void put_decl(struct sbuf *b, const struct ni_step_decl *d)
 static void put_start(struct sbuf *b, const char *step, const char *fp, const char *boot_id, int64_t started_ms)
 {
 	sb_puts(b, "start ");
+	sb_put_esc(b, step);
+	sb_put_kv(b, "fp", fp);
+	sb_put_kv(b, "boot", boot_id);
+	sb_put_kv_i64(b, "started_ms", started_ms);
+	sb_put(b, "\n", 1);
+}
+
+static void put_plan(struct sbuf *b, const char *step, const char *fp, const char *boot_id, int64_t started_ms)
+{
+	sb_puts(b, "plan ");
 	sb_put_esc(b, step);
 	sb_put_kv(b, "fp", fp);
 	sb_put_kv(b, "boot", boot_id);
@@ -476,7 +494,7 @@ static bool parse_i64(const char *s, int64_t min, int64_t max, int64_t *ret)
 	return *ret >= min && *ret <= max;
 }
 
-enum line_kind { LINE_DECL, LINE_START, LINE_END };
+enum line_kind { LINE_DECL, LINE_START, LINE_END, LINE_PLAN, LINE_CLOSE };
 
 struct line {
 	enum line_kind kind;
@@ -504,9 +522,9 @@ static const struct {
 	unsigned kinds; /* bit per line_kind */
 } line_keys[] = {
 	{ "when", F_WHEN, 1u << LINE_DECL },
-	{ "fp", F_FP, 1u << LINE_DECL | 1u << LINE_START | 1u << LINE_END },
-	{ "boot", F_BOOT, 1u << LINE_START | 1u << LINE_END },
-	{ "started_ms", F_STARTED, 1u << LINE_START | 1u << LINE_END },
+	{ "fp", F_FP, 1u << LINE_DECL | 1u << LINE_START | 1u << LINE_END | 1u << LINE_PLAN },
+	{ "boot", F_BOOT, 1u << LINE_START | 1u << LINE_END | 1u << LINE_PLAN },
+	{ "started_ms", F_STARTED, 1u << LINE_START | 1u << LINE_END | 1u << LINE_PLAN },
 	{ "result", F_RESULT, 1u << LINE_END },
 	{ "duration_ms", F_DURATION, 1u << LINE_END },
 	{ "exit", F_EXIT, 1u << LINE_END },
@@ -575,8 +593,14 @@ static int parse_line(const char *p, size_t n, struct line *l)
 		l->kind = LINE_START;
 	else if (tok_is(t, "end"))
 		l->kind = LINE_END;
+	else if (tok_is(t, "plan"))
+		l->kind = LINE_PLAN;
+	else if (tok_is(t, "close"))
+		l->kind = LINE_CLOSE;
 	else
 		return 1;
+	if (l->kind == LINE_CLOSE)
+		return tok_next(&p, end, &t) ? 1 : 0;
 	if (!tok_next(&p, end, &t))
 		return 1;
 	l->name = malloc(t.n + 1);
@@ -638,11 +662,44 @@ static int grow(void **arr, size_t n, size_t *cap, size_t size)
 	return 0;
 }
 
+/* A plan line not yet followed by its step's start or end line, nor by a close line. */
+struct open_plan {
+	char *name;
+	struct ni_step_record rec; /* the plan line's fields */
+	bool open;
+};
+
+struct ni_state_index {
+	struct name_index ix;
+};
+
 struct builder {
 	struct ni_recipe_state *s;
-	struct name_index decl_ix, rec_ix;
+	struct name_index decl_ix, rec_ix, plan_ix;
 	size_t decl_cap, rec_cap;
+	struct open_plan *plans;
+	size_t n_plans, plan_cap;
 };
+
+static int plan_line(struct builder *b, struct line *l)
+{
+	size_t idx;
+	int r;
+
+	if (!nix_get(&b->plan_ix, l->name, &idx)) {
+		r = grow((void **)&b->plans, b->n_plans, &b->plan_cap, sizeof(*b->plans));
+		if (r < 0)
+			return r;
+		idx = b->n_plans++;
+		b->plans[idx] = (struct open_plan){ .name = steal_pointer(&l->name) };
+		r = nix_put(&b->plan_ix, b->plans[idx].name, idx);
+		if (r < 0)
+			return r;
+	}
+	b->plans[idx].rec = l->rec;
+	b->plans[idx].open = true;
+	return 0;
+}
 
 static int apply_line(struct builder *b, struct line *l)
 {
@@ -650,6 +707,13 @@ static int apply_line(struct builder *b, struct line *l)
 	size_t idx;
 	int r;
 
+	if (l->kind == LINE_CLOSE) {
+		for (size_t i = 0; i < b->n_plans; i++)
+			b->plans[i].open = false;
+		return 0;
+	}
+	if (l->kind == LINE_PLAN)
+		return plan_line(b, l);
 	if (l->kind == LINE_DECL) {
 		if (nix_get(&b->decl_ix, l->name, &idx)) {
 			/* declared again: the later line wins, the name (and the index's pointer to it) stays */
@@ -665,6 +729,8 @@ static int apply_line(struct builder *b, struct line *l)
 		return nix_put(&b->decl_ix, l->decl.name, s->n_decls - 1);
 	}
 
+	if (nix_get(&b->plan_ix, l->name, &idx))
+		b->plans[idx].open = false; /* the step's own line says more than its plan */
 	if (!nix_get(&b->rec_ix, l->name, &idx)) {
 		r = grow((void **)&s->records, s->n_records, &b->rec_cap, sizeof(*s->records));
 		if (r < 0)
@@ -723,10 +789,29 @@ int ni_state_parse(const char *buf, size_t len, struct ni_recipe_state *ret)
 		}
 		p = nl + 1;
 	}
+	/* Planned steps whose pass never said more: as if each had its start line, interrupted. */
+	for (size_t i = 0; r == 0 && i < b.n_plans; i++) {
+		if (!b.plans[i].open)
+			continue;
+		l = (struct line){ .kind = LINE_START, .rec = b.plans[i].rec };
+		l.name = strdup(b.plans[i].name);
+		r = l.name ? apply_line(&b, &l) : -ENOMEM;
+		free(l.name);
+	}
 	if (r == 0 && !s.recipe && !(s.recipe = strdup("")))
 		r = -ENOMEM;
+	for (size_t i = 0; i < b.n_plans; i++)
+		free(b.plans[i].name);
+	free(b.plans);
+	nix_free(&b.plan_ix);
 	nix_free(&b.decl_ix);
-	nix_free(&b.rec_ix);
+	/* The record index is kept: the engine looks every step up, and a search each is O(n^2). */
+	if (r == 0 && !(s.index = malloc(sizeof(*s.index))))
+		r = -ENOMEM;
+	if (r == 0)
+		s.index->ix = b.rec_ix;
+	else
+		nix_free(&b.rec_ix);
 	if (r < 0) {
 		ni_recipe_state_free(&s);
 		return r;
@@ -746,11 +831,18 @@ void ni_recipe_state_free(struct ni_recipe_state *s)
 	for (size_t i = 0; i < s->n_records; i++)
 		free(s->records[i].name);
 	free(s->records);
+	if (s->index)
+		nix_free(&s->index->ix);
+	free(s->index);
 	*s = (struct ni_recipe_state){ 0 };
 }
 
 const struct ni_step_record *ni_recipe_state_find(const struct ni_recipe_state *s, const char *step)
 {
+	size_t idx;
+
+	if (s && step && s->index)
+		return nix_get(&s->index->ix, step, &idx) && idx < s->n_records ? &s->records[idx] : NULL;
 	for (size_t i = 0; s && step && i < s->n_records; i++)
 		if (s->records[i].name && ni_streq(s->records[i].name, step))
 			return &s->records[i];
@@ -996,19 +1088,20 @@ int ni_state_compact(int dir_fd, const char *recipe, const struct ni_step_decl *
 
 /* ---- the journal ---- */
 
-/* Appends whole lines with one write(); if that fails half way, the torn part is cut off again. */
-static int journal_append(int fd, const struct sbuf *b)
+/*
+ * Appends whole lines with one write(); if that fails half way, the torn part is cut off again. *end
+ * is the file's size, kept by the caller (we hold the lock: nobody else appends), so no lseek a line.
+ */
+static int journal_append(int fd, const struct sbuf *b, int64_t *end)
 {
-	off_t before;
 	int r;
 
 	if (b->oom)
 		return -ENOMEM;
-	before = lseek(fd, 0, SEEK_END);
-	if (before < 0)
-		return -errno;
 	r = write_all(fd, b->p, b->len);
-	if (r < 0 && ftruncate(fd, before) < 0) {
+	if (r == 0)
+		*end += (int64_t)b->len;
+	else if (ftruncate(fd, (off_t)*end) < 0) {
 		/* nothing more to do: the next ni_journal_open() cuts a torn line off */
 	}
 	return r;
@@ -1047,9 +1140,10 @@ static int journal_repair(int fd, off_t size, const char *recipe)
 	if (size == 0) {
 		/* an empty file (someone's touch): make it a journal */
 		struct sbuf b = { 0 };
+		int64_t end = 0;
 
 		put_header(&b, recipe);
-		r = journal_append(fd, &b);
+		r = journal_append(fd, &b, &end);
 		free(b.p);
 		return r;
 	}
@@ -1089,19 +1183,24 @@ int ni_journal_open(int dir_fd, const char *recipe, struct ni_journal *ret)
 	char file[NAME_MAX + 1];
 	int r;
 
-	ret->fd = -1;
+	*ret = (struct ni_journal){ .fd = -1 };
 	r = journal_file(recipe, file);
 	if (r < 0)
 		return r;
 	for (int attempt = 0; attempt < 3; attempt++) {
 		_cleanup_close_ int fd = -1;
 		struct stat st;
+		off_t end;
 
 		fd = open_state_file(dir_fd, file, O_RDWR | O_APPEND, &st);
 		if (fd >= 0) {
 			r = journal_repair(fd, st.st_size, recipe);
 			if (r < 0)
 				return r;
+			end = lseek(fd, 0, SEEK_END);
+			if (end < 0)
+				return -errno;
+			ret->end = end;
 			ret->fd = steal_fd(&fd);
 			return 0;
 		}
@@ -1114,6 +1213,85 @@ int ni_journal_open(int dir_fd, const char *recipe, struct ni_journal *ret)
 	return -EAGAIN;
 }
 
+static bool start_args_ok(const char *step, const char *fingerprint, const char *boot_id)
+{
+	return ni_state_step_name_ok(step) && fits(fingerprint, sizeof(((struct ni_step_record *)0)->fingerprint)) &&
+	       fits(boot_id, sizeof(((struct ni_step_record *)0)->boot_id));
+}
+
+/* The steps a durable plan line covers, with the fingerprint planned for each. */
+struct ni_journal_plan {
+	struct name_index ix; /* name -> index into fps; names owned by names[] */
+	char **names;
+	char (*fps)[65];
+	size_t n;
+};
+
+static void plan_free(struct ni_journal_plan *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n; i++)
+		free(p->names[i]);
+	free(p->names);
+	free(p->fps);
+	nix_free(&p->ix);
+	free(p);
+}
+
+static bool plan_covers(const struct ni_journal_plan *p, const char *step, const char *fingerprint)
+{
+	size_t idx;
+
+	return p && nix_get(&p->ix, step, &idx) && ni_streq(p->fps[idx], fingerprint);
+}
+
+int ni_journal_plan(struct ni_journal *j, const struct ni_step_decl *steps, size_t n, const char *boot_id,
+		    int64_t started_ms)
+{
+	struct ni_journal_plan *p;
+	struct sbuf b = { 0 };
+	size_t idx;
+	int r = 0;
+
+	if (!j || j->fd < 0)
+		return -EBADF;
+	if (j->plan || (n && !steps))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!start_args_ok(steps[i].name, steps[i].fingerprint, boot_id))
+			return -EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p || !(p->names = calloc(n + 1, sizeof(*p->names))) || !(p->fps = calloc(n + 1, sizeof(*p->fps)))) {
+		plan_free(p);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (nix_get(&p->ix, steps[i].name, &idx))
+			r = -EINVAL;
+		else if (!(p->names[p->n] = strdup(steps[i].name)))
+			r = -ENOMEM;
+		else {
+			snprintf(p->fps[p->n], sizeof(p->fps[p->n]), "%s", steps[i].fingerprint);
+			r = nix_put(&p->ix, p->names[p->n], p->n);
+			p->n++;
+		}
+		put_plan(&b, steps[i].name, steps[i].fingerprint, boot_id, started_ms);
+	}
+	if (r == 0)
+		r = journal_append(j->fd, &b, &j->end);
+	free(b.p);
+	/* The one sync of the pass: from here a crash shows every planned step interrupted. */
+	if (r == 0 && fdatasync(j->fd) < 0)
+		r = -errno;
+	if (r < 0) {
+		plan_free(p);
+		return r;
+	}
+	j->plan = p;
+	return 0;
+}
+
 int ni_journal_begin(struct ni_journal *j, const char *step, const char *fingerprint, const char *boot_id,
 		     int64_t started_ms)
 {
@@ -1122,14 +1300,16 @@ int ni_journal_begin(struct ni_journal *j, const char *step, const char *fingerp
 
 	if (!j || j->fd < 0)
 		return -EBADF;
-	if (!ni_state_step_name_ok(step) || !fits(fingerprint, sizeof(((struct ni_step_record *)0)->fingerprint)) ||
-	    !fits(boot_id, sizeof(((struct ni_step_record *)0)->boot_id)))
+	if (!start_args_ok(step, fingerprint, boot_id))
 		return -EINVAL;
 	put_start(&b, step, fingerprint, boot_id, started_ms);
-	r = journal_append(j->fd, &b);
+	r = journal_append(j->fd, &b, &j->end);
 	free(b.p);
 	if (r < 0)
 		return r;
+	/* A durable plan line already makes a crash show this step interrupted. */
+	if (plan_covers(j->plan, step, fingerprint))
+		return 0;
 	return fdatasync(j->fd) < 0 ? -errno : 0;
 }
 
@@ -1143,17 +1323,28 @@ int ni_journal_end(struct ni_journal *j, const struct ni_step_record *r)
 	if (!r || !record_ok(r))
 		return -EINVAL;
 	put_end(&b, r);
-	k = journal_append(j->fd, &b);
+	k = journal_append(j->fd, &b, &j->end);
 	free(b.p);
 	return k;
 }
 
 void ni_journal_close(struct ni_journal *j)
 {
-	if (j) {
-		ni_safe_close(j->fd);
-		j->fd = -1;
+	if (!j)
+		return;
+	if (j->plan && j->fd >= 0) {
+		/* The pass is over: planned steps it never reached keep their previous record. Not
+		 * synced: if a crash loses it, they read as interrupted and run again, as due steps do. */
+		struct sbuf b = { 0 };
+
+		sb_puts(&b, "close\n");
+		(void)journal_append(j->fd, &b, &j->end);
+		free(b.p);
 	}
+	plan_free(j->plan);
+	j->plan = NULL;
+	ni_safe_close(j->fd);
+	j->fd = -1;
 }
 
 /* ---- the state dir and its lock ---- */

@@ -43,6 +43,7 @@ struct ni_recipe_state {
 	struct ni_step_record *records;
 	size_t n_records; /* one per step name, last one wins, in order of first appearance */
 	size_t n_corrupt; /* lines skipped as unparsable (torn writes etc.) */
+	struct ni_state_index *index; /* records by name, made by ni_state_parse (NULL: find searches) */
 };
 void ni_recipe_state_free(struct ni_recipe_state *s); /* frees the members and zeroes *s */
 const struct ni_step_record *ni_recipe_state_find(const struct ni_recipe_state *s, const char *step);
@@ -71,9 +72,13 @@ int ni_state_parse(const char *buf, size_t len, struct ni_recipe_state *ret);
 /* Loads <dir>/<recipe>.state; a missing file gives an empty state (0). ret->recipe is `recipe`. */
 int ni_state_load(int dir_fd, const char *recipe, struct ni_recipe_state *ret);
 
+struct ni_journal_plan;
+struct ni_state_index;
 /* A handle on one recipe's journal, open for appending during a pass. */
 struct ni_journal {
 	int fd;
+	int64_t end;                  /* the file's size: the next line goes there, a failed append is cut back to it */
+	struct ni_journal_plan *plan; /* the steps a durable plan line covers (ni_journal_plan), or NULL */
 };
 /*
  * Creates the journal with its header if missing (atomically: it never exists without one). An
@@ -82,7 +87,19 @@ struct ni_journal {
  * replaces the file, and an fd opened earlier would append to the replaced one.
  */
 int ni_journal_open(int dir_fd, const char *recipe, struct ni_journal *ret);
-/* Appends the "started" line, then fdatasync (a crash after this must show INTERRUPTED, never done). */
+/*
+ * Appends one "plan" line for each step a pass is about to run (name and fingerprint from steps,
+ * boot_id and started_ms as its start line will have them), in one write, then one fdatasync. Until
+ * the step's own start or end line, or the close line ni_journal_close() writes, a planned step reads
+ * as INTERRUPTED: a crash at any point of the pass shows it interrupted, never done. One plan per
+ * open journal; -EINVAL for a bad or duplicate step name.
+ */
+int ni_journal_plan(struct ni_journal *j, const struct ni_step_decl *steps, size_t n, const char *boot_id,
+		    int64_t started_ms);
+/*
+ * Appends the "started" line, then fdatasync (a crash after this must show INTERRUPTED, never done),
+ * unless the step is planned with this fingerprint: its durable plan line already says so.
+ */
 int ni_journal_begin(struct ni_journal *j, const char *step, const char *fingerprint, const char *boot_id,
 		     int64_t started_ms);
 /*
@@ -91,6 +108,8 @@ int ni_journal_begin(struct ni_journal *j, const char *step, const char *fingerp
  * again (ftruncate), so it leaves no torn line behind.
  */
 int ni_journal_end(struct ni_journal *j, const struct ni_step_record *r);
+/* After a plan, appends the "close" line first (not synced): the steps the pass never reached keep
+ * their previous record. Then closes the file. */
 void ni_journal_close(struct ni_journal *j);
 /*
  * Rewrites <dir>/<recipe>.state atomically (temp file in dir, write, fsync, renameat, fsync dir) with the

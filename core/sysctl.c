@@ -97,12 +97,54 @@ bool ni_sysctl_value_equal(const char *a, const char *b)
 	}
 }
 
+/* Reads a value at offset 0 with pread, leaving the offset for the write(); a short read is the whole value. */
+static int pread_value(int fd, char **ret_value, size_t *ret_len)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0, cap = 0;
+
+	for (;;) {
+		size_t want;
+		ssize_t n;
+
+		if (cap - len < 2) {
+			size_t ncap = cap ? 2 * cap : 256;
+			char *b;
+
+			if (ncap > NI_SYSCTL_VALUE_MAX + 2)
+				ncap = NI_SYSCTL_VALUE_MAX + 2;
+			b = realloc(buf, ncap);
+			if (!b)
+				return -ENOMEM;
+			buf = b;
+			cap = ncap;
+		}
+		want = cap - len - 1;
+		n = pread(fd, buf + len, want, (off_t)len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		len += (size_t)n;
+		if (len > NI_SYSCTL_VALUE_MAX)
+			return -EFBIG;
+		if ((size_t)n < want)
+			break; /* procfs hands a sysctl over in one read; a plain file ends here */
+	}
+	buf[len] = '\0';
+	if (len > 0 && buf[len - 1] == '\n')
+		buf[len - 1] = '\0';
+	*ret_len = len;
+	*ret_value = steal_pointer(&buf);
+	return 0;
+}
+
 int ni_sysctl_write(int proc_sys_fd, const char *key, const char *value, bool *ret_changed)
 {
 	_cleanup_free_ char *current = NULL, *line = NULL;
 	_cleanup_close_ int fd = -1;
 	char path[NI_SYSCTL_KEY_MAX + 1];
-	size_t vlen = strlen(value);
+	size_t vlen = strlen(value), cur_len = 0;
 	ssize_t n;
 	int r;
 
@@ -110,12 +152,30 @@ int ni_sysctl_write(int proc_sys_fd, const char *key, const char *value, bool *r
 	r = ni_sysctl_normalize(key, path);
 	if (r < 0)
 		return r;
-	r = read_path(proc_sys_fd, path, &current);
-	if (r >= 0 && ni_sysctl_value_equal(current, value))
-		return 0;
-	/* Write-only keys (vm.drop_caches is 0200) cannot be compared: write them. */
-	if (r < 0 && r != -EACCES)
-		return r;
+	/* One open for the read and the write (pread, then write() at offset 0): a key costs one openat. */
+	fd = openat(proc_sys_fd, path, O_RDWR | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+	if (fd >= 0) {
+		r = pread_value(fd, &current, &cur_len);
+		if (r < 0)
+			return r;
+		if (ni_sysctl_value_equal(current, value))
+			return 0;
+	} else if (errno == EACCES) {
+		/* Not both readable and writable: a read-only key may still be equal; write-only keys
+		 * (vm.drop_caches is 0200) cannot be compared, so they are written. */
+		r = read_path(proc_sys_fd, path, &current);
+		if (r >= 0 && ni_sysctl_value_equal(current, value))
+			return 0;
+		if (r < 0 && r != -EACCES)
+			return r;
+		/* O_TRUNC as a shell's ">" has: procfs ignores it; a plain file (a test's fake tree) needs it. */
+		fd = openat(proc_sys_fd, path, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		cur_len = 0;
+	} else {
+		return -errno;
+	}
 
 	/* The value and its newline in one buffer: the kernel parses a write() as a whole. */
 	line = malloc(vlen + 2);
@@ -126,10 +186,6 @@ int ni_sysctl_write(int proc_sys_fd, const char *key, const char *value, bool *r
 		line[vlen++] = '\n';
 	line[vlen] = '\0';
 
-	/* O_TRUNC as a shell's ">" has: procfs ignores it; a plain file (a test's fake tree) needs it. */
-	fd = openat(proc_sys_fd, path, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
 	do
 		n = write(fd, line, vlen);
 	while (n < 0 && errno == EINTR);
@@ -137,6 +193,10 @@ int ni_sysctl_write(int proc_sys_fd, const char *key, const char *value, bool *r
 		return -errno;
 	if ((size_t)n != vlen)
 		return -EIO; /* a sysctl takes a value whole or not at all; a short write is a failure */
+	/* A plain file (a test's fake tree) keeps a longer old value's tail; procfs has none to cut. */
+	if (cur_len > vlen && ftruncate(fd, (off_t)vlen) < 0) {
+		/* procfs may refuse it: the write itself succeeded */
+	}
 	*ret_changed = true;
 	return 0;
 }

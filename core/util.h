@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -41,5 +42,24 @@ static inline void ni_strv_free(char **v, size_t n)
 }
 
 static inline bool ni_streq(const char *a, const char *b) { return strcmp(a, b) == 0; }
+
+/* v in decimal into buf (at least 21 bytes), NUL-terminated; returns the length. snprintf costs ~1k
+ * instructions a number, and the journal and fingerprint material format several per step. */
+static inline size_t ni_i64_dec(int64_t v, char *buf)
+{
+	char tmp[21];
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	size_t n = 0, len = 0;
+
+	do
+		tmp[n++] = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		buf[len++] = '-';
+	while (n)
+		buf[len++] = tmp[--n];
+	buf[len] = '\0';
+	return len;
+}
 
 #endif

@@ -179,12 +179,62 @@ static void test_problems(void **state)
 	ni_recipe_set_free(f->L, &set);
 }
 
+/* The C material (ni_recipe_l_material) against lua/recipe.lua's material_lua, the definition: same bytes. */
+static void test_native_material(void **state)
+{
+	static const char chunk[] =
+		"local M = ...\n"
+		"local fc = { src = 'local x = 1\\nreturn x\\n', chunkname = '@t.lua', file = 't.lua' }\n"
+		"local shared = { 1, 2 }\n"
+		"local cyc = {}; cyc.self = cyc\n"
+		"local deep = {}; local d = deep; for i = 1, 150 do d.next = { i }; d = d.next end\n"
+		"local mt = setmetatable({ a = 1 }, { __index = function() return 5 end })\n"
+		"local wide = {}; for i = 1, 300 do wide['k' .. i] = i % 7 == 0 and { i, 'x' } or tostring(i) end\n"
+		"local big = {}; for i = 1, 60000 do big['key' .. i] = i end\n"
+		"local up = { 'captured' }\n"
+		"local function f(a) return a, up end\n"
+		"local bigf = {}; for i = 1, 60000 do bigf['f' .. i] = f end\n"
+		"local cases = { 's', '', 1, -0.0, 1.5, 1e300, 0/0, math.huge, -math.huge, math.mininteger, true, false,\n"
+		"  { yaml = { name = 'k', sysctl = { ['net.ipv4.ip_forward'] = '1', ['net.core.somaxconn'] = 4096 } } },\n"
+		"  { 'a', 'b', x = 1, [true] = 2, [1.5] = 3, [-7] = 'neg' },\n"
+		"  { a = shared, b = shared, c = { shared } }, cyc, deep, mt, { m = mt, n = mt },\n"
+		"  { f = f, g = print, h = f, list = { f } }, wide, big, bigf,\n"
+		"  { ['a\\0b'] = 1, a = 2, ['a\\0a'] = 3, ['\\xc3\\xa4'] = 4, B = 5, [''] = 6 },\n"
+		"  { [shared] = 1, [f] = 2 }, { yaml = { nested = { deeper = { list = { 1, 2.5, 'three', false } } } } } }\n"
+		"for i = 1, #cases do\n"
+		"  local parts = { body = cases[i], when = 'once', shared = shared }\n"
+		"  local a = M._canon_material('rec', 'step' .. i, parts, fc)\n"
+		"  local b = M._canon_material_lua('rec', 'step' .. i, parts, fc)\n"
+		"  if a ~= b then return i, a, b end\n"
+		"end\n"
+		"return 0, #cases\n";
+	struct fixture *f = *state;
+	lua_State *L = f->L;
+	int top = lua_gettop(L);
+
+	assert_int_equal(ni_lua_require_embedded(L, "recipe"), LUA_OK);
+	lua_pushcfunction(L, ni_recipe_l_material);
+	lua_setfield(L, -2, "native_material");
+	ni_lua_push_env(L);
+	assert_int_equal(ni_lua_load(L, "=native", chunk, sizeof(chunk) - 1, -1), LUA_OK);
+	lua_remove(L, -2);
+	lua_pushvalue(L, -2);
+	if (ni_lua_pcall(L, 1, 3) != LUA_OK)
+		fail_msg("%s", lua_tostring(L, -1));
+	if (lua_tointeger(L, -3) != 0)
+		fail_msg("case %d differs:\nC:   %.600s\nLua: %.600s", (int)lua_tointeger(L, -3), lua_tostring(L, -2),
+			 lua_tostring(L, -1));
+	assert_true(lua_tointeger(L, -2) >= 20);
+	lua_settop(L, top);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_order_and_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fingerprints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_problems, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_native_material, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

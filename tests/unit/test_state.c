@@ -57,6 +57,23 @@ int __wrap_renameat(int olddir, const char *oldpath, int newdir, const char *new
 	return __real_renameat(olddir, oldpath, newdir, newpath);
 }
 
+/* fdatasync is counted, and the journal size it made durable kept: truncating the file back to that
+ * size is what a power loss leaves of it (unsynced appends gone). */
+static unsigned syncs;
+static off_t synced_size;
+
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+int __wrap_fdatasync(int fd)
+{
+	struct stat st;
+
+	syncs++;
+	if (fstat(fd, &st) == 0)
+		synced_size = st.st_size;
+	return __real_fdatasync(fd);
+}
+
 /* Every test gets a fresh "host root" under <build>/t/unit-state/<n>, never /tmp. */
 static char base[PATH_MAX];
 
@@ -413,6 +430,138 @@ static void test_interrupted(void **state)
 	assert_int_equal(got->failures, 2);
 	assert_int_equal(got->duration_ms, -1);
 	ni_recipe_state_free(&st);
+}
+
+/* The journal as a crash leaves it: the state load of a copy truncated to `size` bytes. */
+static void load_truncated(int dir_fd, const char *recipe, off_t size, struct ni_recipe_state *st)
+{
+	char file[64], *text;
+	int fd;
+
+	snprintf(file, sizeof(file), "%s.state", recipe);
+	text = slurp(dir_fd, file);
+	fd = openat(dir_fd, "crash-copy.state", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_true((size_t)size <= strlen(text));
+	assert_int_equal(__real_write(fd, text, (size_t)size), size);
+	close(fd);
+	free(text);
+	assert_int_equal(ni_state_load(dir_fd, "crash-copy", st), 0);
+}
+
+static void assert_result(const struct ni_recipe_state *st, const char *step, enum ni_result want)
+{
+	const struct ni_step_record *got = ni_recipe_state_find(st, step);
+
+	assert_non_null(got);
+	if (got->result != want)
+		fail_msg("step %s: %s, want %s", step, ni_result_name(got->result), ni_result_name(want));
+}
+
+/*
+ * One durable plan for a pass, instead of a synced start line per step. Crashes at every point (a kill,
+ * where the page cache keeps every line, or a power loss, where only what was synced is left) show the
+ * steps not finished as interrupted and never as done; a pass that ends closes the plan, and the steps it
+ * never reached keep their previous record.
+ */
+static void test_plan(void **state)
+{
+	struct fx *f = *state;
+	struct ni_step_record done = rec("done", NI_RESULT_OK, 0, 0), flaky = rec("c", NI_RESULT_FAILED, 1, 2);
+	struct ni_step_record a = rec("a", NI_RESULT_OK, 0, 0), b = rec("b", NI_RESULT_FAILED, 3, 1);
+	struct ni_step_decl plan[] = { decl("a", "once", fp_b), decl("b", "once", fp_b), decl("c", "once", fp_b) };
+	struct ni_recipe_state st;
+	struct ni_journal j;
+	off_t durable, end_a;
+	char *text;
+
+	/* an earlier pass: "done" ok, "c" failed twice */
+	assert_int_equal(ni_journal_open(f->dir_fd, "r", &j), 0);
+	run_step(&j, &done);
+	run_step(&j, &flaky);
+	ni_journal_close(&j);
+
+	strcpy(a.fingerprint, fp_b);
+	strcpy(b.fingerprint, fp_b);
+	syncs = 0;
+	assert_int_equal(ni_journal_open(f->dir_fd, "r", &j), 0);
+	assert_int_equal(ni_journal_plan(&j, plan, 3, boot1, 1700000100000), 0);
+	assert_int_equal(syncs, 1);
+	durable = synced_size;
+	assert_int_equal(ni_journal_plan(&j, plan, 1, boot1, 1), -EINVAL); /* one plan a pass */
+	run_step(&j, &a);
+	assert_int_equal(ni_journal_begin(&j, "b", fp_b, boot1, 1700000100001), 0);
+	assert_int_equal(syncs, 1); /* planned steps start without a sync of their own */
+
+	/* killed while b runs: every line is there; b and c (never reached) are interrupted */
+	assert_int_equal(ni_state_load(f->dir_fd, "r", &st), 0);
+	assert_int_equal(st.n_corrupt, 0);
+	assert_result(&st, "done", NI_RESULT_OK);
+	assert_result(&st, "a", NI_RESULT_OK);
+	assert_result(&st, "b", NI_RESULT_INTERRUPTED);
+	assert_result(&st, "c", NI_RESULT_INTERRUPTED);
+	assert_string_equal(ni_recipe_state_find(&st, "c")->fingerprint, fp_b);
+	assert_int_equal(ni_recipe_state_find(&st, "c")->failures, 2); /* the failure count stands */
+	assert_int_equal(ni_recipe_state_find(&st, "c")->started_ms, 1700000100000);
+	ni_recipe_state_free(&st);
+
+	/* power loss at any point after the plan: what was synced, plus any prefix of the rest */
+	text = slurp(f->dir_fd, "r.state");
+	assert_non_null(strstr(text, "\nend a "));
+	end_a = strstr(text, "\nend a ") - text + 1 + (off_t)strcspn(strstr(text, "\nend a ") + 1, "\n");
+	for (off_t cut = durable; cut <= (off_t)strlen(text); cut++) {
+		load_truncated(f->dir_fd, "r", cut, &st);
+		assert_result(&st, "done", NI_RESULT_OK);
+		assert_result(&st, "b", NI_RESULT_INTERRUPTED);
+		assert_result(&st, "c", NI_RESULT_INTERRUPTED);
+		/* a is done only where its whole end line made it to the disk */
+		assert_result(&st, "a", cut > end_a ? NI_RESULT_OK : NI_RESULT_INTERRUPTED);
+		ni_recipe_state_free(&st);
+	}
+	free(text);
+
+	/* a step outside the plan, or with another fingerprint, still syncs its own start line */
+	assert_int_equal(ni_journal_begin(&j, "other", fp_b, boot1, 1), 0);
+	assert_int_equal(syncs, 2);
+	assert_int_equal(ni_journal_begin(&j, "a", fp_a, boot1, 1), 0);
+	assert_int_equal(syncs, 3);
+	strcpy(a.fingerprint, fp_a); /* a's run with fp_a ends: its record is this one now */
+	assert_int_equal(ni_journal_end(&j, &a), 0);
+
+	/* b fails, the pass stops: close. c keeps its failed record, b is failed, nothing interrupted */
+	assert_int_equal(ni_journal_end(&j, &b), 0);
+	ni_journal_close(&j);
+	assert_int_equal(syncs, 3);
+	assert_int_equal(ni_state_load(f->dir_fd, "r", &st), 0);
+	assert_int_equal(st.n_corrupt, 0);
+	assert_result(&st, "a", NI_RESULT_OK);
+	assert_record_equal(ni_recipe_state_find(&st, "b"), &b);
+	assert_record_equal(ni_recipe_state_find(&st, "c"), &flaky);
+	assert_result(&st, "other", NI_RESULT_INTERRUPTED);
+
+	/* compaction resolves the plan into records: no plan or close line survives it */
+	struct ni_step_decl decls[] = { decl("a", "once", fp_a), decl("b", "once", fp_b), decl("c", "once", fp_b) };
+	assert_int_equal(ni_state_compact(f->dir_fd, "r", decls, 3, &st), 0);
+	ni_recipe_state_free(&st);
+	text = slurp(f->dir_fd, "r.state");
+	assert_null(strstr(text, "plan "));
+	assert_null(strstr(text, "close"));
+	free(text);
+	assert_int_equal(ni_state_load(f->dir_fd, "r", &st), 0);
+	assert_record_equal(ni_recipe_state_find(&st, "c"), &flaky);
+	ni_recipe_state_free(&st);
+
+	/* bad plans never reach the file */
+	struct ni_step_decl dup[] = { decl("x", "once", fp_a), decl("x", "once", fp_b) };
+	assert_int_equal(ni_journal_open(f->dir_fd, "r", &j), 0);
+	assert_int_equal(ni_journal_plan(&j, dup, 2, boot1, 1), -EINVAL);
+	dup[1] = decl("", "once", fp_b);
+	assert_int_equal(ni_journal_plan(&j, dup, 2, boot1, 1), -EINVAL);
+	ni_journal_close(&j);
+	text = slurp(f->dir_fd, "r.state");
+	assert_null(strstr(text, "plan "));
+	free(text);
+	assert_int_equal(ni_journal_plan(&j, dup, 1, boot1, 1), -EBADF);
 }
 
 /* A final line without '\n' is ignored; the next journal open cuts it so appends stay whole. */
@@ -990,6 +1139,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_open_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_last_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_append, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_escaping, setup, teardown),

@@ -26,10 +26,11 @@ ssize_t __wrap_write(int fd, const void *buf, size_t n)
 	return __real_write(fd, buf, n);
 }
 
-/* openat(O_RDONLY) can be made to fail with EACCES, as reading a write-only key does for root. */
+/* An open for reading (O_RDONLY or O_RDWR) can be made to fail with EACCES, as for a write-only key. */
 int __real_openat(int dirfd, const char *path, int flags, ...);
 int __wrap_openat(int dirfd, const char *path, int flags, ...);
 static bool deny_reads;
+static unsigned opens; /* non-O_PATH opens: a key costs one */
 
 int __wrap_openat(int dirfd, const char *path, int flags, ...)
 {
@@ -41,7 +42,9 @@ int __wrap_openat(int dirfd, const char *path, int flags, ...)
 		mode = va_arg(ap, mode_t);
 		va_end(ap);
 	}
-	if (deny_reads && (flags & O_ACCMODE) == O_RDONLY && !(flags & O_PATH)) {
+	if (!(flags & O_PATH))
+		opens++;
+	if (deny_reads && (flags & O_ACCMODE) != O_WRONLY && !(flags & O_PATH)) {
 		errno = EACCES;
 		return -1;
 	}
@@ -241,9 +244,11 @@ static void test_write(void **state)
 	assert_false(changed);
 	assert_int_equal(writes, 0);
 
+	opens = 0;
 	assert_int_equal(ni_sysctl_write(f->proc_sys_fd, "net.ipv4.ip_forward", "1", &changed), 0);
 	assert_true(changed);
 	assert_int_equal(writes, 1);
+	assert_int_equal(opens, 1); /* read and write through one open */
 	assert_string_equal(get(f->root_fd, "proc/sys/net/ipv4/ip_forward"), "1\n");
 
 	assert_int_equal(ni_sysctl_write(f->proc_sys_fd, "net/ipv4/ip_forward", "1\n", &changed), 0);
