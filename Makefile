@@ -52,14 +52,19 @@ DEPS_STAMP := $(BUILD)/.deps-ok
 .PHONY: all deps test unit integration check static demo valgrind image image-test bench fuzz clean
 all: $(BUILD)/nodeinit
 
-deps: $(DEPS_STAMP)
-$(DEPS_STAMP):
-	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# $(call apt_install,PACKAGES): installs those of the Debian PACKAGES that are missing (as root).
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing (run make as root to install them)"; exit 1; fi; \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
 	fi
+endef
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP):
+	$(call apt_install,$(DEB_PKGS))
 	@mkdir -p $(BUILD) && touch $@
 
 $(BUILD)/obj/%.o: core/%.c $(wildcard core/*.h) | $(DEPS_STAMP)
@@ -129,12 +134,7 @@ image-test:
 # Performance). The static binary, as the image ships it, built in a directory of its own.
 BENCH_PKGS := strace procps iproute2 util-linux binutils file
 bench:
-	@missing=""; for p in $(BENCH_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing (run make as root to install them)"; exit 1; fi; \
-		echo "installing:$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
-	fi
+	$(call apt_install,$(BENCH_PKGS))
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/bench static >/dev/null
 	@BUILD=$(BUILD)/bench bash tests/bench/bench.sh $(BUILD)/bench/nodeinit
 
