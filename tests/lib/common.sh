@@ -53,17 +53,25 @@ fakehost_start() {
 	mkdir -p "$up/upper" "$up/work"
 	mkfifo "$fifo"
 	# The ready fifo is opened and /etc overlaid before the tmpfs mounts, which may hide the work
-	# dir (a checkout under /tmp, say).
+	# dir (a checkout under /tmp, say); the work dir is then put back at its own path, through a
+	# stash on a tmpfs of the fake host's own (nothing is written to the real file systems).
 	unshare --mount --uts --ipc --net --pid --fork --mount-proc --propagation private -- sh -ec '
 		exec 3>"$2"
 		mount -t overlay fakehost-etc -o lowerdir=/etc,upperdir="$1/upper",workdir="$1/work" /etc
+		mount -t tmpfs fakehost-stash /mnt
+		mkdir /mnt/work
+		mount --bind "$3" /mnt/work
 		mount -t tmpfs -o mode=1777 fakehost-tmp /tmp
 		mount -t tmpfs fakehost-varlib /var/lib
 		mount -t tmpfs fakehost-run /run
+		mkdir -p "$3"
+		mount --bind /mnt/work "$3"
+		umount /mnt/work
+		umount /mnt
 		hostname fakehost
 		ip link set lo up 2>/dev/null || true
 		echo ready >&3
-		exec 3>&- sleep infinity' fakehost "$up" "$fifo" </dev/null >/dev/null 2>>"$T/unshare.err" &
+		exec 3>&- sleep infinity' fakehost "$up" "$fifo" "$T" </dev/null >/dev/null 2>>"$T/unshare.err" &
 	local upid=$!
 	read -r -t 20 _ < "$fifo" || { echo "fake host did not start: $(cat "$T/unshare.err")" >&2; exit 1; }
 	FAKE=$(cat /proc/$upid/task/$upid/children)
