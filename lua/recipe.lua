@@ -90,6 +90,8 @@ end
 
 local function name_problem(what, name)
   if type(name) ~= "string" or name == "" then return what .. " name must be a non-empty string" end
+  -- State records keep names as UTF-8 (state.c refuses anything else): say so here, not mid-apply.
+  if not utf8.len(name) then return what .. " name is not valid UTF-8" end
   if name:find("[%c/]") then return what .. " name '" .. name .. "' must not contain '/' or control characters" end
   if #name > 128 then return what .. " name is longer than 128 bytes" end
 end
