@@ -210,17 +210,27 @@ local function install_dsl(env, fc)
   end
 end
 
+-- An error from loading or running a recipe file. Lua's own messages say "file:line:" already and
+-- go out raw; others (a binary chunk refused, error(x, 0), an error object) get the file name from
+-- C. Running out of memory goes up to ni_lua_pcall, which says the limit was hit.
+local function load_problem(fc, e)
+  if e == "not enough memory" then error(e, 0) end
+  local msg = (type(e) == "string" or type(e) == "number") and tostring(e)
+    or string.format("(error object is a %s value)", type(e))
+  fc.problems[#fc.problems + 1] = { msg = msg, raw = msg:sub(1, #fc.file + 1) == fc.file .. ":" }
+end
+
 -- Loads a Lua recipe file in env (a fresh sandbox). Returns recipes and problems.
 function M.load_lua(src, file, env)
   local fc = new_file(src, file)
   install_dsl(env, fc)
   local chunk, err = load(src, fc.chunkname, "t", env)
   if not chunk then
-    fc.problems[#fc.problems + 1] = { msg = err, raw = true }
+    load_problem(fc, err)
     return fc.recipes, fc.problems
   end
   local ok, e = pcall(chunk)
-  if not ok then fc.problems[#fc.problems + 1] = { msg = tostring(e), raw = true } end
+  if not ok then load_problem(fc, e) end
   return fc.recipes, fc.problems
 end
 
