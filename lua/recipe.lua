@@ -283,6 +283,10 @@ function yaml_kinds.sysctl(fc, line, name, p, env, step)
     if type(k) ~= "string" or not scalar(v) then
       return problem(fc, line, string.format("step '%s': sysctl entries must be key: scalar value", name))
     end
+    if not env.sysctl.valid(k) then
+      return problem(fc, line, string.format("step '%s': invalid sysctl key '%s' (want a.b.c or a/b/c, no empty, "
+        .. "'.' or '..' parts, no blanks)", name, k))
+    end
   end
   step.run = function()
     for k, v in sorted_pairs(p) do
