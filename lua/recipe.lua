@@ -424,7 +424,8 @@ function M.load_yaml(src, file, env)
     local pos = type(t) == "table" and lines and lines[t]
     return pos and (key ~= nil and pos.keys and pos.keys[key] or pos.line) or 0
   end
-  if type(doc) ~= "table" then
+  -- A sequence decodes to a table too: only a mapping has key positions.
+  if type(doc) ~= "table" or (lines and lines[doc] and not lines[doc].keys) then
     problem(fc, 1, "a YAML recipe is a mapping with recipe: and steps:")
     return fc.recipes, fc.problems
   end
