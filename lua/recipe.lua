@@ -317,7 +317,12 @@ function yaml_kinds.file(fc, line, name, p, env, step)
       return problem(fc, line, string.format("step '%s': file: unknown key '%s'", name, tostring(k)))
     end
   end
-  if p.mode ~= nil and not tostring(p.mode):match("^0?[0-7][0-7][0-7][0-7]?$") then
+  -- Unquoted, YAML 1.2 reads 0o640 as the integer 416, which would pass as mode "416": strings only.
+  if p.mode ~= nil and type(p.mode) ~= "string" then
+    return problem(fc, line, string.format("step '%s': file: mode must be a quoted octal string like \"0644\" "
+      .. "(unquoted, YAML reads 0o640 and 0640 as numbers)", name))
+  end
+  if p.mode ~= nil and not p.mode:match("^0?[0-7][0-7][0-7][0-7]?$") then
     return problem(fc, line, string.format("step '%s': file: mode must be octal like \"0644\"", name))
   end
   local opts = { mode = p.mode and tostring(p.mode), owner = p.owner and tostring(p.owner), group = p.group and tostring(p.group) }
