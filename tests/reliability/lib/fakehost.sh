@@ -8,6 +8,7 @@ declare -A FAKE_NS=()
 # fakehost_start, remembering the fake host's PID namespace.
 rel_fakehost_start() {
 	fakehost_start
+	rm -f "$T"/fake.*.ready # fifo names come from $RANDOM: leave none to collide with
 	FAKE_NS[$FAKE]=$(readlink "/proc/$FAKE/ns/pid")
 }
 
