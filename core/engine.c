@@ -448,6 +448,8 @@ int ni_engine_pass(struct ni_engine *e)
 			ni_log(&ctx->log, NI_LOG_ERROR, "cannot lock the state directory", "error", strerror(-r), NULL);
 		return NI_EXIT_FAILED;
 	}
+	if ((r = ni_state_remove_temps(e->state_fd)) < 0)
+		ni_log(&ctx->log, NI_LOG_WARN, "cannot remove temp files a killed run left", "error", strerror(-r), NULL);
 	read_boot_id(e);
 	/* The index first: status must know of every recipe this pass touches, even if it dies mid-way. */
 	if ((r = write_index(e)) < 0)
