@@ -95,6 +95,18 @@ static bool stop_pending(const struct ni_ctx *ctx)
 	return ctx->sig_fd >= 0 && poll(&p, 1, 0) > 0;
 }
 
+/*
+ * The target exited (the fake host was killed, the node goes down): nothing can be started there
+ * now. Its exit is seen only after every other process of its PID namespace is gone, including
+ * the command we just reaped, so a caller that saw a step fail waits a little (wait_ms) for it.
+ */
+static bool target_gone(const struct ni_ctx *ctx, int wait_ms)
+{
+	struct pollfd p = { .fd = ctx->target_pidfd, .events = POLLIN };
+
+	return ctx->watch_target && poll(&p, 1, wait_ms) > 0;
+}
+
 /* The host's boot_id, read in its mount namespace; "unknown" when it cannot be read. */
 static void read_boot_id(struct ni_engine *e)
 {
@@ -241,6 +253,15 @@ static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, 
 	ctx->deadline_ms = 0;
 	snprintf(dur, sizeof(dur), "%lld", (long long)rec.duration_ms);
 
+	if (rec.result == NI_RESULT_FAILED && target_gone(ctx, 100)) {
+		char pid[16];
+
+		/* Its failure says nothing about the step (a fork there gives ENOMEM): leave it interrupted. */
+		snprintf(pid, sizeof(pid), "%d", (int)ctx->opt.target_pid);
+		ni_log(&ctx->log, NI_LOG_ERROR, "the target process is gone; step not recorded, stopping", "recipe", rc->name,
+		       "step", s->name, "target_pid", pid, NULL);
+		return NI_RESULT_INTERRUPTED;
+	}
 	if (rec.result == NI_RESULT_FAILED && stop_pending(ctx)) {
 		ni_log(&ctx->log, NI_LOG_WARN, "step interrupted by a stop signal", "recipe", rc->name, "step", s->name,
 		       "duration_ms", dur, NULL);
@@ -457,6 +478,8 @@ int ni_engine_pass(struct ni_engine *e)
 	for (size_t i = 0; i < e->set.n && !interrupted; i++)
 		if (!apply_recipe(e, &e->set.recipes[i], &interrupted))
 			failed = true;
+	if (target_gone(ctx, 0))
+		return NI_EXIT_TARGET;
 	return failed || interrupted ? NI_EXIT_FAILED : NI_EXIT_OK;
 }
 
@@ -672,6 +695,9 @@ int ni_engine_run(struct ni_engine *e, int inotify_fd)
 	for (;;) {
 		long deadline;
 		int r = ni_engine_pass(e);
+
+		if (r == NI_EXIT_TARGET)
+			return r; /* the pod restarts and finds the host's new init */
 
 		/* The legacy contract: a failed STARTUP_SCRIPT ends the pod (Kubernetes restarts it with back-off). */
 		if (r != NI_EXIT_OK && e->legacy.script) {

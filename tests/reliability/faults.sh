@@ -188,4 +188,47 @@ check_eq "writable again: apply exits 0" 0 $?
 check_eq "writable again: the new step ran once" 1 "$(in_fake grep -cx late /tmp/disk-effects)"
 rel_kill_fake "$FAKE"
 
+# --- The target goes away mid-pass (the fake host is killed while a step runs): a clear error,
+# exit 3, and no record for the step that was cut off (the state dir is bind-mounted from here,
+# so it can be read after the host is gone).
+rel_fakehost_start
+rm -f "$R"/*
+cat > "$R/10-gone.lua" <<'EOF2'
+recipe "gone" {
+  step "first" { function() exec.ok { "true" } end },
+  step "long" { function() exec.ok { "sh", "-c", "touch /tmp/long-started; sleep 30" } end },
+  step "after" { function() exec.ok { "true" } end },
+}
+EOF2
+cat > "$R/20-other.lua" <<'EOF2'
+recipe "other" { step "one" { function() exec.ok { "true" } end } }
+EOF2
+mkdir -p "$T/gone-state"
+in_fake sh -ec "mkdir -p /var/lib/nodeinit && mount --bind '$T/gone-state' /var/lib/nodeinit"
+"$NODEINIT" apply --target-pid "$FAKE" --recipes "$R" > "$T/gone.log" 2>&1 &
+victim=$!
+wait_for 10 in_fake test -e /tmp/long-started
+t0=$(date +%s%N)
+rel_kill_fake "$FAKE"
+wait $victim
+rc=$?
+took=$(ms_since "$t0")
+echo "# faults: apply stopped $took ms after the target was killed"
+check_eq "target gone: apply exits 3" 3 $rc
+check "target gone: exits within 5 s ($took ms)" [ "$took" -lt 5000 ]
+check_contains "target gone: a clear error naming the step" "the target process is gone; step not recorded, stopping recipe=gone step=long" "$(cat "$T/gone.log")"
+check "target gone: no misleading fork error" sh -c "! grep -q 'Cannot allocate memory' '$T/gone.log'"
+check "target gone: nothing after it ran" sh -c "! grep -q 'step start recipe=other' '$T/gone.log'"
+check "target gone: the journal says ok for the first step, interrupted for the cut-off one" python3 - "$T/gone-state/gone.state" <<'PY'
+import sys
+lines = open(sys.argv[1]).read().split("\n")
+assert lines[-1] == "", "torn last line"
+last = {}
+for l in lines:
+    if l.startswith(("start ", "end ")):
+        w = l.split()
+        last[w[1]] = "interrupted" if w[0] == "start" else w[2].split("=")[1]
+assert last == {"first": "ok", "long": "interrupted"}, last
+PY
+
 finish
