@@ -253,6 +253,11 @@ static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, 
 	ctx->deadline_ms = 0;
 	snprintf(dur, sizeof(dur), "%lld", (long long)rec.duration_ms);
 
+	if (rec.result == NI_RESULT_FAILED && stop_pending(ctx)) {
+		ni_log(&ctx->log, NI_LOG_WARN, "step interrupted by a stop signal", "recipe", rc->name, "step", s->name,
+		       "duration_ms", dur, NULL);
+		return NI_RESULT_INTERRUPTED;
+	}
 	if (rec.result == NI_RESULT_FAILED && target_gone(ctx, 100)) {
 		char pid[16];
 
@@ -260,11 +265,6 @@ static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, 
 		snprintf(pid, sizeof(pid), "%d", (int)ctx->opt.target_pid);
 		ni_log(&ctx->log, NI_LOG_ERROR, "the target process is gone; step not recorded, stopping", "recipe", rc->name,
 		       "step", s->name, "target_pid", pid, NULL);
-		return NI_RESULT_INTERRUPTED;
-	}
-	if (rec.result == NI_RESULT_FAILED && stop_pending(ctx)) {
-		ni_log(&ctx->log, NI_LOG_WARN, "step interrupted by a stop signal", "recipe", rc->name, "step", s->name,
-		       "duration_ms", dur, NULL);
 		return NI_RESULT_INTERRUPTED;
 	}
 	if (rec.result == NI_RESULT_FAILED) {
