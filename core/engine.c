@@ -346,6 +346,12 @@ static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *
 				ok = false; /* later steps may depend on it */
 			continue;
 		}
+		/* A stop signal that came while the last step was in C code (it could not cut that short). */
+		if (stop_pending(ctx)) {
+			*ret_interrupted = true;
+			ok = false;
+			break;
+		}
 		if (j.fd < 0 && (r = ni_journal_open(e->state_fd, rc->name, &j)) < 0) {
 			ni_log(&ctx->log, NI_LOG_ERROR, "cannot open the recipe's journal", "recipe", rc->name, "error",
 			       strerror(-r), NULL);

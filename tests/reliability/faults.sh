@@ -87,6 +87,28 @@ check_contains "SIGTERM in a Lua loop: the log names the step" "step interrupted
 sed -i 's/while true do x = x + 1 end/x = 1/' "$R/10-busy.lua"
 nodeinit apply --target-pid "$FAKE" --recipes "$R" > /dev/null 2>&1
 check_eq "after SIGTERM the next apply re-runs the interrupted step" ok "$(result busy spin)"
+
+# A signal that comes while a step is in C code (a slow pattern match: the count hook cannot see
+# it there) lets that step finish, but no further step starts.
+rm -f "$R"/*
+cat > "$R/10-inc.lua" <<'EOF2'
+recipe "inc" {
+  step "in-c" { function()
+    file.write("/tmp/in-c", "started");
+    ("a"):rep(170):find(".-.-.-b") -- about a second of C, no hook
+  end },
+  step "next" { function() file.write("/tmp/next-ran", "yes") end },
+}
+EOF2
+"$NODEINIT" apply --target-pid "$FAKE" --recipes "$R" > "$T/term3.log" 2>&1 &
+victim=$!
+wait_for 10 in_fake test -e /tmp/in-c
+kill -TERM $victim
+wait $victim
+check_eq "SIGTERM during C code: apply exits 1" 1 $?
+check_eq "SIGTERM during C code: the step finishes and is recorded" ok "$(result inc in-c)"
+check "SIGTERM during C code: the next step does not start" in_fake test ! -e /tmp/next-ran
+check_eq "SIGTERM during C code: status shows it pending" pending "$(result inc next)"
 rel_kill_fake "$FAKE"
 
 # --- Two and three instances on one state dir: every step runs once.
