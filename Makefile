@@ -138,8 +138,39 @@ bench:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/bench static >/dev/null
 	@BUILD=$(BUILD)/bench bash tests/bench/bench.sh $(BUILD)/bench/nodeinit
 
-fuzz:
-	@echo "make $@: not built yet" >&2; exit 1
+# libFuzzer targets (tests/fuzz/fuzz_*.c), built with clang in their own directory, each run for
+# FUZZ_SECONDS; prints executions per target and fails on a crash (tests/fuzz/run.sh).
+FUZZ_SECONDS ?= 10
+FUZZ_BUILD   := build/fuzz
+FUZZ_CC      ?= clang
+FUZZ_TARGETS := state yaml recipe_yaml sysctl cli nsenter
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  := $(filter-out -Werror,$(WARN)) -Wno-unknown-warning-option -g -O1 -fno-omit-frame-pointer \
+                $(FUZZ_SAN) -DLUA_USE_APICHECK $(DEFS) $(LUA_INC) -iquote core -I$(FUZZ_BUILD)
+FUZZ_LIB_OBJS := $(LIB_SRCS:core/%.c=$(FUZZ_BUILD)/obj/%.o) $(FUZZ_BUILD)/obj/lua_embed.o
+
+$(FUZZ_BUILD)/.clang-ok: | $(DEPS_STAMP)
+	@command -v $(FUZZ_CC) >/dev/null || { [ "$$(id -u)" = 0 ] && echo "installing: clang" && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clang >/dev/null; } || \
+		{ echo "make fuzz needs clang (apt-get install clang)"; exit 1; }
+	@mkdir -p $(@D) && touch $@
+
+$(FUZZ_BUILD)/obj/%.o: core/%.c $(wildcard core/*.h) | $(FUZZ_BUILD)/.clang-ok
+	@mkdir -p $(@D)
+	@echo "  FUZZCC  $<"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BUILD)/obj/lua_embed.o: $(BUILD)/lua_embed.c core/embed.h
+	@mkdir -p $(@D)
+	@$(FUZZ_CC) $(filter-out -Wmissing-prototypes,$(FUZZ_CFLAGS)) -c -o $@ $<
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJS)
+	@echo "  FUZZLD  $@"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(LIBS)
+
+.SECONDARY: $(FUZZ_LIB_OBJS)
+fuzz: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+	@bash tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf build

@@ -95,6 +95,18 @@ static bool stop_pending(const struct ni_ctx *ctx)
 	return ctx->sig_fd >= 0 && poll(&p, 1, 0) > 0;
 }
 
+/*
+ * The target exited (the fake host was killed, the node goes down): nothing can be started there
+ * now. Its exit is seen only after every other process of its PID namespace is gone, including
+ * the command we just reaped, so a caller that saw a step fail waits a little (wait_ms) for it.
+ */
+static bool target_gone(const struct ni_ctx *ctx, int wait_ms)
+{
+	struct pollfd p = { .fd = ctx->target_pidfd, .events = POLLIN };
+
+	return ctx->watch_target && poll(&p, 1, wait_ms) > 0;
+}
+
 /* The host's boot_id, read in its mount namespace; "unknown" when it cannot be read. */
 static void read_boot_id(struct ni_engine *e)
 {
@@ -246,6 +258,15 @@ static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, 
 		       "duration_ms", dur, NULL);
 		return NI_RESULT_INTERRUPTED;
 	}
+	if (rec.result == NI_RESULT_FAILED && target_gone(ctx, 100)) {
+		char pid[16];
+
+		/* Its failure says nothing about the step (a fork there gives ENOMEM): leave it interrupted. */
+		snprintf(pid, sizeof(pid), "%d", (int)ctx->opt.target_pid);
+		ni_log(&ctx->log, NI_LOG_ERROR, "the target process is gone; step not recorded, stopping", "recipe", rc->name,
+		       "step", s->name, "target_pid", pid, NULL);
+		return NI_RESULT_INTERRUPTED;
+	}
 	if (rec.result == NI_RESULT_FAILED) {
 		rec.failures = prev && prev->result == NI_RESULT_FAILED ? prev->failures + 1 : 1;
 		rec.retry_after_ms = rec.started_ms + rec.duration_ms + ni_backoff_ms(rec.failures, ctx->opt.interval_s);
@@ -358,7 +379,15 @@ static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *
 	}
 	for (size_t k = 0; k < n_due; k++) {
 		const struct ni_step *s = &rc->steps[idx[k]];
-		enum ni_result res = run_step(e, rc, s, ni_recipe_state_find(&st, s->name), &j, whys[k]);
+		enum ni_result res;
+
+		/* A stop signal that came while the last step was in C code (it could not cut that short). */
+		if (stop_pending(ctx)) {
+			*ret_interrupted = true;
+			ok = false;
+			break;
+		}
+		res = run_step(e, rc, s, ni_recipe_state_find(&st, s->name), &j, whys[k]);
 
 		if (res == NI_RESULT_INTERRUPTED)
 			*ret_interrupted = true;
@@ -479,6 +508,8 @@ int ni_engine_pass(struct ni_engine *e)
 			ni_log(&ctx->log, NI_LOG_ERROR, "cannot lock the state directory", "error", strerror(-r), NULL);
 		return NI_EXIT_FAILED;
 	}
+	if ((r = ni_state_remove_temps(e->state_fd)) < 0)
+		ni_log(&ctx->log, NI_LOG_WARN, "cannot remove temp files a killed run left", "error", strerror(-r), NULL);
 	read_boot_id(e);
 	/* The index first: status must know of every recipe this pass touches, even if it dies mid-way. */
 	if ((r = write_index(e)) < 0)
@@ -486,6 +517,8 @@ int ni_engine_pass(struct ni_engine *e)
 	for (size_t i = 0; i < e->set.n && !interrupted; i++)
 		if (!apply_recipe(e, &e->set.recipes[i], &interrupted))
 			failed = true;
+	if (target_gone(ctx, 0))
+		return NI_EXIT_TARGET;
 	return failed || interrupted ? NI_EXIT_FAILED : NI_EXIT_OK;
 }
 
@@ -701,6 +734,9 @@ int ni_engine_run(struct ni_engine *e, int inotify_fd)
 	for (;;) {
 		long deadline;
 		int r = ni_engine_pass(e);
+
+		if (r == NI_EXIT_TARGET)
+			return r; /* the pod restarts and finds the host's new init */
 
 		/* The legacy contract: a failed STARTUP_SCRIPT ends the pod (Kubernetes restarts it with back-off). */
 		if (r != NI_EXIT_OK && e->legacy.script) {

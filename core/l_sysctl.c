@@ -92,9 +92,21 @@ static int l_sysctl_set(lua_State *L)
 	return 1;
 }
 
+/* sysctl.valid(key): whether get and set would take the key; lets YAML recipes be checked by lint. */
+static int l_sysctl_valid(lua_State *L)
+{
+	char path[NI_SYSCTL_KEY_MAX + 1];
+	size_t len;
+	const char *key = luaL_checklstring(L, 1, &len);
+
+	lua_pushboolean(L, strlen(key) == len && ni_sysctl_normalize(key, path) == 0);
+	return 1;
+}
+
 static const luaL_Reg sysctl_funcs[] = {
 	{ "get", l_sysctl_get },
 	{ "set", l_sysctl_set },
+	{ "valid", l_sysctl_valid },
 	{ NULL, NULL },
 };
 

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "state.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -1482,6 +1483,42 @@ int ni_state_lock(int dir_fd, bool wait, int cancel_fd, int *ret_lock_fd)
 	}
 	*ret_lock_fd = steal_fd(&fd);
 	return 0;
+}
+
+/* ".<name>.tmp.<16 hex>" for name "index" or "<recipe>.state": the temp files of writers that hold the lock. */
+static bool is_locked_temp(const char *f)
+{
+	size_t n = strlen(f), base;
+
+	if (n < 1 + 5 + 21 || f[0] != '.' || strncmp(f + n - 21, ".tmp.", 5) != 0)
+		return false;
+	for (size_t i = n - 16; i < n; i++)
+		if (!((f[i] >= '0' && f[i] <= '9') || (f[i] >= 'a' && f[i] <= 'f')))
+			return false;
+	base = n - 21 - 1;
+	return (base == 5 && strncmp(f + 1, "index", 5) == 0) ||
+	       (base > strlen(STATE_SUFFIX) && strncmp(f + 1 + base - strlen(STATE_SUFFIX), STATE_SUFFIX,
+						       strlen(STATE_SUFFIX)) == 0);
+}
+
+int ni_state_remove_temps(int dir_fd)
+{
+	_cleanup_close_ int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	DIR *d;
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d)
+		return -errno;
+	fd = -1; /* owned by d now */
+	while ((de = readdir(d)))
+		if (is_locked_temp(de->d_name) && unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT && r == 0)
+			r = -errno;
+	closedir(d);
+	return r;
 }
 
 /* ---- the index ---- */

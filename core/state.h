@@ -13,7 +13,8 @@
  *   index            "nodeinit-index 1" then one recipe name per line;
  *   legacy           "nodeinit-legacy 1" then one "legacy key=value ..." line;
  *   lock             flock(2) target, empty.
- * Temp files are ".<name>.tmp.<16 hex>" and never outlive a failed call.
+ * Temp files are ".<name>.tmp.<16 hex>" and never outlive a failed call; a killed writer's go with
+ * the next ni_state_remove_temps().
  */
 
 enum ni_result { NI_RESULT_PENDING, NI_RESULT_OK, NI_RESULT_KEPT, NI_RESULT_FAILED, NI_RESULT_INTERRUPTED };
@@ -61,6 +62,12 @@ int ni_state_open(int root_fd, const char *state_dir, int *ret_dir_fd);
  * LOCK_NB attempt every 50 ms. Returns the lock fd in ret_lock_fd; closing it releases the lock.
  */
 int ni_state_lock(int dir_fd, bool wait, int cancel_fd, int *ret_lock_fd);
+/*
+ * Removes the temp files of the index and the journals left by a writer that was killed before
+ * its rename (SIGKILL, the OOM killer). Call it holding the lock: those writers hold it too.
+ * The legacy record is written without the lock, so its temp files are left alone.
+ */
+int ni_state_remove_temps(int dir_fd);
 
 /*
  * Parses a journal buffer (the pure part, fuzzed). Never fails on bad lines: counts them in n_corrupt.

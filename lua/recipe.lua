@@ -99,6 +99,8 @@ end
 
 local function name_problem(what, name)
   if type(name) ~= "string" or name == "" then return what .. " name must be a non-empty string" end
+  -- State records keep names as UTF-8 (state.c refuses anything else): say so here, not mid-apply.
+  if not utf8.len(name) then return what .. " name is not valid UTF-8" end
   if name:find("[%c/]") then return what .. " name '" .. name .. "' must not contain '/' or control characters" end
   if #name > 128 then return what .. " name is longer than 128 bytes" end
 end
@@ -217,17 +219,27 @@ local function install_dsl(env, fc)
   end
 end
 
+-- An error from loading or running a recipe file. Lua's own messages say "file:line:" already and
+-- go out raw; others (a binary chunk refused, error(x, 0), an error object) get the file name from
+-- C. Running out of memory goes up to ni_lua_pcall, which says the limit was hit.
+local function load_problem(fc, e)
+  if e == "not enough memory" then error(e, 0) end
+  local msg = (type(e) == "string" or type(e) == "number") and tostring(e)
+    or string.format("(error object is a %s value)", type(e))
+  fc.problems[#fc.problems + 1] = { msg = msg, raw = msg:sub(1, #fc.file + 1) == fc.file .. ":" }
+end
+
 -- Loads a Lua recipe file in env (a fresh sandbox). Returns recipes and problems.
 function M.load_lua(src, file, env)
   local fc = new_file(src, file)
   install_dsl(env, fc)
   local chunk, err = load(src, fc.chunkname, "t", env)
   if not chunk then
-    fc.problems[#fc.problems + 1] = { msg = err, raw = true }
+    load_problem(fc, err)
     return fc.recipes, fc.problems
   end
   local ok, e = pcall(chunk)
-  if not ok then fc.problems[#fc.problems + 1] = { msg = tostring(e), raw = true } end
+  if not ok then load_problem(fc, e) end
   return fc.recipes, fc.problems
 end
 
@@ -280,6 +292,10 @@ function yaml_kinds.sysctl(fc, line, name, p, env, step)
     if type(k) ~= "string" or not scalar(v) then
       return problem(fc, line, string.format("step '%s': sysctl entries must be key: scalar value", name))
     end
+    if not env.sysctl.valid(k) then
+      return problem(fc, line, string.format("step '%s': invalid sysctl key '%s' (want a.b.c or a/b/c, no empty, "
+        .. "'.' or '..' parts, no blanks)", name, k))
+    end
   end
   step.run = function()
     for k, v in sorted_pairs(p) do
@@ -310,7 +326,12 @@ function yaml_kinds.file(fc, line, name, p, env, step)
       return problem(fc, line, string.format("step '%s': file: unknown key '%s'", name, tostring(k)))
     end
   end
-  if p.mode ~= nil and not tostring(p.mode):match("^0?[0-7][0-7][0-7][0-7]?$") then
+  -- Unquoted, YAML 1.2 reads 0o640 as the integer 416, which would pass as mode "416": strings only.
+  if p.mode ~= nil and type(p.mode) ~= "string" then
+    return problem(fc, line, string.format("step '%s': file: mode must be a quoted octal string like \"0644\" "
+      .. "(unquoted, YAML reads 0o640 and 0640 as numbers)", name))
+  end
+  if p.mode ~= nil and not p.mode:match("^0?[0-7][0-7][0-7][0-7]?$") then
     return problem(fc, line, string.format("step '%s': file: mode must be octal like \"0644\"", name))
   end
   local opts = { mode = p.mode and tostring(p.mode), owner = p.owner and tostring(p.owner), group = p.group and tostring(p.group) }
@@ -417,7 +438,8 @@ function M.load_yaml(src, file, env)
     local pos = type(t) == "table" and lines and lines[t]
     return pos and (key ~= nil and pos.keys and pos.keys[key] or pos.line) or 0
   end
-  if type(doc) ~= "table" then
+  -- A sequence decodes to a table too: only a mapping has key positions.
+  if type(doc) ~= "table" or (lines and lines[doc] and not lines[doc].keys) then
     problem(fc, 1, "a YAML recipe is a mapping with recipe: and steps:")
     return fc.recipes, fc.problems
   end

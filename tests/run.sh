@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the unit tests (cmocka) and the integration tests, then prints one summary line.
+# Runs the unit tests (cmocka) and the integration tests (tests/integration/ and tests/reliability/),
+# then prints one summary line.
 # Usage: tests/run.sh [unit|integration]   (BUILD names the build directory)
 set -u
 cd "$(dirname "$0")/.."
@@ -34,7 +35,8 @@ if [ "$which" != unit ]; then
 	# LeakSanitizer cannot follow nodeinit into a fake host: it reads /proc/<pid>/task, and /proc
 	# there is the fake host's. The unit tests keep it; `make valgrind` checks leaks end to end.
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
-	for t in tests/integration/*.sh; do
+	# tests/reliability/: faults (crashes, signals, full disks), bad inputs, secrets, the sandbox.
+	for t in tests/integration/*.sh tests/reliability/*.sh; do
 		echo "== integration: $(basename "$t" .sh)"
 		count < <(bash "$t" 2>&1; rc=$?; [ $rc = 0 ] || echo "FAIL - $(basename "$t" .sh) broke off (exit $rc)")
 	done

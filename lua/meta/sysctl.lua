@@ -45,4 +45,14 @@ function sysctl.get(key) end
 ---@return integer? errno
 function sysctl.set(key, value) end
 
+---Whether a key is well formed (what `get` and `set` check before they raise); touches nothing.
+---
+---```lua
+---sysctl.valid("net.ipv4.ip_forward")   --> true
+---sysctl.valid("net..ipv4")             --> false
+---```
+---@param key string
+---@return boolean
+function sysctl.valid(key) end
+
 return sysctl

@@ -1,0 +1,3 @@
+recipe "x" {
+  step "a" { check = function() error("check broke") end, function() end },
+}

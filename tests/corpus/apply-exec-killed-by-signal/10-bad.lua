@@ -1,0 +1,3 @@
+recipe "x" {
+  step "a" { function() exec.ok { "sh", "-c", "kill -9 $$" } end },
+}

@@ -1,0 +1,3 @@
+recipe "x" {
+  step "a" { function() exec.ok { "sleep", "30", timeout = 1 } end },
+}

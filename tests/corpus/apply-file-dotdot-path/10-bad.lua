@@ -1,0 +1,3 @@
+recipe "x" {
+  step "a" { function() file.write("/etc/../etc/x", "y") end },
+}

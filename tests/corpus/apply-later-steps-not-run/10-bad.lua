@@ -1,0 +1,4 @@
+recipe "x" {
+  step "a" { function() error("first fails") end },
+  step "b" { function() end },
+}

@@ -1,0 +1,3 @@
+recipe "x" {
+  step "a" { function() error("kaboom") end },
+}

@@ -1,0 +1,3 @@
+recipe "x" {
+  step "a" { function() sysctl.set("net.ipv4.", "1") end },
+}

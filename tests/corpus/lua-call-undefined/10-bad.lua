@@ -1,0 +1,1 @@
+recipee "x" { step "a" { function() end } }

@@ -1,0 +1,4 @@
+recipe "x" {
+  step "a" { function() end },
+  step "a" { function() end },
+}

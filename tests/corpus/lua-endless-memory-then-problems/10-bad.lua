@@ -1,0 +1,1 @@
+recipe "x" { step "a" { wehn = 1, function() end } }

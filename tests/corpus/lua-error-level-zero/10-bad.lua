@@ -1,0 +1,2 @@
+recipe "x" { step "a" { function() end } }
+error("no position here", 0)

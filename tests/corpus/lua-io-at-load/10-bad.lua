@@ -1,0 +1,2 @@
+local f = io.open("/etc/shadow")
+recipe "x" { step "a" { function() end } }

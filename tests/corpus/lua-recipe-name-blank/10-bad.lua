@@ -1,0 +1,1 @@
+recipe "my recipe" { step "a" { function() end } }

@@ -1,0 +1,1 @@
+recipe "a/b" { step "a" { function() end } }

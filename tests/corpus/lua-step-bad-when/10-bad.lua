@@ -1,0 +1,3 @@
+recipe "x" {
+  step "a" { when = "daily", function() end },
+}

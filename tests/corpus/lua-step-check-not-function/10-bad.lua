@@ -1,0 +1,3 @@
+recipe "x" {
+  step "a" { check = true, function() end },
+}

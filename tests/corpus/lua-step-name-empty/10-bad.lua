@@ -1,0 +1,3 @@
+recipe "x" {
+  step "" { function() end },
+}

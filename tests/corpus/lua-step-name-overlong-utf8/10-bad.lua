@@ -1,0 +1,3 @@
+recipe "x" {
+  step "a\xc0\xafb" { function() end },
+}

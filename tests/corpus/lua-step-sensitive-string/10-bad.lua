@@ -1,0 +1,3 @@
+recipe "x" {
+  step "a" { sensitive = "yes", function() end },
+}

@@ -1,0 +1,3 @@
+recipe "x" {
+  step "a" { timeout = "60", function() end },
+}

@@ -1,0 +1,207 @@
+# Crash safety: a 30-step recipe applied to fake hosts while nodeinit is killed with SIGKILL at
+# random moments (>= 200 kill points), then applied to completion. After every kill the state
+# must parse (status --json and the journal itself), no step may be recorded ok without its
+# effect, and no idempotent effect may be there twice; at the end everything is there once.
+# CRASH_SEED=N reproduces the kill delays of a run; CRASH_KILLS=N sets how many kill points.
+. "$(dirname "$0")/lib/fakehost.sh"
+require_root
+command -v python3 >/dev/null || skip_all "needs python3 to check the state"
+
+SEED=${CRASH_SEED:-$(( $(date +%s) % 100000 ))}
+# Under valgrind (NODEINIT_WRAP) the killed runs stay bare (killing valgrind proves nothing) and
+# fewer: the final applies and status run wrapped.
+if [ -n "$NODEINIT_WRAP" ]; then WANT=${CRASH_KILLS:-20}; else WANT=${CRASH_KILLS:-200}; fi
+KILLS_PER_HOST=5
+# Our own generator (an LCG), so the delays follow from the seed alone; $RANDOM stays the shell's.
+rng=$SEED
+rand() { rng=$(( (rng * 1103515245 + 12345) % 2147483648 )); RAND=$(( rng / 65536 % 32768 )); } # sets RAND
+echo "# crash: seed $SEED (CRASH_SEED=$SEED reproduces the delays), $WANT kill points"
+
+R=$T/recipes
+mkdir -p "$R" "$T/snap"
+SYSCTLS=(net.core.somaxconn=1111 net.ipv4.tcp_fin_timeout=33 net.ipv4.tcp_keepalive_time=1234
+	net.ipv4.tcp_keepalive_intvl=33 net.ipv4.tcp_keepalive_probes=7 net.ipv4.tcp_syn_retries=4
+	net.ipv4.tcp_synack_retries=3 net.ipv4.ip_default_ttl=77 net.ipv4.tcp_retries2=9 net.unix.max_dgram_qlen=77)
+# Step i: i%3==1 a line in a file (file.ensure_line), i%3==2 a sysctl, i%3==0 a command that adds
+# its marker line once (and counts its runs in /tmp/crash-runs).
+{
+	echo '-- file.ensure_line and sysctl.set return false when there was nothing to change: only nil is an error.'
+	echo 'local function must(v, err) if v == nil then error(err, 2) end return v end'
+	echo 'recipe "crash" {'
+	for i in $(seq 1 30); do
+		case $((i % 3)) in
+		1) echo "  step \"s$i\" { function() must(file.ensure_line(\"/etc/nodeinit-crash.conf\", \"line-$i\")) end },";;
+		2) kv=${SYSCTLS[$(( (i - 2) / 3 ))]}
+		   echo "  step \"s$i\" { function() must(sysctl.set(\"${kv%%=*}\", \"${kv#*=}\")) end },";;
+		0) echo "  step \"s$i\" { function() exec.ok { \"sh\", \"-c\", \"echo s$i >> /tmp/crash-runs; grep -qx s$i /etc/nodeinit-crash.exec 2>/dev/null || echo s$i >> /etc/nodeinit-crash.exec\" } end },";;
+		esac
+	done
+	echo '}'
+} > "$R/10-crash.lua"
+printf '%s\n' "${SYSCTLS[@]}" > "$T/sysctls"
+
+# snapshot NAME: status, the journal and every effect, as they are now.
+snapshot() {
+	local d=$T/snap/$1 root=/proc/$FAKE/root
+	mkdir -p "$d/state"
+	"$NODEINIT" status --json --target-pid "$FAKE" > "$d/status.json" 2> "$d/status.err"
+	cp -a "$root/var/lib/nodeinit/." "$d/state/" 2>/dev/null
+	cp "$root/etc/nodeinit-crash.conf" "$d/conf" 2>/dev/null || : > "$d/conf"
+	cp "$root/etc/nodeinit-crash.exec" "$d/exec" 2>/dev/null || : > "$d/exec"
+	cp "$root/tmp/crash-runs" "$d/runs" 2>/dev/null || : > "$d/runs"
+	nsenter -t "$FAKE" -n -- sh -c 'while IFS== read -r k v; do echo "$k=$(cat /proc/sys/$(echo "$k" | tr . /))"; done' \
+		< "$T/sysctls" > "$d/sysctl"
+}
+
+apply_bare() { "$NODEINIT" apply --target-pid "$FAKE" --recipes "$R" >> "$T/apply.log" 2>&1; }
+
+# One uninterrupted pass first, then one with nothing to do: they scale the kill delays.
+rel_fakehost_start
+t0=$(date +%s%N)
+apply_bare
+check_eq "an uninterrupted pass converges" 0 $?
+t1=$(date +%s%N)
+apply_bare
+t2=$(date +%s%N)
+PASS_MS=$(( (t1 - t0) / 1000000 )) IDLE_MS=$(( (t2 - t1) / 1000000 ))
+[ $IDLE_MS -lt $PASS_MS ] || IDLE_MS=$((PASS_MS / 2))
+snapshot clean
+# A writer killed between its temp file and the rename leaves the temp file: the next pass removes
+# the index's and the journals' (it holds the lock, as they did), not the legacy record's or others.
+sd=/proc/$FAKE/root/var/lib/nodeinit
+for f in .index.tmp.0123456789abcdef .crash.state.tmp.0123456789abcdef .legacy.tmp.0123456789abcdef .notes.tmp.x; do
+	: > "$sd/$f"
+done
+apply_bare
+check_eq "temp files of killed writers are removed by the next pass" ".legacy.tmp.0123456789abcdef .notes.tmp.x" \
+	"$(cd "$sd" && ls -A | grep tmp | xargs)"
+rel_kill_fake "$FAKE"
+echo "# crash: a pass takes $PASS_MS ms, $IDLE_MS ms of it before and after the steps"
+
+# done_steps NAME: how many steps the snapshot's status shows ok.
+done_steps() { grep -o '"result":"ok"' "$T/snap/$1/status.json" 2>/dev/null | wc -l; }
+
+kills=0 missed=0 hosts=0 start=$(date +%s)
+while [ $kills -lt "$WANT" ] && [ $(( $(date +%s) - start )) -lt 240 ]; do
+	rel_fakehost_start
+	hosts=$((hosts + 1))
+	left=30
+	for k in $(seq 1 $KILLS_PER_HOST); do
+		# uniform over what is left of the pass (start-up plus the steps not done yet), plus 10%
+		span=$(( (IDLE_MS + (PASS_MS - IDLE_MS) * left / 30) * 11 / 10 ))
+		rand
+		delay_ms=$(( RAND * span / 32768 ))
+		"$NODEINIT" apply --target-pid "$FAKE" --recipes "$R" >> "$T/apply.log" 2>&1 &
+		victim=$!
+		sleep "$(printf '0.%03d' "$delay_ms")" 2>/dev/null || sleep "$((delay_ms / 1000))"
+		if kill -KILL "$victim" 2>/dev/null; then
+			kills=$((kills + 1))
+			wait "$victim" 2>/dev/null
+			snapshot "h$hosts-k$k"
+			echo "killed after ${delay_ms} ms" > "$T/snap/h$hosts-k$k/meta"
+			left=$(( 30 - $(done_steps "h$hosts-k$k") ))
+		else
+			missed=$((missed + 1)) # it had finished: the next one has less to do
+			wait "$victim" 2>/dev/null
+		fi
+	done
+	# Then to completion, wrapped (valgrind) when asked.
+	nodeinit apply --target-pid "$FAKE" --recipes "$R" >> "$T/apply.log" 2>&1
+	echo "final rc=$?" > "$T/final-h$hosts"
+	snapshot "h$hosts-final"
+	nodeinit status --json --target-pid "$FAKE" > "$T/snap/h$hosts-final/status-wrapped.json" 2>&1
+	rel_kill_fake "$FAKE"
+done
+elapsed=$(( $(date +%s) - start ))
+echo "# crash: $kills kill points on $hosts fake hosts in ${elapsed}s ($missed kills came after the pass had ended)"
+check "at least $WANT kill points ($kills)" [ "$kills" -ge "$WANT" ]
+check_eq "every final apply exited 0" "" "$(grep -L 'final rc=0' "$T"/final-h* 2>/dev/null)"
+
+python3 - "$T/snap" "$T/sysctls" > "$T/verdict" 2>&1 <<'PY'
+import json, os, re, sys
+snap, sysctls = sys.argv[1], dict(l.strip().split("=", 1) for l in open(sys.argv[2]))
+keys = [f"net.{k}" if not k.startswith("net.") else k for k in sysctls]
+LINE = re.compile(r"^(decl|start|end) [^ =]+( [a-z_]+=[^ ]*)*$")
+problems, stats = [], {"snapshots": 0, "interrupted": 0, "ok_records": 0, "journal_lines": 0, "reruns": 0}
+
+def effect(step, d):
+    i = int(step[1:])
+    if i % 3 == 1:
+        return d["conf"].count(f"line-{i}")
+    if i % 3 == 2:
+        k, v = list(sysctls.items())[(i - 2) // 3]
+        return 1 if d["sysctl"].get(k) == v else 0
+    return d["exec"].count(f"s{i}")
+
+for name in sorted(os.listdir(snap)):
+    p = os.path.join(snap, name)
+    stats["snapshots"] += 1
+    d = {f: open(os.path.join(p, f)).read().split() for f in ("conf", "exec", "runs")}
+    d["sysctl"] = dict(l.split("=", 1) for l in open(os.path.join(p, "sysctl")).read().split())
+    try:
+        st = json.load(open(os.path.join(p, "status.json")))
+    except ValueError as e:
+        problems.append(f"{name}: status --json does not parse: {e}")
+        continue
+    # The journal itself: a header, then whole lines of known kinds; nothing torn.
+    for fn in os.listdir(os.path.join(p, "state")):
+        raw = open(os.path.join(p, "state", fn), "rb").read()
+        if fn.startswith(".") and ".tmp." in fn:
+            problems.append(f"{name}: a temp file was left behind: {fn}")
+        if not fn.endswith(".state"):
+            continue
+        if raw and not raw.endswith(b"\n"):
+            problems.append(f"{name}: {fn} ends with a torn line")
+        lines = raw.decode().split("\n")[:-1]
+        if lines and not lines[0].startswith("nodeinit-state 1 recipe=crash"):
+            problems.append(f"{name}: {fn} header: {lines[0]!r}")
+        for l in lines[1:]:
+            stats["journal_lines"] += 1
+            if not LINE.match(l):
+                problems.append(f"{name}: {fn}: unparsable line {l!r}")
+    steps = {s["name"]: s["result"] for r in st["recipes"] if r["name"] == "crash" for s in r["steps"]}
+    for s, res in steps.items():
+        n = effect(s, d)
+        if res in ("ok", "kept"):
+            stats["ok_records"] += 1
+            if n == 0:
+                problems.append(f"{name}: {s} is recorded {res} but its effect is missing")
+        if res == "interrupted":
+            stats["interrupted"] += 1
+    for i in range(1, 31):
+        if i % 3 != 2 and effect(f"s{i}", d) > 1:
+            problems.append(f"{name}: the effect of s{i} is there {effect(f's{i}', d)} times")
+    if name.endswith("-final") or name == "clean":
+        if not st["converged"] or len(steps) != 30 or set(steps.values()) != {"ok"}:
+            problems.append(f"{name}: not converged after the final apply: {st['converged']} {sorted(set(steps.values()))} {len(steps)} steps")
+        for i in range(1, 31):
+            if effect(f"s{i}", d) != 1:
+                problems.append(f"{name}: after the final apply the effect of s{i} is there {effect(f's{i}', d)} times")
+        stats["reruns"] += len(d["runs"]) - 10
+        w = os.path.join(p, "status-wrapped.json")
+        if os.path.exists(w):
+            try:
+                json.load(open(w))
+            except ValueError as e:
+                problems.append(f"{name}: wrapped status --json does not parse: {e}")
+for pr in problems[:20]:
+    print("PROBLEM", pr)
+print("STATS", " ".join(f"{k}={v}" for k, v in stats.items()), f"problems={len(problems)}")
+# Where the kills landed: how many steps were done by then, in buckets of five.
+hist = {}
+for name in os.listdir(snap):
+    if "-k" in name:
+        st = json.load(open(os.path.join(snap, name, "status.json")))
+        n = sum(s["result"] == "ok" for r in st["recipes"] for s in r["steps"])
+        hist[n // 5 * 5] = hist.get(n // 5 * 5, 0) + 1
+print("HIST", " ".join(f"{k}-{k + 4}:{hist[k]}" for k in sorted(hist)))
+PY
+grep -v '^STATS\|^HIST' "$T/verdict" | head -20
+echo "# crash: steps done when the kills landed: $(grep '^HIST' "$T/verdict" | cut -d' ' -f2-)"
+stats=$(grep '^STATS' "$T/verdict")
+echo "# crash: ${stats#STATS }"
+check_contains "every snapshot checked: state parses, nothing ok without its effect, nothing twice" "problems=0" "$stats"
+check "some kills left a step interrupted (the test reaches mid-step)" grep -q 'interrupted=[1-9]' "$T/verdict"
+check "no temp file outlives the apply after a crash" [ -z "$(find "$T"/snap/*-final -name '.*.tmp.*' | head -1)" ]
+echo "# crash: $(find "$T"/snap/*-k* -name '.*.tmp.*' | wc -l) temp files seen right after kills"
+finish
