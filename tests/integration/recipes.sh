@@ -192,7 +192,7 @@ runner=$!
 for _ in $(seq 1 100); do [ "$(runs cm-slow)" = 1 ] && break; sleep 0.05; done
 kill -TERM $runner
 wait $runner
-check "SIGTERM mid-step: the step's command is gone" sh -c "! pgrep -f 'sleep [3]00' >/dev/null"
+check "SIGTERM mid-step: the step's command is gone" in_fake sh -c "! pgrep -f 'sleep [3]00' >/dev/null"
 check_contains "SIGTERM mid-step: status says interrupted" '"name":"s","when":"once","result":"interrupted"' \
 	"$(nodeinit status --json --target-pid "$FAKE" 2>/dev/null)"
 

@@ -121,7 +121,7 @@ python3 - "$T/snap" "$T/sysctls" > "$T/verdict" 2>&1 <<'PY'
 import json, os, re, sys
 snap, sysctls = sys.argv[1], dict(l.strip().split("=", 1) for l in open(sys.argv[2]))
 keys = [f"net.{k}" if not k.startswith("net.") else k for k in sysctls]
-LINE = re.compile(r"^(decl|start|end) [^ =]+( [a-z_]+=[^ ]*)*$")
+LINE = re.compile(r"^((decl|plan|start|end) [^ =]+( [a-z_]+=[^ ]*)*|close)$")
 problems, stats = [], {"snapshots": 0, "interrupted": 0, "ok_records": 0, "journal_lines": 0, "reruns": 0}
 
 def effect(step, d):

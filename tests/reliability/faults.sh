@@ -163,7 +163,7 @@ check_contains "disk full: a clear error" "No space left on device" "$out"
 check "disk full: status --json still parses" sh -c "$NODEINIT status --json --target-pid $FAKE | python3 -m json.tool >/dev/null"
 check_eq "disk full: nothing recorded ok" 0 "$(status_json | pyq "sum(s['result'] in ('ok','kept') for r in d['recipes'] for s in r['steps'])")"
 # Room for a few steps only: the disk fills in the middle of the pass.
-in_fake sh -ec 'rm /var/lib/nodeinit/fill; dd if=/dev/zero of=/var/lib/nodeinit/fill bs=4k count=13 2>/dev/null'
+in_fake sh -ec 'rm /var/lib/nodeinit/fill; dd if=/dev/zero of=/var/lib/nodeinit/fill bs=4k count=11 2>/dev/null'
 out=$(nodeinit apply --target-pid "$FAKE" --recipes "$R" 2>&1)
 check_eq "disk fills mid-pass: apply exits 1" 1 $?
 check_contains "disk fills mid-pass: a clear error" "No space left on device" "$out"
@@ -176,7 +176,7 @@ raw = open(sys.argv[1], "rb").read()
 assert raw.endswith(b"\n"), "torn last line"
 lines = raw.decode().split("\n")[:-1]
 assert lines[0].startswith("nodeinit-state 1 recipe=disk"), lines[0]
-assert all(re.match(r"^(decl|start|end) [^ =]+( [a-z_]+=[^ ]*)*$", l) for l in lines[1:])
+assert all(re.match(r"^((decl|plan|start|end) [^ =]+( [a-z_]+=[^ ]*)*|close)$", l) for l in lines[1:])
 PY
 check "disk fills mid-pass: every step recorded ok has its effect" sh -c "
 	$NODEINIT status --json --target-pid $FAKE | python3 -c '
