@@ -102,9 +102,26 @@ static bool stop_pending(const struct ni_ctx *ctx)
  */
 static bool target_gone(const struct ni_ctx *ctx, int wait_ms)
 {
-	struct pollfd p = { .fd = ctx->target_pidfd, .events = POLLIN };
+	for (long until = ni_now_ms() + wait_ms;; usleep(10 * 1000)) {
+		_cleanup_close_ int fd = -1;
+		char buf[512];
+		const char *paren;
+		ssize_t n;
 
-	return ctx->watch_target && poll(&p, 1, wait_ms) > 0;
+		if (!ctx->watch_target)
+			return false;
+		/* Reaped: /proc/PID is stale. A zombie (its parent has not reaped it yet): state Z or X. */
+		fd = openat(ctx->target_fd, "stat", O_RDONLY | O_CLOEXEC);
+		n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+		if (n <= 0)
+			return true;
+		buf[n] = '\0';
+		paren = strrchr(buf, ')');
+		if (paren && (paren[1] == ' ') && (paren[2] == 'Z' || paren[2] == 'X'))
+			return true;
+		if (ni_now_ms() >= until)
+			return false;
+	}
 }
 
 /* The host's boot_id, read in its mount namespace; "unknown" when it cannot be read. */
