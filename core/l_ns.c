@@ -104,7 +104,7 @@ static void check_spec(lua_State *L, unsigned allowed, unsigned dflt, struct spe
 
 	t = rawfield(L, 1, "namespaces");
 	if (t != LUA_TNIL) {
-		lua_Integer n;
+		lua_Integer n = 0;
 		if (ret->netns)
 			ni_lua_argerror(L, 1, "namespaces goes with pid; netns is a network namespace only");
 		if (t != LUA_TTABLE || (n = (lua_Integer)lua_rawlen(L, -1)) == 0)
