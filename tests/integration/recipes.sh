@@ -53,7 +53,7 @@ check_eq "second apply exits 0" 0 $?
 if command -v python3 >/dev/null; then
 	check "--log-format json: every line is a JSON object with time, level, msg" python3 -c '
 import json, sys
-lines = [l for l in sys.stdin.read().splitlines() if l and not l.startswith("==")]  # "==": valgrind lines
+lines = [l for l in sys.stdin.read().splitlines() if l and not l.startswith(("==", "--"))]  # valgrind lines
 assert lines
 for l in lines:
     d = json.loads(l)
