@@ -126,18 +126,21 @@ runs() { in_fake sh -c "grep -cx '$1' /tmp/runs 2>/dev/null || true"; }
 for n in 2 3; do
 	in_fake rm -rf /var/lib/nodeinit /tmp/runs
 	pids=()
-	# two run (the DaemonSet during a rolling update), plus one apply for three
+	# two run (the DaemonSet during a rolling update), plus one apply for three; started directly,
+	# not through the nodeinit function, so $! is the process that SIGTERM must reach
 	for i in 1 2; do
-		nodeinit run --target-pid "$FAKE" --recipes "$R" --interval 1 > "$T/conc-$n-$i.log" 2>&1 &
+		$NODEINIT_WRAP "$NODEINIT" run --target-pid "$FAKE" --recipes "$R" --interval 1 > "$T/conc-$n-$i.log" 2>&1 &
 		pids+=($!)
 	done
-	[ $n = 3 ] && { nodeinit apply --target-pid "$FAKE" --recipes "$R" > "$T/conc-$n-3.log" 2>&1 & apply_pid=$!; }
+	[ $n = 3 ] && { $NODEINIT_WRAP "$NODEINIT" apply --target-pid "$FAKE" --recipes "$R" > "$T/conc-$n-3.log" 2>&1 & apply_pid=$!; }
 	wait_for 30 sh -c "[ \$(cat /proc/$FAKE/root/tmp/runs 2>/dev/null | wc -l) -ge 3 ]"
 	sleep 2.5 # two more intervals: nothing may run again
 	[ $n = 3 ] && wait $apply_pid
 	[ $n = 3 ] && check_eq "$n instances: the apply exits 0" 0 $?
 	kill -TERM "${pids[@]}"
-	wait "${pids[@]}"
+	codes=
+	for p in "${pids[@]}"; do wait "$p"; codes="$codes$?"; done
+	check_eq "$n instances: each run exits 0 on SIGTERM" 00 "$codes"
 	check_eq "$n instances: every step ran exactly once" "1 1 1" "$(runs a) $(runs b) $(runs c)"
 	check_eq "$n instances: converged" True "$(status_json | pyq "d['converged']")"
 done
