@@ -302,19 +302,12 @@ static void put_decl(struct sbuf *b, const struct ni_step_decl *d)
 	sb_put(b, "\n", 1);
 }
 
-static void put_start(struct sbuf *b, const char *step, const char *fp, const char *boot_id, int64_t started_ms)
+/* A "start" or "plan" line: the same fields, only the kind differs. */
+static void put_mark(struct sbuf *b, const char *kind, const char *step, const char *fp, const char *boot_id,
+		     int64_t started_ms)
 {
-	sb_puts(b, "start ");
-	sb_put_esc(b, step);
-	sb_put_kv(b, "fp", fp);
-	sb_put_kv(b, "boot", boot_id);
-	sb_put_kv_i64(b, "started_ms", started_ms);
-	sb_put(b, "\n", 1);
-}
-
-static void put_plan(struct sbuf *b, const char *step, const char *fp, const char *boot_id, int64_t started_ms)
-{
-	sb_puts(b, "plan ");
+	sb_puts(b, kind);
+	sb_put(b, " ", 1);
 	sb_put_esc(b, step);
 	sb_put_kv(b, "fp", fp);
 	sb_put_kv(b, "boot", boot_id);
@@ -1277,7 +1270,7 @@ int ni_journal_plan(struct ni_journal *j, const struct ni_step_decl *steps, size
 			r = nix_put(&p->ix, p->names[p->n], p->n);
 			p->n++;
 		}
-		put_plan(&b, steps[i].name, steps[i].fingerprint, boot_id, started_ms);
+		put_mark(&b, "plan", steps[i].name, steps[i].fingerprint, boot_id, started_ms);
 	}
 	if (r == 0)
 		r = journal_append(j->fd, &b, &j->end);
@@ -1303,7 +1296,7 @@ int ni_journal_begin(struct ni_journal *j, const char *step, const char *fingerp
 		return -EBADF;
 	if (!start_args_ok(step, fingerprint, boot_id))
 		return -EINVAL;
-	put_start(&b, step, fingerprint, boot_id, started_ms);
+	put_mark(&b, "start", step, fingerprint, boot_id, started_ms);
 	r = journal_append(j->fd, &b, &j->end);
 	free(b.p);
 	if (r < 0)
