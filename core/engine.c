@@ -70,14 +70,6 @@ bool ni_step_due(const struct ni_step *s, const struct ni_step_record *rec, cons
 	return false;
 }
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void format_time(int64_t ms, char *buf, size_t n)
 {
 	time_t t = (time_t)(ms / 1000);
@@ -241,7 +233,7 @@ static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, 
 		return NI_RESULT_FAILED;
 	snprintf(rec.fingerprint, sizeof(rec.fingerprint), "%s", s->fingerprint);
 	snprintf(rec.boot_id, sizeof(rec.boot_id), "%s", e->boot_id);
-	rec.started_ms = wall_ms();
+	rec.started_ms = ni_wall_ms();
 	ni_log(&ctx->log, NI_LOG_INFO, "step start", "recipe", rc->name, "step", s->name, "reason", ni_reason_name(why), NULL);
 
 	r = ni_journal_begin(j, s->name, s->fingerprint, e->boot_id, rec.started_ms);
@@ -365,7 +357,7 @@ static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *
 		compact(e, rc, decls, &st);
 
 	/* The steps this pass runs, in order, up to one waiting for its back-off (later ones may depend on it). */
-	now = wall_ms();
+	now = ni_wall_ms();
 	for (size_t i = 0; i < rc->n_steps; i++) {
 		if (ni_step_due(&rc->steps[i], ni_recipe_state_find(&st, rc->steps[i].name), e->boot_id, now,
 				e->honour_backoff, &whys[n_due])) {
@@ -481,7 +473,7 @@ static int legacy_pass(struct ni_engine *e)
 		       strerror(res.exec_errno), NULL);
 	rec.exit_code = res.code;
 	rec.duration_ms = res.duration_ms;
-	rec.finished_ms = wall_ms();
+	rec.finished_ms = ni_wall_ms();
 	if (res.code != 0) {
 		snprintf(code, sizeof(code), "%d", res.code);
 		ni_log(&ctx->log, NI_LOG_ERROR, "STARTUP_SCRIPT failed", "step", "legacy", "exit_code", code, "duration_ms",
@@ -566,7 +558,7 @@ static void plan_details(struct ni_engine *e, const struct ni_step *s, FILE *out
 
 int ni_engine_plan(struct ni_engine *e, FILE *out)
 {
-	int64_t now = wall_ms();
+	int64_t now = ni_wall_ms();
 
 	read_boot_id(e);
 	if (e->legacy.script) {

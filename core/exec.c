@@ -16,14 +16,6 @@
 
 extern char **environ;
 
-long ni_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct sink {
 	char *buf;
 	size_t len, cap, limit, dropped;

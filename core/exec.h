@@ -60,7 +60,4 @@ int ni_exec_run(const struct ni_exec_opts *opts, struct ni_exec_result *ret);
 
 void ni_exec_result_free(struct ni_exec_result *r);
 
-/* Milliseconds on CLOCK_MONOTONIC. */
-long ni_now_ms(void);
-
 #endif

@@ -9,6 +9,7 @@
 
 #include "exec.h"
 #include "luart.h"
+#include "util.h"
 
 #define CAPTURE_MAX (1u << 20)    /* bytes kept per stream; the rest is counted and dropped */
 #define LOG_LINE_MAX 4096         /* a longer output line reaches the log in pieces */

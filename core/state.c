@@ -83,39 +83,6 @@ bool ni_state_name_ok(const char *name)
 	return n > 0;
 }
 
-/* Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF. */
-static bool utf8_ok(const unsigned char *s, size_t n)
-{
-	for (size_t i = 0; i < n;) {
-		unsigned char c = s[i];
-		uint32_t cp, min;
-		size_t k;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			k = 1, cp = c & 0x1f, min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			k = 2, cp = c & 0x0f, min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			k = 3, cp = c & 0x07, min = 0x10000;
-		} else
-			return false;
-		if (n - i < k + 1)
-			return false;
-		for (size_t j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + j] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += k + 1;
-	}
-	return true;
-}
-
 bool ni_state_step_name_ok(const char *name)
 {
 	size_t n;
@@ -123,7 +90,7 @@ bool ni_state_step_name_ok(const char *name)
 	if (!name)
 		return false;
 	n = strnlen(name, NI_STATE_STEP_NAME_MAX + 1);
-	return n >= 1 && n <= NI_STATE_STEP_NAME_MAX && utf8_ok((const unsigned char *)name, n);
+	return n >= 1 && n <= NI_STATE_STEP_NAME_MAX && ni_utf8_valid(name, n);
 }
 
 /* A NUL-terminated string that fits a char[size] field (NULL does not). */
@@ -468,26 +435,6 @@ static bool unescape(struct tok t, char *dst, size_t cap)
 	return true;
 }
 
-/* Strict decimal: optional '-', digits, in [min, max]. */
-static bool parse_i64(const char *s, int64_t min, int64_t max, int64_t *ret)
-{
-	bool neg = *s == '-';
-	uint64_t v = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-
-	s += neg;
-	if (!*s)
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		if (v > (lim - (uint64_t)(*s - '0')) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	*ret = neg ? (v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v) : (int64_t)v;
-	return *ret >= min && *ret <= max;
-}
-
 enum line_kind { LINE_DECL, LINE_START, LINE_END, LINE_PLAN, LINE_CLOSE };
 
 struct line {
@@ -549,18 +496,18 @@ static bool set_field(struct line *l, enum field f, struct tok v)
 		l->has_result = ni_result_from_name(val, &l->rec.result) == 0;
 		return l->has_result;
 	case F_STARTED:
-		return parse_i64(val, INT64_MIN, INT64_MAX, &l->rec.started_ms);
+		return ni_parse_i64(val, INT64_MIN, INT64_MAX, &l->rec.started_ms) == 0;
 	case F_DURATION:
-		return parse_i64(val, INT64_MIN, INT64_MAX, &l->rec.duration_ms);
+		return ni_parse_i64(val, INT64_MIN, INT64_MAX, &l->rec.duration_ms) == 0;
 	case F_RETRY:
-		return parse_i64(val, INT64_MIN, INT64_MAX, &l->rec.retry_after_ms);
+		return ni_parse_i64(val, INT64_MIN, INT64_MAX, &l->rec.retry_after_ms) == 0;
 	case F_EXIT:
-		if (!parse_i64(val, INT_MIN, INT_MAX, &n))
+		if ((ni_parse_i64(val, INT_MIN, INT_MAX, &n)) < 0)
 			return false;
 		l->rec.exit_code = (int)n;
 		return true;
 	case F_FAILURES:
-		if (!parse_i64(val, 0, UINT_MAX, &n))
+		if ((ni_parse_i64(val, 0, UINT_MAX, &n)) < 0)
 			return false;
 		l->rec.failures = (unsigned)n;
 		return true;
@@ -1627,10 +1574,10 @@ static int parse_legacy(const char *p, const char *end, struct ni_legacy_record 
 			rec.done = ni_streq(val, "true");
 			has_done = true;
 		} else if (tok_is(k, "exit")) {
-			if (!parse_i64(val, INT_MIN, INT_MAX, &n))
+			if ((ni_parse_i64(val, INT_MIN, INT_MAX, &n)) < 0)
 				goto bad;
 			rec.exit_code = (int)n;
-		} else if (!parse_i64(val, INT64_MIN, INT64_MAX, tok_is(k, "duration_ms") ? &rec.duration_ms : &rec.finished_ms))
+		} else if ((ni_parse_i64(val, INT64_MIN, INT64_MAX, tok_is(k, "duration_ms") ? &rec.duration_ms : &rec.finished_ms)) < 0)
 			goto bad;
 	}
 	if (!rec.checkpoint || !*rec.checkpoint || !has_done)

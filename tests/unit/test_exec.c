@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "exec.h"
+#include "util.h"
 #include "unit.h"
 
 static int run(const char *const *argv, struct ni_exec_opts *o, struct ni_exec_result *res)
