@@ -1,4 +1,4 @@
-/* state.c: journal round trips, crash shapes (interrupted, torn), escaping, atomic rewrites, the lock. */
+/* journal_text.c, journal.c, statedir.c: journal round trips, crash shapes (interrupted, torn), escaping, atomic rewrites, the lock. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
