@@ -176,7 +176,7 @@ static int open_state(struct ni_engine *e)
 
 	if (e->state_fd >= 0)
 		return 0;
-	r = ni_state_open(e->ctx->root_fd, e->ctx->opt.state_dir, &e->state_fd);
+	r = ni_state_open(e->ctx->root_fd, e->ctx->opt.state_dir, 0, &e->state_fd, NULL);
 	if (r < 0)
 		ni_log(&e->ctx->log, NI_LOG_ERROR, "cannot open the state directory on the host", "dir",
 		       e->ctx->opt.state_dir, "error", strerror(-r), NULL);
@@ -567,14 +567,6 @@ int ni_engine_plan(struct ni_engine *e, FILE *out)
 		fprintf(out, "legacy/STARTUP_SCRIPT %s %s (checkpoint %s)\n", done ? "skip" : "run", done ? "done" : "new",
 			e->legacy.checkpoint);
 	}
-	/* A missing state dir is not created here: plan changes nothing on the host. */
-	if (e->state_fd < 0 && e->set.n > 0) {
-		char *path = NULL;
-		if (asprintf(&path, "%s", e->ctx->opt.state_dir + strspn(e->ctx->opt.state_dir, "/")) >= 0) {
-			e->state_fd = openat(e->ctx->root_fd, *path ? path : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-			free(path);
-		}
-	}
 	for (size_t i = 0; i < e->set.n; i++) {
 		const struct ni_recipe *rc = &e->set.recipes[i];
 		struct ni_recipe_state st = { 0 };
@@ -622,10 +614,6 @@ int ni_engine_status(struct ni_engine *e, bool json, FILE *out, bool *ret_conver
 	int r;
 
 	read_boot_id(e);
-	if (e->state_fd < 0) {
-		const char *rel = e->ctx->opt.state_dir + strspn(e->ctx->opt.state_dir, "/");
-		e->state_fd = openat(e->ctx->root_fd, *rel ? rel : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	}
 	if (e->state_fd >= 0 && (r = ni_state_read_index(e->state_fd, &names, &n)) < 0)
 		return r;
 	if (e->state_fd >= 0 && ni_state_read_legacy(e->state_fd, &lrec) == 0)

@@ -227,6 +227,32 @@ static int watch_recipes(struct ni_ctx *ctx)
 	return fd;
 }
 
+/*
+ * Every command reaches the state dir through ni_state_open. plan and status never create it: missing
+ * means nothing recorded (state_fd stays -1). A state dir that fails the trust rules (statedir.h) is
+ * bad input, exit 2, with the path, its owner and mode, and the rule: never a silent wait on a lock
+ * another user holds, never a record another user forged.
+ */
+static int open_state_dir(struct ni_engine *e, bool read_only)
+{
+	const char *dir = e->ctx->opt.state_dir;
+	struct ni_state_refusal why;
+	int r;
+
+	r = ni_state_open(e->ctx->root_fd, dir, read_only ? NI_STATE_OPEN_READ_ONLY : 0, &e->state_fd, &why);
+	if (r == -ENOLINK) {
+		fprintf(stderr, "nodeinit: refusing the state dir %s: %s is owned by uid %u, mode %04o: %s\n", dir, why.path,
+			(unsigned)why.uid, (unsigned)(why.mode & 07777), why.rule);
+		return NI_EXIT_USAGE;
+	}
+	if (r < 0 && r != -ENOENT && read_only) {
+		fprintf(stderr, "nodeinit: cannot read the state in %s: %s\n", dir, strerror(-r));
+		return NI_EXIT_FAILED;
+	}
+	/* apply/run: another failure is the pass's to report (legacy mode works without a state dir) */
+	return NI_EXIT_OK;
+}
+
 /* run, apply, plan: recipes are read on the container side first, then the host is entered. */
 static int cmd_apply(struct ni_engine *e)
 {
@@ -249,6 +275,8 @@ static int cmd_apply(struct ni_engine *e)
 	r = enter_host(ctx);
 	if (r != NI_EXIT_OK)
 		return r;
+	if ((r = open_state_dir(e, ctx->opt.command == NI_CMD_PLAN)) != NI_EXIT_OK)
+		return r;
 	if (ctx->opt.command == NI_CMD_PLAN)
 		return ni_engine_plan(e, stdout) < 0 ? NI_EXIT_FAILED : NI_EXIT_OK;
 	ni_log(&ctx->log, NI_LOG_INFO, forever ? "nodeinit running" : "nodeinit applying", "version", NI_VERSION, NULL);
@@ -260,7 +288,8 @@ static int cmd_status(struct ni_engine *e)
 	bool converged = false;
 	int r;
 
-	if ((r = legacy_from_env(e)) != NI_EXIT_OK || (r = enter_host(e->ctx)) != NI_EXIT_OK)
+	if ((r = legacy_from_env(e)) != NI_EXIT_OK || (r = enter_host(e->ctx)) != NI_EXIT_OK ||
+	    (r = open_state_dir(e, true)) != NI_EXIT_OK)
 		return r;
 	r = ni_engine_status(e, e->ctx->opt.json, stdout, &converged);
 	if (r < 0) {
