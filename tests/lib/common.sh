@@ -66,17 +66,19 @@ fakehost_start() {
 	# The copy is made before the pivot from the real /proc: the values, and the fake host's own
 	# names for the namespaced ones (kernel.hostname). Unreadable (write-only) keys become empty files.
 	unshare --mount --uts --ipc --net --pid --fork --propagation private -- sh -ec '
+		work=$2
 		exec 3>"$1"
 		hostname fakehost
 		ip link set lo up 2>/dev/null || true
 		mount -t tmpfs -o mode=0755 fakehost-stage /mnt
-		mkdir /mnt/upper /mnt/work /mnt/root /mnt/sysctl
+		mkdir -p /mnt/upper /mnt/work /mnt/root /mnt/sysctl/net
 		mount -t overlay fakehost-root -o lowerdir=/,upperdir=/mnt/upper,workdir=/mnt/work /mnt/root
-		for d in /proc/sys/*; do [ "$d" = /proc/sys/net ] || cp -r "$d" /mnt/sysctl/ 2>/dev/null || true; done
+		set --
+		for d in /proc/sys/*; do [ "$d" = /proc/sys/net ] || set -- "$@" "$d"; done
+		cp -r "$@" /mnt/sysctl/ 2>/dev/null || true
 		find /proc/sys -path /proc/sys/net -prune -o -type f -print | while IFS= read -r f; do
 			[ -e "/mnt/sysctl/${f#/proc/sys/}" ] || : > "/mnt/sysctl/${f#/proc/sys/}"
 		done
-		mkdir /mnt/sysctl/net
 		cd /mnt/root
 		mount -t tmpfs -o mode=1777 fakehost-tmp tmp
 		mount -t tmpfs -o mode=0755 fakehost-run run
@@ -84,8 +86,8 @@ fakehost_start() {
 		mount --rbind /dev dev
 		mount -t tmpfs -o mode=1777 fakehost-shm dev/shm
 		mount -t sysfs -o ro,nosuid,nodev,noexec fakehost-sys sys
-		mkdir -p "/mnt/root$2"
-		mount --bind "$2" "/mnt/root$2"
+		mkdir -p "/mnt/root$work"
+		mount --bind "$work" "/mnt/root$work"
 		pivot_root /mnt/root /mnt/root/mnt
 		cd /
 		mount -t proc -o nosuid,nodev,noexec fakehost-proc /proc
@@ -95,7 +97,7 @@ fakehost_start() {
 		echo ready >&3
 		exec 3>&- sleep infinity' fakehost "$fifo" "$T" </dev/null >/dev/null 2>>"$T/unshare.err" &
 	upid=$!
-	read -r -t 30 _ < "$fifo" || { echo "fake host did not start: $(cat "$T/unshare.err")" >&2; rm -f "$fifo"; exit 1; }
+	read -r -t 60 _ < "$fifo" || { echo "fake host did not start: $(cat "$T/unshare.err")" >&2; rm -f "$fifo"; exit 1; }
 	rm -f "$fifo"
 	FAKE=$(cat /proc/$upid/task/$upid/children)
 	FAKE=${FAKE%% *}
