@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the unit tests (cmocka) and the integration tests (tests/integration/ and tests/reliability/),
 # then prints each skip with its reason and one summary line, "N passed, N failed, N skipped".
-# Usage: tests/run.sh [unit|integration|all]   or   tests/run.sh TEST...  (cmocka binaries, *.sh scripts)
+# Usage: tests/run.sh [unit|integration|all]   or   tests/run.sh TEST...  (cmocka binaries and *.sh
+# scripts, as paths from the repository root or absolute)
 # BUILD names the build directory. Exits non-zero when anything failed, and when anything was skipped
 # unless ALLOW_SKIP=1 (without root every fake-host test skips, and a green run must mean tested).
 set -u
