@@ -53,7 +53,7 @@ LINK_STAMP := $(BUILD)/.link-dynamic
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all deps test unit integration check static demo valgrind image image-test bench fuzz clean
+.PHONY: FORCE all deps test unit integration check static demo valgrind image image-test bench fuzz clean
 all: $(BUILD)/nodeinit
 
 # $(call apt_install,PACKAGES): installs those of the Debian PACKAGES that are missing (as root).
@@ -114,9 +114,14 @@ $(BUILD)/tobj/lua_embed.o: $(BUILD)/lua_embed.c core/embed.h
 	@mkdir -p $(@D)
 	@$(CC) $(filter-out -Wmissing-prototypes,$(TCFLAGS)) -c -o $@ $<
 
-$(BUILD)/libnicore.a: $(TOBJS)
+# The member list, rewritten only when it changes: a core file removed rebuilds the archive too,
+# so no stale member can satisfy a link that a fresh build would fail.
+$(BUILD)/tobj/members: FORCE
+	@mkdir -p $(@D) && echo '$(TOBJS)' | cmp -s - $@ || echo '$(TOBJS)' > $@
+
+$(BUILD)/libnicore.a: $(TOBJS) $(BUILD)/tobj/members
 	@echo "  AR      $@"
-	@rm -f $@ && ar rcs $@ $^
+	@rm -f $@ && ar rcs $@ $(TOBJS)
 
 # --wrap rewrites the undefined references of every input, archive members included.
 $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libnicore.a tests/unit/unit.h $(wildcard core/*.h) $(wildcard tests/unit/*.wrap)
