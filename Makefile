@@ -12,7 +12,7 @@ CC        ?= cc
 SAN       ?=
 
 # Build dependencies, installed with apt-get when missing (README: Dependencies).
-DEB_PKGS  := gcc make lua5.4 liblua5.4-dev libyaml-dev libcmocka-dev libmd-dev util-linux bash file procps iproute2 strace valgrind python3-yaml
+DEB_PKGS  := gcc make lua5.4 liblua5.4-dev libyaml-dev libcmocka-dev libmd-dev util-linux bash file procps iproute2 strace valgrind python3-yaml libseccomp-dev
 
 WARN      := -std=gnu11 -Wall -Wextra -Wshadow -Wundef -Wwrite-strings -Wmissing-prototypes \
              -Wmissing-declarations -Wstrict-prototypes -Wold-style-definition -Wformat=2 \
@@ -49,7 +49,7 @@ TCFLAGS   := $(filter-out -O2 -D_FORTIFY_SOURCE=2,$(CFLAGS)) -O0 -Itests/unit
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all deps test unit integration check static demo valgrind image image-test bench fuzz clean
+.PHONY: all deps test unit integration check static demo valgrind image image-test bench fuzz clean helpers
 all: $(BUILD)/nodeinit
 
 # $(call apt_install,PACKAGES): installs those of the Debian PACKAGES that are missing (as root).
@@ -103,6 +103,15 @@ $(BUILD)/unit/%: tests/unit/%.c $(LIB_SRCS) $(wildcard core/*.h) tests/unit/unit
 	@echo "  CC      $@"
 	@$(CC) $(TCFLAGS) -o $@ $< $(LIB_SRCS) $(BUILD)/lua_embed.c $(LDSAN) \
 		$(foreach s,$(shell cat tests/unit/$*.wrap 2>/dev/null),-Wl,--wrap=$(s)) -lcmocka $(LIBS)
+
+# Test helpers, built by the integration tests that use them: enosys runs a command with the
+# syscalls newer than 4.18 answering ENOSYS (tests/integration/oldkernel.sh).
+HELPERS := $(BUILD)/helpers/enosys
+$(BUILD)/helpers/%: tests/helpers/%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	@$(CC) $(WARN) -O2 -g -o $@ $< -lseccomp
+helpers: $(HELPERS)
 
 unit: $(UNIT_BINS)
 test: $(BUILD)/nodeinit $(UNIT_BINS)

@@ -210,6 +210,7 @@ static int spawn(struct run *run, struct ni_exec_result *ret)
 		goto out;
 	}
 
+	/* glibc's fork() is a clone(), never clone3() (5.3): kernels before 5.3 see nothing new here. */
 	run->pid = fork();
 	if (run->pid < 0) {
 		r = -errno;
