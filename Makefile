@@ -13,7 +13,7 @@ CC        ?= cc
 SAN       ?=
 
 # Build dependencies, installed with apt-get when missing (README: Dependencies).
-DEB_PKGS  := gcc make lua5.4 liblua5.4-dev libyaml-dev libcmocka-dev libmd-dev util-linux bash file procps iproute2 strace valgrind python3-yaml
+DEB_PKGS  := gcc make lua5.4 liblua5.4-dev libyaml-dev libcmocka-dev libmd-dev util-linux bash file procps iproute2 strace valgrind python3-yaml libseccomp-dev
 
 WARN      := -std=gnu11 -Wall -Wextra -Wshadow -Wundef -Wwrite-strings -Wmissing-prototypes \
              -Wmissing-declarations -Wstrict-prototypes -Wold-style-definition -Wformat=2 \
@@ -53,12 +53,12 @@ LINK_STAMP := $(BUILD)/.link-dynamic
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: FORCE all deps test unit integration check static demo valgrind image image-test bench fuzz clean
+.PHONY: FORCE all deps test unit integration check static demo valgrind image image-test bench fuzz clean helpers
 all: $(BUILD)/nodeinit
 
 # $(call apt_install,PACKAGES): installs those of the Debian PACKAGES that are missing (as root).
 define apt_install
-	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(1); do dpkg-query -W -f='$${db:Status-Status}\n' $$p 2>/dev/null | grep -qx installed || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing (run make as root to install them)"; exit 1; fi; \
 		echo "installing:$$missing"; \
@@ -129,6 +129,15 @@ $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libnicore.a tests/unit/unit.h $(wildcar
 	@echo "  CC      $@"
 	@$(CC) $(TCFLAGS) -o $@ $< $(BUILD)/libnicore.a $(LDSAN) \
 		$(foreach s,$(shell cat tests/unit/$*.wrap 2>/dev/null),-Wl,--wrap=$(s)) -lcmocka $(LIBS)
+
+# Test helpers, built by the integration tests that use them: enosys runs a command with the
+# syscalls newer than 4.18 answering ENOSYS (tests/integration/oldkernel.sh).
+HELPERS := $(BUILD)/helpers/enosys
+$(BUILD)/helpers/%: tests/helpers/%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	@$(CC) $(WARN) -O2 -g -o $@ $< -lseccomp
+helpers: $(HELPERS)
 
 unit: $(UNIT_BINS)
 test: $(BUILD)/nodeinit $(UNIT_BINS)

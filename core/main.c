@@ -27,19 +27,24 @@ static const char *env(const char *name)
 	return getenv(name);
 }
 
-/* Maps a failure to enter the target to one line that says what to fix. Returns NI_EXIT_TARGET. */
-static int target_error(const char *who, pid_t pid, enum ni_ns_kind kind, int r)
+/* Maps a failure to enter the target to one line that says what to fix, and which namespaces were
+ * left unjoined. Returns NI_EXIT_TARGET. */
+static int target_error(const char *who, pid_t pid, enum ni_ns_kind kind, unsigned unjoined, int r)
 {
+	char names[NI_NS_NAMES_MAX], left[64 + NI_NS_NAMES_MAX] = "";
+
+	if (unjoined)
+		snprintf(left, sizeof(left), " (not joined: %s)", ni_ns_names(unjoined, names));
 	if (r == -ESRCH)
 		fprintf(stderr, "%s: cannot enter the target: no such process: pid %d (with the default --target-pid 1 "
 				"the pod needs hostPID: true)\n", who, (int)pid);
 	else if (r == -EPERM || r == -EACCES)
-		fprintf(stderr, "%s: cannot %s the %s namespace of pid %d: %s (needs root with CAP_SYS_ADMIN, "
+		fprintf(stderr, "%s: cannot %s the %s namespace of pid %d: %s%s (needs root with CAP_SYS_ADMIN, "
 				"CAP_SYS_PTRACE and CAP_SYS_CHROOT: run the pod privileged)\n",
-			who, kind == _NI_NS_MAX ? "see" : "enter", ni_ns_name(kind), (int)pid, strerror(-r));
+			who, kind == _NI_NS_MAX ? "see" : "enter", ni_ns_name(kind), (int)pid, strerror(-r), left);
 	else
-		fprintf(stderr, "%s: cannot enter the %s namespace of pid %d: %s\n", who, ni_ns_name(kind), (int)pid,
-			strerror(-r));
+		fprintf(stderr, "%s: cannot enter the %s namespace of pid %d: %s%s\n", who, ni_ns_name(kind), (int)pid,
+			strerror(-r), left);
 	return NI_EXIT_TARGET;
 }
 
@@ -48,6 +53,7 @@ static int enter(const char *who, int proc_fd, pid_t pid, unsigned mask)
 {
 	struct ni_ns ns;
 	enum ni_ns_kind failed = _NI_NS_MAX;
+	unsigned unjoined = 0;
 	int r;
 
 	/* Without hostPID, pid 1 is nodeinit itself: "entering" it would set up the container, not the host. */
@@ -58,11 +64,11 @@ static int enter(const char *who, int proc_fd, pid_t pid, unsigned mask)
 	}
 	r = ni_ns_open(proc_fd, pid, mask, &ns, &failed);
 	if (r < 0)
-		return target_error(who, pid, failed, r);
-	r = ni_ns_join(&ns, &failed);
+		return target_error(who, pid, failed, 0, r);
+	r = ni_ns_join(&ns, &failed, &unjoined);
 	ni_ns_close(&ns);
 	if (r < 0)
-		return target_error(who, pid, failed, r);
+		return target_error(who, pid, failed, unjoined, r);
 	return NI_EXIT_OK;
 }
 
