@@ -19,6 +19,7 @@ recipe "r" {
   step "print" { function() print("a\nb") end },
   step "bytes" { function() exec.ok { "sh", "-c", "printf 'bad \\377\\376 utf8 \\033[31m red \\0 nul\\r\\n'" } end },
   step "value" { function() log.info("with a value", { v = "x\27]0;title\7\ny", w = 'say "hi"' }) end },
+  step "nul" { function() log.warn("before\0after\r\n") end },
 }
 EOF
 
@@ -41,6 +42,7 @@ check_eq "text: print(\"a\\nb\") gives two lines" 2 "$(grep -cE 'Z info  (a|b) s
 check_contains "text: invalid UTF-8, ESC, NUL and CR escaped" 'bad \xff\xfe utf8 \x1b[31m red \x00 nul\r step=r/bytes' "$log"
 check_contains "text: values with controls or quotes are quoted and escaped" \
 	'with a value step=r/value v="x\x1b]0;title\x07\ny" w="say \"hi\""' "$log"
+check_contains "text: log.warn keeps what follows a NUL, escaped" 'warn  before\x00after\r\n step=r/nul' "$log"
 
 nodeinit apply --log-format json --target-pid "$FAKE" --recipes "$R" --state-dir /var/lib/logs-json 2>"$T/json.log"
 check_eq "json: apply exits 0" 0 $?
