@@ -180,5 +180,10 @@ out=$("$T/nsenter" --target="$FAKE" --mount --uts -- hostname)
 check_eq "nsenter long forms" legacy-host "$out"
 "$T/nsenter" -t "$FAKE" -m -- sh -c 'exit 7'
 check_eq "nsenter passes the exit code through" 7 $?
+out=$("$T/nsenter" -t "$FAKE" -m -u --preserve-credentials -- sh -c 'hostname; id -u')
+check_eq "nsenter --preserve-credentials: accepted, credentials kept" "legacy-host 0" "$(echo $out)"
+out=$("$T/nsenter" -t "$FAKE" -m/proc/1/ns/mnt -- true 2>&1)
+check_eq "nsenter -m/FILE: exit 2" 2 $?
+check_contains "nsenter -m/FILE: names the option and the file" "unsupported option '-m' with a file ('/proc/1/ns/mnt')" "$out"
 
 finish
