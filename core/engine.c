@@ -442,14 +442,17 @@ static int legacy_pass(struct ni_engine *e)
 	};
 	struct ni_exec_result res;
 	struct ni_legacy_record rec = { .checkpoint = lg->checkpoint };
-	char code[16], ms[24];
-	bool done;
+	char code[16], ms[24], untrusted[96];
+	bool done, replaced;
 	int r;
 
-	r = ni_legacy_is_done(ctx->root_fd, lg->checkpoint, &done);
+	r = ni_legacy_check(ctx->root_fd, lg->checkpoint, &done, untrusted, sizeof(untrusted));
 	if (r < 0)
 		ni_log(&ctx->log, NI_LOG_WARN, "cannot stat the legacy checkpoint, running the script", "step", "legacy",
 		       "checkpoint", lg->checkpoint, "error", strerror(-r), NULL);
+	else if (*untrusted)
+		ni_log(&ctx->log, NI_LOG_WARN, "legacy checkpoint not trusted (only a root-owned file counts), running the script",
+		       "step", "legacy", "checkpoint", lg->checkpoint, "found", untrusted, NULL);
 	if (done)
 		return NI_EXIT_OK;
 
@@ -479,13 +482,16 @@ static int legacy_pass(struct ni_engine *e)
 		ni_log(&ctx->log, NI_LOG_ERROR, "STARTUP_SCRIPT failed", "step", "legacy", "exit_code", code, "duration_ms",
 		       ms, NULL);
 		fprintf(stderr, NI_LEGACY_FAIL_FMT, res.code);
-	} else if ((r = ni_legacy_mark_done(ctx->root_fd, lg->checkpoint)) < 0) {
-		/* The script ran but cannot be remembered: say so, and fail as `touch` failing did. */
-		ni_log(&ctx->log, NI_LOG_ERROR, "cannot create the legacy checkpoint", "step", "legacy", "checkpoint",
-		       lg->checkpoint, "error", strerror(-r), NULL);
-		fprintf(stderr, NI_LEGACY_FAIL_FMT, 1);
+	} else if ((r = ni_legacy_mark_done(ctx->root_fd, lg->checkpoint, &replaced)) < 0) {
+		/* The script ran but cannot be remembered: fail as `touch` failing under errexit did, with no
+		 * `!!!` line (the script did not fail). */
+		ni_log(&ctx->log, NI_LOG_ERROR, "STARTUP_SCRIPT succeeded, but the legacy checkpoint cannot be created",
+		       "step", "legacy", "checkpoint", lg->checkpoint, "error", strerror(-r), NULL);
 		rec.exit_code = 1;
 	} else {
+		if (replaced)
+			ni_log(&ctx->log, NI_LOG_WARN, "replaced the untrusted legacy checkpoint with a root-owned file", "step",
+			       "legacy", "checkpoint", lg->checkpoint, NULL);
 		rec.done = true;
 		fputs(NI_LEGACY_OK_LINE, stderr);
 		ni_log(&ctx->log, NI_LOG_INFO, "STARTUP_SCRIPT done", "step", "legacy", "duration_ms", ms, NULL);

@@ -45,14 +45,11 @@ static void flush_line(struct streamer *s, int stream)
 
 	s->logged[stream - 1] += lb->len + 1;
 	if (before <= CAPTURE_MAX) {
-		/* A NUL would end the log line early: binary output shows as '?' there. */
-		for (size_t i = 0; i < lb->len; i++)
-			if (lb->buf[i] == '\0')
-				lb->buf[i] = '?';
-		lb->buf[lb->len] = '\0';
+		const char *kv[] = { "step", s->ctx->step, "cmd", s->cmd, "stream", stream_name(stream) };
+
+		/* The line goes with its length: the log escapes every byte (NUL, CR, ESC) in it. */
 		if (s->logged[stream - 1] <= CAPTURE_MAX)
-			ni_log(&s->ctx->log, NI_LOG_INFO, lb->buf, "step", s->ctx->step, "cmd", s->cmd, "stream",
-			       stream_name(stream), NULL);
+			ni_log_bytes(&s->ctx->log, NI_LOG_INFO, lb->buf, lb->len, kv, 3);
 		else
 			ni_log(&s->ctx->log, NI_LOG_WARN, "more output than the log takes from one command, not logged",
 			       "step", s->ctx->step, "cmd", s->cmd, "stream", stream_name(stream), NULL);

@@ -39,27 +39,68 @@ static const char *rel(const char *path)
 	return *path ? path : ".";
 }
 
-int ni_legacy_is_done(int root_fd, const char *checkpoint, bool *ret_done)
+/* A checkpoint only root can have made: nobody else can plant "done" in /tmp. */
+static bool trusted(const struct stat *st)
+{
+	return S_ISREG(st->st_mode) && st->st_uid == 0 && st->st_nlink == 1;
+}
+
+int ni_legacy_check(int root_fd, const char *checkpoint, bool *ret_done, char *untrusted, size_t len)
 {
 	struct stat st;
 
-	if (fstatat(root_fd, rel(checkpoint), &st, 0) == 0) {
+	*ret_done = false;
+	if (len)
+		untrusted[0] = '\0';
+	/* No link is followed: what sits at the path is what counts. */
+	if (fstatat(root_fd, rel(checkpoint), &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+	if (trusted(&st)) {
 		*ret_done = true;
 		return 0;
 	}
-	/* stat(1) failing for any reason meant "run the script"; keep that, but report odd errors. */
-	*ret_done = false;
-	return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+	if (S_ISLNK(st.st_mode))
+		snprintf(untrusted, len, "a symbolic link owned by uid %u", (unsigned)st.st_uid);
+	else if (!S_ISREG(st.st_mode))
+		snprintf(untrusted, len, "not a regular file (mode %o)", (unsigned)st.st_mode);
+	else if (st.st_uid != 0)
+		snprintf(untrusted, len, "a file owned by uid %u, not root", (unsigned)st.st_uid);
+	else
+		snprintf(untrusted, len, "a file with %lu hard links", (unsigned long)st.st_nlink);
+	return 0;
 }
 
-int ni_legacy_mark_done(int root_fd, const char *checkpoint)
+int ni_legacy_is_done(int root_fd, const char *checkpoint, bool *ret_done)
 {
-	_cleanup_close_ int fd = -1;
+	return ni_legacy_check(root_fd, checkpoint, ret_done, NULL, 0);
+}
 
-	fd = openat(root_fd, rel(checkpoint), O_WRONLY | O_CREAT | O_NOCTTY | O_NONBLOCK | O_CLOEXEC, 0666);
+int ni_legacy_mark_done(int root_fd, const char *checkpoint, bool *ret_replaced)
+{
+	const int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC;
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+
+	*ret_replaced = false;
+	if (fstatat(root_fd, rel(checkpoint), &st, AT_SYMLINK_NOFOLLOW) == 0 && !trusted(&st)) {
+		if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+			return -EEXIST; /* a directory, a FIFO someone reads, a device: never touched */
+		/* A symlink or a file another user could have made: remove the name, not what it points to,
+		 * and create ours; O_EXCL fails if someone plants it again in between. */
+		if (unlinkat(root_fd, rel(checkpoint), 0) < 0 && errno != ENOENT)
+			return -errno;
+		*ret_replaced = true;
+		fd = openat(root_fd, rel(checkpoint), flags | O_EXCL, 0666);
+		return fd < 0 ? -errno : 0;
+	}
+	/* Absent, or ours already: create it or update its times, as touch(1). A link planted since the
+	 * look above makes the open fail (O_NOFOLLOW); anything else planted since is refused. */
+	fd = openat(root_fd, rel(checkpoint), flags, 0666);
 	if (fd < 0)
 		return -errno;
-	if (futimens(fd, NULL) < 0)
+	if (fstat(fd, &st) < 0)
 		return -errno;
-	return 0;
+	if (!trusted(&st))
+		return -EEXIST;
+	return futimens(fd, NULL) < 0 ? -errno : 0;
 }

@@ -194,11 +194,15 @@ static int l_collectgarbage(lua_State *L)
 	}
 }
 
-/* print() goes to nodeinit's log, tagged with the step, instead of a bare stdout line. */
+/* print() goes to nodeinit's log, tagged with the step, instead of a bare stdout line: one log line per
+ * line printed, so a newline in a value cannot forge a line of its own. */
 static int l_print(lua_State *L)
 {
 	struct ni_ctx *ctx = ni_lua_ctx(L);
+	const char *kv[] = { "step", ctx->step };
+	const char *s, *end, *nl;
 	luaL_Buffer b;
+	size_t len;
 	int n = lua_gettop(L);
 
 	luaL_buffinit(L, &b);
@@ -209,7 +213,13 @@ static int l_print(lua_State *L)
 		luaL_addvalue(&b);
 	}
 	luaL_pushresult(&b);
-	ni_log(&ctx->log, NI_LOG_INFO, lua_tostring(L, -1), "step", ctx->step, NULL);
+	s = lua_tolstring(L, -1, &len);
+	end = s + len;
+	do {
+		nl = memchr(s, '\n', (size_t)(end - s));
+		ni_log_bytes(&ctx->log, NI_LOG_INFO, s, (size_t)((nl ? nl : end) - s), kv, 1);
+		s = nl ? nl + 1 : end;
+	} while (s < end);
 	return 0;
 }
 
