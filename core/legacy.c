@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "digest.h"
+#include "fileio.h"
 #include "util.h"
 
 int ni_legacy_checkpoint_path(const char *script, const char *checkpoint_env, char **ret)
@@ -31,34 +32,32 @@ int ni_legacy_checkpoint_path(const char *script, const char *checkpoint_env, ch
 	return 0;
 }
 
-/* Paths are resolved from the host's root; a relative one too, as nsenter's cwd was the host's /. */
-static const char *rel(const char *path)
-{
-	while (*path == '/')
-		path++;
-	return *path ? path : ".";
-}
-
+/* Paths are resolved from the host's root (ni_chase); a relative one too, as nsenter's cwd was the host's /. */
 int ni_legacy_is_done(int root_fd, const char *checkpoint, bool *ret_done)
 {
-	struct stat st;
+	struct ni_chase c;
+	_cleanup_close_ int fd = ni_chase(root_fd, checkpoint, 0, 0, &c);
 
-	if (fstatat(root_fd, rel(checkpoint), &st, 0) == 0) {
+	if (fd >= 0) {
 		*ret_done = true;
 		return 0;
 	}
 	/* stat(1) failing for any reason meant "run the script"; keep that, but report odd errors. */
 	*ret_done = false;
-	return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+	return fd == -ENOENT || fd == -ENOTDIR ? 0 : fd;
 }
 
 int ni_legacy_mark_done(int root_fd, const char *checkpoint)
 {
-	_cleanup_close_ int fd = -1;
+	_cleanup_close_ int dfd = -1, fd = -1;
+	struct ni_chase c;
 
-	fd = openat(root_fd, rel(checkpoint), O_WRONLY | O_CREAT | O_NOCTTY | O_NONBLOCK | O_CLOEXEC, 0666);
+	dfd = ni_chase(root_fd, checkpoint, NI_CHASE_PARENT, 0, &c);
+	if (dfd < 0)
+		return dfd;
+	fd = ni_chase_open(dfd, &c, O_WRONLY | O_CREAT | O_NONBLOCK, 0666);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (futimens(fd, NULL) < 0)
 		return -errno;
 	return 0;
