@@ -790,6 +790,67 @@ static void test_lua_ensure_line(void **state)
 	lua_stop(&t);
 }
 
+/* Links and directories another user (nobody, 65534) owns: every primitive refuses, nothing changes. */
+static void test_lua_unsafe(void **state)
+{
+	static const char *const refused[] = {
+		"return file.write('/tmp/planted', 'pwned\\n')",
+		"return file.ensure_line('/tmp/planted', 'pwned')",
+		"return file.read('/tmp/planted')",
+		"return file.mkdir('/tmp/shared', { mode = '1777' })",
+		"return file.mkdir('/srv/app/data', { owner = 65534, mode = '0770' })",
+		"return file.remove('/srv/app/etc/victim')",
+		"return file.write('/srv/app/etc/victim', 'pwned\\n')",
+	};
+	struct fixture *f = *state;
+	struct lua_fixture t;
+	struct stat etc;
+
+	if (geteuid() != 0)
+		skip();
+	put(f->root_fd, "etc/victim", "root's\n");
+	assert_int_equal(mkdirat(f->root_fd, "tmp", 01777), 0);
+	assert_int_equal(fchmodat(f->root_fd, "tmp", 01777, 0), 0);
+	assert_int_equal(mkdirat(f->root_fd, "srv", 0755), 0);
+	assert_int_equal(mkdirat(f->root_fd, "srv/app", 0755), 0);
+	assert_int_equal(fchownat(f->root_fd, "srv/app", 65534, 65534, 0), 0);
+	assert_int_equal(symlinkat("/etc/victim", f->root_fd, "tmp/planted"), 0);
+	assert_int_equal(symlinkat("/etc", f->root_fd, "tmp/shared"), 0);
+	assert_int_equal(symlinkat("/etc", f->root_fd, "srv/app/data"), 0);
+	assert_int_equal(symlinkat("/etc", f->root_fd, "srv/app/etc"), 0);
+	for (const char *const *l = (const char *const[]){ "tmp/planted", "tmp/shared", "srv/app/data", "srv/app/etc", NULL };
+	     *l; l++)
+		assert_int_equal(fchownat(f->root_fd, *l, 65534, 65534, AT_SYMLINK_NOFOLLOW), 0);
+	etc = st_of(f->root_fd, "etc");
+
+	lua_start(f, &t);
+	expect(t.L, refused[0], "nil,/tmp/planted: refusing to follow a symlink owned by uid 65534 in a directory owned "
+				"by uid 0 (unsafe symlink: only root's links, or those of the directory's owner, are followed),67");
+	for (size_t i = 1; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		int top = lua_gettop(t.L);
+		if (run(t.L, refused[i]) != LUA_OK)
+			fail_msg("%s: %s", refused[i], lua_tostring(t.L, -1));
+		assert_true(lua_isnil(t.L, top + 1));
+		if (!strstr(lua_tostring(t.L, top + 2), ": refusing to ") || lua_tointeger(t.L, top + 3) != ENOLINK)
+			fail_msg("%s: %s", refused[i], lua_tostring(t.L, top + 2));
+		lua_settop(t.L, top);
+	}
+	/* Nothing changed: the target, /etc's mode and owner, the links themselves. */
+	assert_string_equal(get(f->root_fd, "etc/victim"), "root's\n");
+	assert_int_equal(st_of(f->root_fd, "etc").st_mode, etc.st_mode);
+	assert_int_equal(st_of(f->root_fd, "etc").st_uid, 0);
+	assert_true(S_ISLNK(st_of(f->root_fd, "tmp/planted").st_mode));
+	assert_true(S_ISLNK(st_of(f->root_fd, "srv/app/etc").st_mode));
+	/* Removing nobody's link itself takes the link, not what it names. */
+	expect(t.L, "return file.remove('/tmp/planted')", "true");
+	assert_string_equal(get(f->root_fd, "etc/victim"), "root's\n");
+	/* Root's own relative link still works. */
+	assert_int_equal(symlinkat("../run/stub.conf", f->root_fd, "etc/resolv.conf"), 0);
+	expect(t.L, "return file.write('/etc/resolv.conf', 'nameserver 127.0.0.53\\n')", "true");
+	assert_string_equal(get(f->root_fd, "run/stub.conf"), "nameserver 127.0.0.53\n");
+	lua_stop(&t);
+}
+
 static void test_lua_misuse(void **state)
 {
 	static const char *const misuse[] = {
@@ -838,6 +899,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lua, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lua_owner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lua_ensure_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lua_unsafe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lua_misuse, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
