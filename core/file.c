@@ -134,12 +134,22 @@ int ni_file_mkdir(int root_fd, const char *path, const struct ni_file_attrs *att
 	/* Attributes go through an fd of the directory the walk reached (a symlink to a directory
 	 * counts), never by name again: "." below an O_PATH fd is that same directory, and a
 	 * non-directory is ENOTDIR. */
-	fd = ni_chase(root_fd, path, 0, 0, &c);
-	if (fd < 0)
-		return chased(fd, &c, why);
-	dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
+	if (created) {
+		/* The directory just made is ours, even in a non-root user's directory: opened below its
+		 * parent, never through a link; one that is not ours after all goes through the walk. */
+		struct stat st;
+		dfd = openat(pfd, c.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd >= 0 && (fstat(dfd, &st) < 0 || st.st_uid != geteuid()))
+			dfd = ni_safe_close(dfd);
+	}
+	if (dfd < 0) {
+		fd = ni_chase(root_fd, path, 0, 0, &c);
+		if (fd < 0)
+			return chased(fd, &c, why);
+		dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return -errno;
+	}
 	/* A new directory gets its mode exactly, whatever the umask; an old one only when asked. */
 	r = ni_fd_set_attrs(dfd, attrs->has_mode ? attrs->mode : created ? 0755 : (mode_t)-1,
 			    attrs->has_uid ? attrs->uid : (uid_t)-1, attrs->has_gid ? attrs->gid : (gid_t)-1, &fixed);

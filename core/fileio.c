@@ -278,9 +278,12 @@ int ni_chase(int root_fd, const char *path, unsigned flags, mode_t dir_mode, str
 				break;
 			}
 		} else {
+			bool made = false;
+
 			fd = openat(cur, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 			if (fd < 0 && errno == ENOENT && (flags & NI_CHASE_MKDIR)) {
 				if (mkdirat(cur, name, dir_mode) == 0) {
+					made = true;
 					c->made++;
 					r = ni_fsync_dir(cur);
 					if (r < 0)
@@ -293,7 +296,9 @@ int ni_chase(int root_fd, const char *path, unsigned flags, mode_t dir_mode, str
 			if (fd < 0 || fstat(fd, &st) < 0)
 				return -errno;
 			if (!S_ISLNK(st.st_mode) || (last && (flags & NI_CHASE_NOFOLLOW))) {
-				if (unsafe_transition(&cur_st, &st))
+				/* A directory this walk made is ours (one swapped in for it is checked: a
+				 * link is followed under the rules, a directory the user made is theirs). */
+				if (!(made && S_ISDIR(st.st_mode) && st.st_uid == geteuid()) && unsafe_transition(&cur_st, &st))
 					return refuse_transition(c->why, c->path, &cur_st, next, &st);
 				if (!last && !S_ISDIR(st.st_mode))
 					return -ENOTDIR;
@@ -511,15 +516,24 @@ int ni_write_atomic_at(int dir_fd, const char *name, const void *data, size_t le
 		if (!attrs || !attrs->has_gid)
 			gid = st.st_gid;
 		if ((flags & NI_WRITE_SKIP_SAME) && (uint64_t)st.st_size == len) {
+			struct stat fst;
 			bool same;
-			fd = open_existing(dir_fd, &dir_st, name, O_RDONLY | O_NONBLOCK, why);
-			if (fd < 0)
-				return fd;
+			fd = openat(dir_fd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+			if (fd < 0 || fstat(fd, &fst) < 0)
+				return -errno;
+			if (!S_ISREG(fst.st_mode))
+				return -EINVAL; /* swapped since it was looked at */
 			r = same_content(fd, data, len, &same);
 			if (r < 0)
 				return r;
-			if (same) {
-				/* Only metadata, if anything: fixed on the file itself, through this fd. */
+			if (same && (fst.st_mode & 07777) == mode && fst.st_uid == uid && fst.st_gid == gid)
+				return 0;
+			/*
+			 * Only metadata: fixed on the file itself, through this fd, unless the rule forbids
+			 * touching it (another user's file in a non-root user's directory: a hard link to
+			 * /etc/shadow, say). Then it is replaced below like new content: a new inode.
+			 */
+			if (same && !unsafe_transition(&dir_st, &fst)) {
 				r = ni_fd_set_attrs(fd, mode, uid, gid, &changed);
 				if (r < 0)
 					return r;

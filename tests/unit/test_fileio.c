@@ -546,17 +546,39 @@ static void test_write_atomic_owner(void **state)
 	close(fd);
 	close(dfd);
 
-	/* A root file in nobody's directory (a hard link nobody made, say): never opened to fix. */
+	/* A root file in nobody's directory (here a hard link to root's /etc/shadow): its inode is never
+	 * changed. Same content, other mode: replaced by a new inode instead of chmod'ed; a rename that
+	 * fails with EBUSY is not followed by a write into it. */
 	assert_int_equal(mkdirat(f->root_fd, "srv/app", 0755), 0);
 	assert_int_equal(fchownat(f->root_fd, "srv/app", NOBODY, NOBODY, 0), 0);
-	put(f->root_fd, "srv/app/shadow", "secret\n");
+	put(f->root_fd, "etc/shadow", "secret\n");
+	assert_int_equal(fchmodat(f->root_fd, "etc/shadow", 0640, 0), 0);
+	assert_int_equal(linkat(f->root_fd, "etc/shadow", f->root_fd, "srv/app/shadow", 0), 0);
 	dfd = openat(f->root_fd, "srv/app", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	attrs = (struct ni_file_attrs){ .mode = 0666, .has_mode = true };
-	assert_int_equal(ni_write_atomic_at(dfd, "shadow", "secret\n", 7, NI_WRITE_SKIP_SAME, &attrs, &change, why),
+	fault.rename_errno = EBUSY;
+	assert_int_equal(ni_write_atomic_at(dfd, "shadow", "pwned\n", 6, NI_WRITE_SKIP_SAME, &attrs, &change, why),
 			 -ENOLINK);
+	fault.rename_errno = 0;
 	assert_non_null(strstr(why, "refusing to open shadow, owned by uid 0, in a directory owned by uid 65534"));
-	assert_int_equal(st_of(f->root_fd, "srv/app/shadow").st_mode & 07777, 0644);
+	assert_int_equal(ni_write_atomic_at(dfd, "shadow", "secret\n", 7, NI_WRITE_SKIP_SAME, &attrs, &change, why), 0);
+	assert_int_equal(change, NI_FILE_REPLACED);
+	assert_int_equal(st_of(f->root_fd, "etc/shadow").st_mode & 07777, 0640);
+	assert_string_equal(get(f->root_fd, "etc/shadow"), "secret\n");
+	assert_int_equal(st_of(f->root_fd, "srv/app/shadow").st_mode & 07777, 0666);
+	assert_int_not_equal(st_of(f->root_fd, "srv/app/shadow").st_ino, st_of(f->root_fd, "etc/shadow").st_ino);
+	assert_int_equal(temps_in(f->root_fd, "srv/app"), 0);
 	close(dfd);
+
+	/* Directories the walk makes in nobody's directory are its own to enter. */
+	{
+		struct ni_chase c;
+		int pfd = ni_chase(f->root_fd, "/srv/app/a/b/c", NI_CHASE_PARENT | NI_CHASE_MKDIR, 0755, &c);
+		assert_true(pfd >= 0);
+		assert_int_equal(c.made, 2);
+		assert_string_equal(c.path, "/srv/app/a/b");
+		close(pfd);
+	}
 }
 
 int main(void)
