@@ -1616,3 +1616,18 @@ void ni_legacy_record_free(struct ni_legacy_record *r)
 		*r = (struct ni_legacy_record){ 0 };
 	}
 }
+
+/* temporary: the state split provides this */
+int ni_state_set_aside(int dir_fd, const char *recipe, char ret_name[static NAME_MAX + 1])
+{
+	char file[NAME_MAX + 1];
+	int r = journal_file(recipe, file);
+
+	if (r < 0)
+		return r;
+	if (snprintf(ret_name, NAME_MAX + 1, "%.200s.corrupt-%" PRId64, file, ni_wall_ms()) > NAME_MAX)
+		return -ENAMETOOLONG; /* cannot happen: recipe names are at most 128 bytes */
+	if (renameat(dir_fd, file, dir_fd, ret_name) < 0)
+		return -errno;
+	return fsync_dir(dir_fd);
+}

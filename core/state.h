@@ -152,4 +152,9 @@ bool ni_state_name_ok(const char *name); /* recipe names: [A-Za-z0-9._-]{1,128},
 #define NI_STATE_STEP_NAME_MAX 1024
 bool ni_state_step_name_ok(const char *name); /* step names: valid UTF-8, 1..NI_STATE_STEP_NAME_MAX bytes */
 
+/* temporary: the state split provides this */
+/* Renames <dir>/<recipe>.state to <recipe>.state.corrupt-<wall ms> (named in ret_name), then fsyncs the dir. */
+#include <limits.h>
+int ni_state_set_aside(int dir_fd, const char *recipe, char ret_name[static NAME_MAX + 1]);
+
 #endif
