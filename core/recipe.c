@@ -15,8 +15,9 @@
 
 const char *ni_when_name(enum ni_when w)
 {
-	static const char *const names[] = { "once", "boot", "always" };
-	return names[w];
+	static const char *const names[] = { [NI_WHEN_ONCE] = "once", [NI_WHEN_BOOT] = "boot", [NI_WHEN_ALWAYS] = "always" };
+
+	return (unsigned)w < NI_ELEMENTSOF(names) ? names[w] : NULL;
 }
 
 static bool is_recipe_file(const char *name, const char **ret_kind)

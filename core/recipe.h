@@ -14,7 +14,7 @@ enum ni_when {
 	NI_WHEN_ALWAYS,
 };
 
-const char *ni_when_name(enum ni_when w);
+const char *ni_when_name(enum ni_when w); /* NULL when out of range */
 
 struct ni_step {
 	char *name;
