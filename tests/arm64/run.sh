@@ -19,12 +19,15 @@ SKIPPED=0
 
 no_openat2="needs openat2 (RESOLVE_IN_ROOT), which qemu-user 7.2 answers with ENOSYS; nodeinit then uses plain openat, as on kernels before 5.6, and an absolute symlink in the test's fake root is not confined to it"
 slow_fork="a 300 ms deadline counted from before fork; under qemu-user a forked child takes 0.2-2 s to reach exec (qemu starts its own thread again and translates code), so the deadline passes before the command runs"
+no_subreaper="the test makes itself a subreaper (prctl PR_SET_CHILD_SUBREAPER) to reap and see the signal; qemu-user 7.2 refuses that prctl (EINVAL). nodeinit does not use it (its PR_SET_PDEATHSIG works under qemu)"
 declare -A KNOWN=(
 	[test_file/test_symlink_escape]=$no_openat2
 	[test_file/test_mkdir]=$no_openat2
 	[test_file/test_lua_ensure_line]="follows test_mkdir's failure: test_mkdir sets umask 077 and restores it only at its end"
 	[test_exec/test_timeout_kills_tree]=$slow_fork
 	[test_exec/test_timeout_chatty]=$slow_fork
+	[test_exec/test_children_die_with_runner]=$no_subreaper
+	[test_exec/test_command_dies_with_runner_keep_group]=$no_subreaper
 )
 
 # unit_run BINARY: one ok/FAIL/SKIP line per test, from its cmocka lines (each failure is listed
