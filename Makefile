@@ -24,7 +24,7 @@ DEB_PKGS  := gcc make lua5.4 liblua5.4-dev libyaml-dev libcmocka-dev libmd-dev u
 HOST_ARCH := $(shell dpkg --print-architecture 2>/dev/null || uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/')
 ARCH      ?= $(HOST_ARCH)
 ARM64_PKGS := gcc-aarch64-linux-gnu libc6-dev-arm64-cross make file qemu-user-static \
-              liblua5.4-dev:arm64 libyaml-dev:arm64 libmd-dev:arm64 libmbedtls-dev:arm64 libcjson-dev:arm64 \
+              liblua5.4-dev:arm64 libyaml-dev:arm64 libmd-dev:arm64 libmbedtls-dev:arm64 libjansson-dev:arm64 \
               libcmocka-dev:arm64
 ifneq ($(ARCH),$(HOST_ARCH))
 ifneq ($(ARCH),arm64)
