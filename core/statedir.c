@@ -112,18 +112,13 @@ static bool is_our_file(const char *name)
 /* Every file of ours in the dir: regular, owned by root. */
 static int check_files(int dir_fd, const char *path, struct ni_state_refusal *ret)
 {
-	int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
 	DIR *d;
-	int r = 0;
+	int r;
 
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		ni_safe_close(fd);
-		return -errno;
-	}
+	r = ni_opendir_at(dir_fd, &d);
+	if (r < 0)
+		return r;
 	while (r == 0 && (de = readdir(d))) {
 		struct stat st;
 
@@ -383,17 +378,13 @@ static bool is_locked_temp(const char *f)
 
 int ni_state_remove_temps(int dir_fd)
 {
-	_cleanup_close_ int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
 	DIR *d;
-	int r = 0;
+	int r;
 
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d)
-		return -errno;
-	fd = -1; /* owned by d now */
+	r = ni_opendir_at(dir_fd, &d);
+	if (r < 0)
+		return r;
 	while ((de = readdir(d)))
 		if (is_locked_temp(de->d_name) && unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT && r == 0)
 			r = -errno;
