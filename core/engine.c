@@ -628,6 +628,9 @@ int ni_engine_plan(struct ni_engine *e, FILE *out)
 	struct ni_buf b = NI_BUF_INIT(0);
 	int r = 0, k;
 
+	/* main sets check mode before anything loads; set here too, so no caller of plan can run bodies
+	 * for real. Never cleared: what runs later in this process (lua_close) is still plan's. */
+	e->ctx->check_mode = true;
 	read_boot_id(e);
 	if (e->legacy.script) {
 		bool done = false;
