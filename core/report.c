@@ -201,12 +201,18 @@ int ni_status_format(const struct ni_status *s, bool json, struct ni_buf *out)
 
 int ni_plan_step(struct ni_buf *out, const char *recipe, const char *step, bool due, enum ni_reason why)
 {
-	return put_fmt(out, "%s/%s %s %s\n", recipe, step, due ? "run" : "skip", ni_reason_name(why));
+	ni_escape_text(out, recipe, strlen(recipe));
+	ni_buf_putc(out, '/');
+	ni_escape_text(out, step, strlen(step));
+	return put_fmt(out, " %s %s\n", due ? "run" : "skip", ni_reason_name(why));
 }
 
+/* A detail holds what recipes and the host say (paths, values, argv): escaped, so it stays one line. */
 int ni_plan_detail(struct ni_buf *out, const char *line)
 {
-	return put_fmt(out, "    %s\n", line);
+	ni_buf_puts(out, "    ");
+	ni_escape_text(out, line, strlen(line));
+	return ni_buf_putc(out, '\n');
 }
 
 int ni_plan_legacy(struct ni_buf *out, bool done, const char *checkpoint)
