@@ -40,7 +40,11 @@ local function name_problem(what, name)
   -- State records keep names as UTF-8 (state.c refuses anything else): say so here, not mid-apply.
   if not utf8.len(name) then return what .. " name is not valid UTF-8" end
   if #name > 128 then return what .. " name is longer than 128 bytes" end
-  if name:find("[%c/]") then return what .. " name " .. string.format("%q", name) .. " must not contain '/' or control characters" end
+  if name:find("[%c/]") then
+    -- shown escaped: the message reaches a terminal
+    local shown = name:gsub("[%c\\]", function(c) return string.format("\\x%02x", c:byte()) end)
+    return what .. " name '" .. shown .. "' must not contain '/' or control characters"
+  end
   -- Printable only: no C1 controls (U+0080..U+009F), line or paragraph separators, bidi overrides or
   -- isolates; log.c would escape them, but a name is shown in status and plan and must read as written.
   for _, c in utf8.codes(name) do
