@@ -27,7 +27,8 @@
 
 --- Declares a step: `step "name" { function() ... end, when = "boot" }`.
 --- The step's fingerprint covers its name, its own source text, the values its functions capture
---- (upvalues such as `local mirror = "..."`) and its params: change any of them and it re-runs.
+--- (upvalues such as `local mirror = "..."`), the file-level globals they name (a global helper
+--- function) and its params: change any of them and it re-runs. It returns an opaque step handle.
 ---@param name string unique in its recipe; no '/' or control characters
 ---@return fun(spec: nodeinit.StepSpec): nodeinit.Step
 function step(name) end
