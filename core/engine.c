@@ -4,12 +4,14 @@
 
 #include <fcntl.h>
 #include <lauxlib.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cache.h"
 #include "exec.h"
 #include "legacy.h"
 #include "luart.h"
@@ -75,15 +77,75 @@ static void problem_to_log(void *ud, const char *file, int line, const char *msg
 	ni_log(&ctx->log, NI_LOG_ERROR, msg, "at", *where ? where : NULL, NULL);
 }
 
-int ni_engine_load(struct ni_engine *e, ni_problem_fn fn, void *ud, size_t *ret_problems)
+/* Replaces the engine's recipes with set (and its Lua state with L, NULL for none). */
+static void take_set(struct ni_engine *e, struct ni_recipe_set *set, lua_State *L)
+{
+	ni_recipe_set_free(e->L, &e->set);
+	ni_lua_close(e->L);
+	e->L = L;
+	e->set = *set;
+	*set = (struct ni_recipe_set){ 0 };
+}
+
+static void ignore_problem(void *ud, const char *file, int line, const char *msg)
+{
+	(void)ud, (void)file, (void)line, (void)msg;
+}
+
+/* The steps from the fingerprint cache, when it holds every recipe file as it is now; -ESTALE (or
+ * another -errno) when not, then the caller loads them with Lua. */
+static int load_cached(struct ni_engine *e)
+{
+	_cleanup_free_ char *buf = NULL;
+	struct ni_recipe_file *files = NULL;
+	struct ni_recipe_set set;
+	size_t n = 0, len = 0;
+	int r;
+
+	if (!e->cache_key[0] && (r = ni_cache_key(e->ctx->proc_fd, e->cache_key)) < 0)
+		return r;
+	r = ni_recipes_scan(e->recipes_fd, &files, &n);
+	if (r < 0)
+		return r;
+	r = ni_statedir_read_file(e->state_fd, NI_CACHE_FILE, &buf, &len);
+	if (r == 0)
+		r = ni_cache_lookup(buf, len, e->cache_key, files, n, &set);
+	ni_recipe_files_free(files, n);
+	if (r == -EBADMSG || r == -ENOLINK)
+		/* never trusted: the Lua load that follows writes a good one */
+		ni_log(&e->ctx->log, NI_LOG_WARN, "ignoring the fingerprint cache", "file", NI_CACHE_FILE, "error",
+		       r == -EBADMSG ? "not a whole cache of ours" : strerror(-r), NULL);
+	if (r < 0)
+		return r;
+	/* Each cached file loaded without problems, but names must also be unique across files. */
+	if (ni_recipes_check_duplicates(&set, ignore_problem, NULL) > 0) {
+		ni_recipe_set_free(NULL, &set);
+		return -ESTALE;
+	}
+	take_set(e, &set, NULL);
+	ni_log(&e->ctx->log, NI_LOG_DEBUG, "recipes from the fingerprint cache, no Lua load", NULL);
+	return 0;
+}
+
+/* The cache text for what a Lua load just gave, for the pass to write under the lock. */
+static void prepare_cache(struct ni_engine *e)
+{
+	ni_buf_free(&e->cache_out);
+	e->cache_out = NI_BUF_INIT(0);
+	if (!e->cache_key[0] && ni_cache_key(e->ctx->proc_fd, e->cache_key) < 0)
+		return;
+	if (ni_cache_format(e->cache_key, &e->set, &e->cache_out) < 0) {
+		ni_buf_free(&e->cache_out);
+		e->cache_out = NI_BUF_INIT(0);
+	}
+}
+
+static int load_lua(struct ni_engine *e, ni_problem_fn fn, void *ud, size_t *ret_problems)
 {
 	struct ni_recipe_set set;
 	lua_State *L;
 	int r;
 
-	*ret_problems = 0;
-	if (e->recipes_fd < 0)
-		return 0;
 	L = ni_lua_new(e->ctx);
 	if (!L)
 		return -ENOMEM;
@@ -94,11 +156,43 @@ int ni_engine_load(struct ni_engine *e, ni_problem_fn fn, void *ud, size_t *ret_
 		ni_lua_close(L);
 		return r;
 	}
-	ni_recipe_set_free(e->L, &e->set);
-	ni_lua_close(e->L);
-	e->L = L;
-	e->set = set;
+	take_set(e, &set, L);
+	if (e->use_cache && e->state_fd >= 0)
+		prepare_cache(e);
 	return 0;
+}
+
+int ni_engine_load(struct ni_engine *e, ni_problem_fn fn, void *ud, size_t *ret_problems)
+{
+	*ret_problems = 0;
+	if (e->recipes_fd < 0)
+		return 0;
+	if (e->use_cache && e->state_fd >= 0 && load_cached(e) == 0)
+		return 0;
+	return load_lua(e, fn, ud, ret_problems);
+}
+
+/*
+ * Drops the Lua state (and gives the freed memory back) while the steps' names, whens and
+ * fingerprints stay: the pass needs Lua only for a step that is due, and loads it again then.
+ */
+static void drop_lua(struct ni_engine *e)
+{
+	for (size_t i = 0; i < e->set.n; i++)
+		for (size_t k = 0; k < e->set.recipes[i].n_steps; k++)
+			e->set.recipes[i].steps[k].ref = LUA_NOREF;
+	ni_lua_close(e->L);
+	e->L = NULL;
+	malloc_trim(0);
+}
+
+static bool has_always(const struct ni_engine *e)
+{
+	for (size_t i = 0; i < e->set.n; i++)
+		for (size_t k = 0; k < e->set.recipes[i].n_steps; k++)
+			if (e->set.recipes[i].steps[k].when == NI_WHEN_ALWAYS)
+				return true;
+	return false;
 }
 
 static int open_state(struct ni_engine *e)
@@ -390,6 +484,32 @@ static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *
 	return ok;
 }
 
+/* Whether this pass would run any step (unreadable records count as yes: the pass deals with them). */
+static bool any_due(struct ni_engine *e)
+{
+	int64_t now = ni_wall_ms();
+
+	for (size_t i = 0; i < e->set.n; i++) {
+		const struct ni_recipe *rc = &e->set.recipes[i];
+		struct ni_recipe_state st = { 0 };
+		bool exists = false, due = false;
+		enum ni_reason why;
+
+		if (load_records(e, rc->name, &st, &exists) < 0)
+			due = true;
+		for (size_t k = 0; k < rc->n_steps && !due; k++) {
+			due = ni_step_due(&rc->steps[k], ni_recipe_state_find(&st, rc->steps[k].name), e->boot_id, now,
+					  e->honour_backoff, &why);
+			if (!due && why == NI_REASON_BACKOFF)
+				break; /* later steps wait for it */
+		}
+		ni_recipe_state_free(&st);
+		if (due)
+			return true;
+	}
+	return false;
+}
+
 static int write_index(struct ni_engine *e)
 {
 	_cleanup_free_ char **names = calloc(e->set.n + 1, sizeof(char *));
@@ -502,6 +622,23 @@ int ni_engine_pass(struct ni_engine *e)
 	/* The index first: status must know of every recipe this pass touches, even if it dies mid-way. */
 	if ((r = write_index(e)) < 0)
 		ni_log(&ctx->log, NI_LOG_WARN, "cannot write the state index", "error", strerror(-r), NULL);
+	/* Steps from the cache: Lua only when one of them is due (a no-op pass loads nothing). */
+	if (!e->L && any_due(e)) {
+		size_t problems;
+
+		r = load_lua(e, NULL, NULL, &problems);
+		if (r < 0) {
+			ni_log(&ctx->log, NI_LOG_ERROR, "cannot load the recipes to run their due steps", "error",
+			       problems ? "see above" : strerror(-r), NULL);
+			return r == -EINVAL ? NI_EXIT_USAGE : NI_EXIT_FAILED;
+		}
+	}
+	if (e->cache_out.len > 0) {
+		if ((r = ni_statedir_write_atomic(e->state_fd, NI_CACHE_FILE, e->cache_out.p, e->cache_out.len)) < 0)
+			ni_log(&ctx->log, NI_LOG_WARN, "cannot write the fingerprint cache", "error", strerror(-r), NULL);
+		ni_buf_free(&e->cache_out);
+		e->cache_out = NI_BUF_INIT(0);
+	}
 	for (size_t i = 0; i < e->set.n && !interrupted; i++)
 		if (!apply_recipe(e, &e->set.recipes[i], &interrupted))
 			failed = true;
@@ -703,6 +840,13 @@ int ni_engine_run(struct ni_engine *e, int inotify_fd)
 
 		if (r == NI_EXIT_TARGET)
 			return r; /* the pod restarts and finds the host's new init */
+		/*
+		 * Idle memory independent of recipe size: nothing needs Lua until a step is due. An `always`
+		 * step is due every interval, and reloading every interval would cost a load per interval, so
+		 * with one the state stays (README: Performance has the numbers).
+		 */
+		if (e->L && e->use_cache && !has_always(e))
+			drop_lua(e);
 
 		/* The legacy contract: a failed STARTUP_SCRIPT ends the pod (Kubernetes restarts it with back-off). */
 		if (r != NI_EXIT_OK && e->legacy.script) {
@@ -746,6 +890,7 @@ void ni_engine_free(struct ni_engine *e)
 	ni_recipe_set_free(e->L, &e->set);
 	ni_lua_close(e->L);
 	e->L = NULL;
+	ni_buf_free(&e->cache_out);
 	free(e->legacy.checkpoint);
 	e->legacy.checkpoint = NULL;
 	e->recipes_fd = ni_safe_close(e->recipes_fd);
