@@ -350,13 +350,15 @@ static int load_records(struct ni_engine *e, const char *recipe, struct ni_recip
 	return ni_state_load(e->state_fd, recipe, st);
 }
 
-static bool decls_match(const struct ni_recipe_state *st, const struct ni_step_decl *d, size_t n)
+/* Whether the records declare exactly these steps (as compact() writes them). */
+static bool declared(const struct ni_recipe_state *st, const struct ni_recipe *rc)
 {
-	if (st->n_decls != n)
+	if (st->n_decls != rc->n_steps)
 		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!ni_streq(st->decls[i].name, d[i].name) || !ni_streq(st->decls[i].when, d[i].when) ||
-		    !ni_streq(st->decls[i].fingerprint, d[i].fingerprint))
+	for (size_t i = 0; i < rc->n_steps; i++)
+		if (!ni_streq(st->decls[i].name, rc->steps[i].name) ||
+		    !ni_streq(st->decls[i].when, ni_when_name(rc->steps[i].when)) ||
+		    !ni_streq(st->decls[i].fingerprint, rc->steps[i].fingerprint))
 			return false;
 	return true;
 }
@@ -420,7 +422,7 @@ static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *
 	 * crash. A recipe without steps gets its (empty) records too: status counts a missing file as
 	 * not converged.
 	 */
-	if (!exists || !decls_match(&st, decls, rc->n_steps))
+	if (!exists || !declared(&st, rc))
 		compact(e, rc, decls, &st);
 
 	/* The steps this pass runs, in order, up to one waiting for its back-off (later ones may depend on it). */
@@ -484,27 +486,34 @@ static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *
 	return ok;
 }
 
-/* Whether this pass would run any step (unreadable records count as yes: the pass deals with them). */
-static bool any_due(struct ni_engine *e)
+/*
+ * Whether this pass has anything to do: a step to run, or records to declare or repair (unreadable
+ * records count as work: apply_recipe deals with them). *ret_waiting: a failed step waits for its
+ * back-off, which makes the pass not converged, as apply_recipe would say.
+ */
+static bool pass_has_work(struct ni_engine *e, bool *ret_waiting)
 {
 	int64_t now = ni_wall_ms();
 
+	*ret_waiting = false;
 	for (size_t i = 0; i < e->set.n; i++) {
 		const struct ni_recipe *rc = &e->set.recipes[i];
 		struct ni_recipe_state st = { 0 };
-		bool exists = false, due = false;
+		bool exists = false, work = false;
 		enum ni_reason why;
 
-		if (load_records(e, rc->name, &st, &exists) < 0)
-			due = true;
-		for (size_t k = 0; k < rc->n_steps && !due; k++) {
-			due = ni_step_due(&rc->steps[k], ni_recipe_state_find(&st, rc->steps[k].name), e->boot_id, now,
-					  e->honour_backoff, &why);
-			if (!due && why == NI_REASON_BACKOFF)
+		if (load_records(e, rc->name, &st, &exists) < 0 || !exists || !declared(&st, rc))
+			work = true;
+		for (size_t k = 0; k < rc->n_steps && !work; k++) {
+			work = ni_step_due(&rc->steps[k], ni_recipe_state_find(&st, rc->steps[k].name), e->boot_id, now,
+					   e->honour_backoff, &why);
+			if (!work && why == NI_REASON_BACKOFF) {
+				*ret_waiting = true;
 				break; /* later steps wait for it */
+			}
 		}
 		ni_recipe_state_free(&st);
-		if (due)
+		if (work)
 			return true;
 	}
 	return false;
@@ -599,7 +608,7 @@ int ni_engine_pass(struct ni_engine *e)
 {
 	struct ni_ctx *ctx = e->ctx;
 	_cleanup_close_ int lock_fd = -1;
-	bool failed = false, interrupted = false;
+	bool failed = false, interrupted = false, waiting = false;
 	int r;
 
 	if (e->legacy.script && legacy_pass(e) != NI_EXIT_OK)
@@ -622,8 +631,16 @@ int ni_engine_pass(struct ni_engine *e)
 	/* The index first: status must know of every recipe this pass touches, even if it dies mid-way. */
 	if ((r = write_index(e)) < 0)
 		ni_log(&ctx->log, NI_LOG_WARN, "cannot write the state index", "error", strerror(-r), NULL);
-	/* Steps from the cache: Lua only when one of them is due (a no-op pass loads nothing). */
-	if (!e->L && any_due(e)) {
+	/*
+	 * Steps from the cache: Lua only when there is work (a no-op pass loads nothing, and reads each
+	 * recipe's records once).
+	 */
+	if (!e->L && !pass_has_work(e, &waiting)) {
+		if (target_gone(ctx, 0))
+			return NI_EXIT_TARGET;
+		return failed || waiting ? NI_EXIT_FAILED : NI_EXIT_OK;
+	}
+	if (!e->L) {
 		size_t problems;
 
 		r = load_lua(e, NULL, NULL, &problems);
