@@ -104,10 +104,10 @@ static int load_cached(struct ni_engine *e)
 
 	if (!e->cache_key[0] && (r = ni_cache_key(e->ctx->proc_fd, e->cache_key)) < 0)
 		return r;
-	r = ni_recipes_scan(e->recipes_fd, &files, &n);
-	if (r < 0)
-		return r;
+	/* the cache first: without one (a first apply) the files are read and hashed once, by the Lua load */
 	r = ni_statedir_read_file(e->state_fd, NI_CACHE_FILE, &buf, &len);
+	if (r == 0)
+		r = ni_recipes_scan(e->recipes_fd, &files, &n);
 	if (r == 0)
 		r = ni_cache_lookup(buf, len, e->cache_key, files, n, &set);
 	ni_recipe_files_free(files, n);
@@ -476,11 +476,15 @@ static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *
 	}
 
 	if (j.fd >= 0) {
-		/* The journal is closed first (compaction replaces the file), then re-read and compacted. */
-		ni_journal_close(&j);
-		ni_recipe_state_free(&st);
-		if (ni_state_load(e->state_fd, rc->name, &st) == 0)
-			compact(e, rc, decls, &st);
+		/* Compacted from what was loaded and what the pass wrote; re-read only when that cannot vouch. */
+		r = ni_journal_close_compact(&j, e->state_fd, rc->name, decls, rc->n_steps, &st);
+		if (r == -ESTALE) {
+			ni_recipe_state_free(&st);
+			if (ni_state_load(e->state_fd, rc->name, &st) == 0)
+				compact(e, rc, decls, &st);
+		} else if (r < 0)
+			ni_log(&ctx->log, NI_LOG_WARN, "cannot compact the recipe's state", "recipe", rc->name, "error",
+			       strerror(-r), NULL);
 	}
 	ni_recipe_state_free(&st);
 	return ok;
