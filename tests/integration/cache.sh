@@ -122,4 +122,33 @@ check_eq "a step's own os.getenv: the cache answers" 1 "$(cached "$out")"
 check_eq "plan after all this: every step done" \
 	"$(printf 'late/s skip done\nmirror/write skip done\nplain/one skip done')" \
 	"$(MIRROR=b nodeinit plan --target-pid "$FAKE" --recipes "$R" 2>&1 | sort)"
+
+# run: a converged pass drops its Lua state; a failed step's back-off running out (no inotify event,
+# no edit) still loads it again and runs the step; SIGTERM still ends it cleanly
+R2=$T/recipes2
+mkdir -p "$R2"
+cat > "$R2/10-flaky.lua" <<'EOF2'
+recipe "flaky" {
+  step "s" { function() exec.run { "sh", "-c", "echo flaky >> /tmp/runs; test -e /tmp/flaky-ok" } end },
+}
+EOF2
+NODEINIT_LOG_LEVEL=debug "$NODEINIT" run --target-pid "$FAKE" --recipes "$R2" --state-dir /var/lib/nodeinit-run \
+	--interval 1 > "$T/run.log" 2>&1 &
+RUN_PID=$!
+for _ in $(seq 1 100); do [ "$(runs flaky)" -ge 1 ] && break; sleep 0.1; done
+check_eq "run: the step failed once" 1 "$(runs flaky)"
+in_fake touch /tmp/flaky-ok
+converged=no
+for _ in $(seq 1 300); do
+	if nodeinit status --ready --target-pid "$FAKE" --state-dir /var/lib/nodeinit-run >/dev/null 2>&1; then converged=yes; break; fi
+	sleep 0.1
+done
+check_eq "run: after its back-off the step ran again from a dropped Lua state, and passed" yes "$converged"
+n=$(runs flaky)
+sleep 2.5
+check_eq "run: converged, it runs nothing more" "$n" "$(runs flaky)"
+kill -TERM $RUN_PID
+wait $RUN_PID
+check_eq "run: SIGTERM ends it with 0" 0 $?
+check_contains "run: it said it was stopping" "stopping" "$(cat "$T/run.log")"
 finish
