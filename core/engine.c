@@ -4,12 +4,14 @@
 
 #include <fcntl.h>
 #include <lauxlib.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cache.h"
 #include "exec.h"
 #include "legacy.h"
 #include "luart.h"
@@ -75,15 +77,75 @@ static void problem_to_log(void *ud, const char *file, int line, const char *msg
 	ni_log(&ctx->log, NI_LOG_ERROR, msg, "at", *where ? where : NULL, NULL);
 }
 
-int ni_engine_load(struct ni_engine *e, ni_problem_fn fn, void *ud, size_t *ret_problems)
+/* Replaces the engine's recipes with set (and its Lua state with L, NULL for none). */
+static void take_set(struct ni_engine *e, struct ni_recipe_set *set, lua_State *L)
+{
+	ni_recipe_set_free(e->L, &e->set);
+	ni_lua_close(e->L);
+	e->L = L;
+	e->set = *set;
+	*set = (struct ni_recipe_set){ 0 };
+}
+
+static void ignore_problem(void *ud, const char *file, int line, const char *msg)
+{
+	(void)ud, (void)file, (void)line, (void)msg;
+}
+
+/* The steps from the fingerprint cache, when it holds every recipe file as it is now; -ESTALE (or
+ * another -errno) when not, then the caller loads them with Lua. */
+static int load_cached(struct ni_engine *e)
+{
+	_cleanup_free_ char *buf = NULL;
+	struct ni_recipe_file *files = NULL;
+	struct ni_recipe_set set;
+	size_t n = 0, len = 0;
+	int r;
+
+	if (!e->cache_key[0] && (r = ni_cache_key(e->ctx->proc_fd, e->cache_key)) < 0)
+		return r;
+	/* the cache first: without one (a first apply) the files are read and hashed once, by the Lua load */
+	r = ni_statedir_read_file(e->state_fd, NI_CACHE_FILE, &buf, &len);
+	if (r == 0)
+		r = ni_recipes_scan(e->recipes_fd, &files, &n);
+	if (r == 0)
+		r = ni_cache_lookup(buf, len, e->cache_key, files, n, &set);
+	ni_recipe_files_free(files, n);
+	if (r == -EBADMSG || r == -ENOLINK)
+		/* never trusted: the Lua load that follows writes a good one */
+		ni_log(&e->ctx->log, NI_LOG_WARN, "ignoring the fingerprint cache", "file", NI_CACHE_FILE, "error",
+		       r == -EBADMSG ? "not a whole cache of ours" : strerror(-r), NULL);
+	if (r < 0)
+		return r;
+	/* Each cached file loaded without problems, but names must also be unique across files. */
+	if (ni_recipes_check_duplicates(&set, ignore_problem, NULL) > 0) {
+		ni_recipe_set_free(NULL, &set);
+		return -ESTALE;
+	}
+	take_set(e, &set, NULL);
+	ni_log(&e->ctx->log, NI_LOG_DEBUG, "recipes from the fingerprint cache, no Lua load", NULL);
+	return 0;
+}
+
+/* The cache text for what a Lua load just gave, for the pass to write under the lock. */
+static void prepare_cache(struct ni_engine *e)
+{
+	ni_buf_free(&e->cache_out);
+	e->cache_out = NI_BUF_INIT(0);
+	if (!e->cache_key[0] && ni_cache_key(e->ctx->proc_fd, e->cache_key) < 0)
+		return;
+	if (ni_cache_format(e->cache_key, &e->set, &e->cache_out) < 0) {
+		ni_buf_free(&e->cache_out);
+		e->cache_out = NI_BUF_INIT(0);
+	}
+}
+
+static int load_lua(struct ni_engine *e, ni_problem_fn fn, void *ud, size_t *ret_problems)
 {
 	struct ni_recipe_set set;
 	lua_State *L;
 	int r;
 
-	*ret_problems = 0;
-	if (e->recipes_fd < 0)
-		return 0;
 	L = ni_lua_new(e->ctx);
 	if (!L)
 		return -ENOMEM;
@@ -94,11 +156,43 @@ int ni_engine_load(struct ni_engine *e, ni_problem_fn fn, void *ud, size_t *ret_
 		ni_lua_close(L);
 		return r;
 	}
-	ni_recipe_set_free(e->L, &e->set);
-	ni_lua_close(e->L);
-	e->L = L;
-	e->set = set;
+	take_set(e, &set, L);
+	if (e->use_cache && e->state_fd >= 0)
+		prepare_cache(e);
 	return 0;
+}
+
+int ni_engine_load(struct ni_engine *e, ni_problem_fn fn, void *ud, size_t *ret_problems)
+{
+	*ret_problems = 0;
+	if (e->recipes_fd < 0)
+		return 0;
+	if (e->use_cache && e->state_fd >= 0 && load_cached(e) == 0)
+		return 0;
+	return load_lua(e, fn, ud, ret_problems);
+}
+
+/*
+ * Drops the Lua state (and gives the freed memory back) while the steps' names, whens and
+ * fingerprints stay: the pass needs Lua only for a step that is due, and loads it again then.
+ */
+static void drop_lua(struct ni_engine *e)
+{
+	for (size_t i = 0; i < e->set.n; i++)
+		for (size_t k = 0; k < e->set.recipes[i].n_steps; k++)
+			e->set.recipes[i].steps[k].ref = LUA_NOREF;
+	ni_lua_close(e->L);
+	e->L = NULL;
+	malloc_trim(0);
+}
+
+static bool has_always(const struct ni_engine *e)
+{
+	for (size_t i = 0; i < e->set.n; i++)
+		for (size_t k = 0; k < e->set.recipes[i].n_steps; k++)
+			if (e->set.recipes[i].steps[k].when == NI_WHEN_ALWAYS)
+				return true;
+	return false;
 }
 
 static int open_state(struct ni_engine *e)
@@ -256,13 +350,15 @@ static int load_records(struct ni_engine *e, const char *recipe, struct ni_recip
 	return ni_state_load(e->state_fd, recipe, st);
 }
 
-static bool decls_match(const struct ni_recipe_state *st, const struct ni_step_decl *d, size_t n)
+/* Whether the records declare exactly these steps (as compact() writes them). */
+static bool declared(const struct ni_recipe_state *st, const struct ni_recipe *rc)
 {
-	if (st->n_decls != n)
+	if (st->n_decls != rc->n_steps)
 		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!ni_streq(st->decls[i].name, d[i].name) || !ni_streq(st->decls[i].when, d[i].when) ||
-		    !ni_streq(st->decls[i].fingerprint, d[i].fingerprint))
+	for (size_t i = 0; i < rc->n_steps; i++)
+		if (!ni_streq(st->decls[i].name, rc->steps[i].name) ||
+		    !ni_streq(st->decls[i].when, ni_when_name(rc->steps[i].when)) ||
+		    !ni_streq(st->decls[i].fingerprint, rc->steps[i].fingerprint))
 			return false;
 	return true;
 }
@@ -326,7 +422,7 @@ static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *
 	 * crash. A recipe without steps gets its (empty) records too: status counts a missing file as
 	 * not converged.
 	 */
-	if (!exists || !decls_match(&st, decls, rc->n_steps))
+	if (!exists || !declared(&st, rc))
 		compact(e, rc, decls, &st);
 
 	/* The steps this pass runs, in order, up to one waiting for its back-off (later ones may depend on it). */
@@ -380,14 +476,51 @@ static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *
 	}
 
 	if (j.fd >= 0) {
-		/* The journal is closed first (compaction replaces the file), then re-read and compacted. */
-		ni_journal_close(&j);
-		ni_recipe_state_free(&st);
-		if (ni_state_load(e->state_fd, rc->name, &st) == 0)
-			compact(e, rc, decls, &st);
+		/* Compacted from what was loaded and what the pass wrote; re-read only when that cannot vouch. */
+		r = ni_journal_close_compact(&j, e->state_fd, rc->name, decls, rc->n_steps, &st);
+		if (r == -ESTALE) {
+			ni_recipe_state_free(&st);
+			if (ni_state_load(e->state_fd, rc->name, &st) == 0)
+				compact(e, rc, decls, &st);
+		} else if (r < 0)
+			ni_log(&ctx->log, NI_LOG_WARN, "cannot compact the recipe's state", "recipe", rc->name, "error",
+			       strerror(-r), NULL);
 	}
 	ni_recipe_state_free(&st);
 	return ok;
+}
+
+/*
+ * Whether this pass has anything to do: a step to run, or records to declare or repair (unreadable
+ * records count as work: apply_recipe deals with them). *ret_waiting: a failed step waits for its
+ * back-off, which makes the pass not converged, as apply_recipe would say.
+ */
+static bool pass_has_work(struct ni_engine *e, bool *ret_waiting)
+{
+	int64_t now = ni_wall_ms();
+
+	*ret_waiting = false;
+	for (size_t i = 0; i < e->set.n; i++) {
+		const struct ni_recipe *rc = &e->set.recipes[i];
+		struct ni_recipe_state st = { 0 };
+		bool exists = false, work = false;
+		enum ni_reason why;
+
+		if (load_records(e, rc->name, &st, &exists) < 0 || !exists || !declared(&st, rc))
+			work = true;
+		for (size_t k = 0; k < rc->n_steps && !work; k++) {
+			work = ni_step_due(&rc->steps[k], ni_recipe_state_find(&st, rc->steps[k].name), e->boot_id, now,
+					   e->honour_backoff, &why);
+			if (!work && why == NI_REASON_BACKOFF) {
+				*ret_waiting = true;
+				break; /* later steps wait for it */
+			}
+		}
+		ni_recipe_state_free(&st);
+		if (work)
+			return true;
+	}
+	return false;
 }
 
 static int write_index(struct ni_engine *e)
@@ -479,7 +612,7 @@ int ni_engine_pass(struct ni_engine *e)
 {
 	struct ni_ctx *ctx = e->ctx;
 	_cleanup_close_ int lock_fd = -1;
-	bool failed = false, interrupted = false;
+	bool failed = false, interrupted = false, waiting = false;
 	int r;
 
 	if (e->legacy.script && legacy_pass(e) != NI_EXIT_OK)
@@ -502,6 +635,31 @@ int ni_engine_pass(struct ni_engine *e)
 	/* The index first: status must know of every recipe this pass touches, even if it dies mid-way. */
 	if ((r = write_index(e)) < 0)
 		ni_log(&ctx->log, NI_LOG_WARN, "cannot write the state index", "error", strerror(-r), NULL);
+	/*
+	 * Steps from the cache: Lua only when there is work (a no-op pass loads nothing, and reads each
+	 * recipe's records once).
+	 */
+	if (!e->L && !pass_has_work(e, &waiting)) {
+		if (target_gone(ctx, 0))
+			return NI_EXIT_TARGET;
+		return failed || waiting ? NI_EXIT_FAILED : NI_EXIT_OK;
+	}
+	if (!e->L) {
+		size_t problems;
+
+		r = load_lua(e, NULL, NULL, &problems);
+		if (r < 0) {
+			ni_log(&ctx->log, NI_LOG_ERROR, "cannot load the recipes to run their due steps", "error",
+			       problems ? "see above" : strerror(-r), NULL);
+			return r == -EINVAL ? NI_EXIT_USAGE : NI_EXIT_FAILED;
+		}
+	}
+	if (e->cache_out.len > 0) {
+		if ((r = ni_statedir_write_atomic(e->state_fd, NI_CACHE_FILE, e->cache_out.p, e->cache_out.len)) < 0)
+			ni_log(&ctx->log, NI_LOG_WARN, "cannot write the fingerprint cache", "error", strerror(-r), NULL);
+		ni_buf_free(&e->cache_out);
+		e->cache_out = NI_BUF_INIT(0);
+	}
 	for (size_t i = 0; i < e->set.n && !interrupted; i++)
 		if (!apply_recipe(e, &e->set.recipes[i], &interrupted))
 			failed = true;
@@ -751,6 +909,13 @@ int ni_engine_run(struct ni_engine *e, int inotify_fd)
 
 		if (r == NI_EXIT_TARGET)
 			return r; /* the pod restarts and finds the host's new init */
+		/*
+		 * Idle memory independent of recipe size: nothing needs Lua until a step is due. An `always`
+		 * step is due every interval, and reloading every interval would cost a load per interval, so
+		 * with one the state stays (README: Performance has the numbers).
+		 */
+		if (e->L && e->use_cache && !has_always(e))
+			drop_lua(e);
 
 		/* The legacy contract: a failed STARTUP_SCRIPT ends the pod (Kubernetes restarts it with back-off). */
 		if (r != NI_EXIT_OK && e->legacy.script) {
@@ -794,6 +959,7 @@ void ni_engine_free(struct ni_engine *e)
 	ni_recipe_set_free(e->L, &e->set);
 	ni_lua_close(e->L);
 	e->L = NULL;
+	ni_buf_free(&e->cache_out);
 	free(e->legacy.checkpoint);
 	e->legacy.checkpoint = NULL;
 	e->recipes_fd = ni_safe_close(e->recipes_fd);

@@ -271,9 +271,12 @@ static int cmd_apply(struct ni_engine *e)
 		return r;
 	if (forever && e->recipes_fd >= 0)
 		inotify_fd = watch_recipes(ctx);
-	if ((r = load_recipes(e)) != NI_EXIT_OK)
+	/* apply and run take the steps from the fingerprint cache in the host's state dir when it answers
+	 * (cache.h), so they load after entering the host; the recipe files stay reachable through the fd */
+	e->use_cache = ctx->opt.command != NI_CMD_PLAN;
+	if (!e->use_cache && (r = load_recipes(e)) != NI_EXIT_OK)
 		return r;
-	if (!e->legacy.script && e->set.n == 0) {
+	if (!e->legacy.script && e->recipes_fd < 0) {
 		fprintf(stderr, "nodeinit: nothing to do: no recipes in %s and STARTUP_SCRIPT is not set\n",
 			ctx->opt.recipes_dir);
 		return NI_EXIT_USAGE;
@@ -283,6 +286,13 @@ static int cmd_apply(struct ni_engine *e)
 		return r;
 	if ((r = open_state_dir(e, ctx->opt.command == NI_CMD_PLAN)) != NI_EXIT_OK)
 		return r;
+	if (e->use_cache && (r = load_recipes(e)) != NI_EXIT_OK)
+		return r;
+	if (!e->legacy.script && e->set.n == 0) {
+		fprintf(stderr, "nodeinit: nothing to do: no recipes in %s and STARTUP_SCRIPT is not set\n",
+			ctx->opt.recipes_dir);
+		return NI_EXIT_USAGE;
+	}
 	if (ctx->opt.command == NI_CMD_PLAN)
 		return ni_engine_plan(e, stdout) < 0 ? NI_EXIT_FAILED : NI_EXIT_OK;
 	ni_log(&ctx->log, NI_LOG_INFO, forever ? "nodeinit running" : "nodeinit applying", "version", NI_VERSION, NULL);
