@@ -19,6 +19,7 @@ struct ni_ctx {
 	const char *step;   /* "recipe/step" being applied, for log lines; NULL outside steps */
 	bool sensitive;     /* the current step's values must not reach logs */
 	long deadline_ms;   /* CLOCK_MONOTONIC ms by which the current step must end; 0: none */
+	bool changed;       /* the current step changed something (sysctl.set, file.*, exec.run): log it at info */
 };
 
 #endif

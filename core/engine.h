@@ -25,6 +25,7 @@ struct ni_engine {
 	int state_fd;         /* the state directory on the host; -1 until opened */
 	bool honour_backoff;  /* run: yes; apply: retry failed steps at once */
 	char boot_id[37];     /* the host's boot_id, 36 characters */
+	struct ni_watchdog *wd; /* NULL: steps run unwatched (legacy only, plan) */
 };
 
 /* Loads (or reloads) the recipes into a fresh Lua state; on problems the old set stays. */
@@ -45,6 +46,12 @@ int ni_engine_plan(struct ni_engine *e, FILE *out);
  * missing or unreadable records. Returns -errno on an unreadable state dir or index.
  */
 int ni_engine_status(struct ni_engine *e, bool json, FILE *out, bool *ret_converged);
+
+/*
+ * Starts the step watchdog thread (watchdog.h) that run_step arms; before the host is entered, as a
+ * process in another PID namespace cannot make threads. Logs when it cannot; steps then run unwatched.
+ */
+void ni_engine_start_watchdog(struct ni_engine *e);
 
 /* run: pass, then wait for the interval, a recipe change (inotify_fd, -1 for none) or a stop signal. */
 int ni_engine_run(struct ni_engine *e, int inotify_fd);
