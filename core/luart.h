@@ -42,9 +42,9 @@ int ni_lua_require_embedded(lua_State *L, const char *name);
 bool ni_stop_pending(const struct ni_ctx *ctx);
 
 /*
- * After a primitive that waited (exec.run): when a stop signal is pending or the step is past its
- * deadline, the count hook raises at the next VM instruction, and again after each pcall that
- * catches it, so the step's body cannot carry on as if the command had finished.
+ * After a primitive that waited (exec.run): when a stop signal is pending, the count hook raises at
+ * the next VM instruction, and again after each pcall that catches it, so the step's body cannot
+ * carry on as if the command had finished.
  */
 void ni_lua_stop_soon(lua_State *L);
 

@@ -91,7 +91,8 @@ check_eq "stop caught by pcall, body carries on: interrupted" interrupted "$(res
 check "stop caught by pcall, body carries on: the next Lua call raised (no file written)" in_fake test ! -e /tmp/carryon-after
 
 # --- 2. A step past its timeout is failed, whatever its body did after: exec.run returned
-# timed_out = true at the step's deadline and the body carried on.
+# timed_out = true at the step's deadline and the body carried on (it may still say which command
+# timed out; the count hook ends it at its next round).
 mkcase tlua 10-r.lua <<'EOF'
 recipe "tlua" {
   step "slow" { timeout = 1, function() exec.run { "sleep", "20" } end },
@@ -139,7 +140,6 @@ line=$(last_end tlua tlua slow)
 check_eq "timeout, Lua step: the record counts one failure" 1 "$(field "$line" failures)"
 check "timeout, Lua step: the record has a back-off" [ "$(field "$line" retry_after_ms)" -gt "$(field "$line" started_ms)" ] 2>/dev/null
 check_eq "timeout, Lua body carries on: failed" failed "$(result tcarry tcarry slow)"
-check "timeout, Lua body carries on: the next Lua call raised (no file written)" in_fake test ! -e /tmp/tcarry-after
 check_eq "timeout, YAML lua step: failed" failed "$(result tyaml tyaml slow-lua)"
 check_eq "timeout, YAML exec step: failed" failed "$(result tyexec tyexec slow-exec)"
 check_eq "a command's own timeout inside a step: ok" ok "$(result town town own)"
