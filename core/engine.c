@@ -17,6 +17,7 @@
 #include "luart.h"
 #include "report.h"
 #include "util.h"
+#include "watchdog.h"
 
 #define DEBOUNCE_MS 200
 
@@ -47,6 +48,16 @@ static bool target_gone(const struct ni_ctx *ctx, int wait_ms)
 		if (ni_now_ms() >= until)
 			return false;
 	}
+}
+
+/* Exit 3 (run ends, the pod restarts and finds the host's new init), with a line saying why. */
+static int report_target_gone(const struct ni_ctx *ctx)
+{
+	char pid[16];
+
+	snprintf(pid, sizeof(pid), "%d", (int)ctx->opt.target_pid);
+	ni_log(&ctx->log, NI_LOG_ERROR, "the target process is gone; stopping", "target_pid", pid, NULL);
+	return NI_EXIT_TARGET;
 }
 
 /* The host's boot_id, read in its mount namespace; "unknown" when it cannot be read. */
@@ -236,19 +247,35 @@ static int call_step(struct ni_engine *e, const struct ni_step *s, const char *f
 	return 1;
 }
 
+void ni_engine_start_watchdog(struct ni_engine *e)
+{
+	int r = ni_watchdog_new(&e->ctx->log, e->ctx->sig_fd, &e->wd);
+
+	if (r < 0) {
+		ni_log(&e->ctx->log, NI_LOG_WARN, "cannot start the step watchdog; a step stuck in C code will not be "
+		       "cut short", "error", strerror(-r), NULL);
+		e->wd = NULL;
+	}
+}
+
 /*
  * Runs one due step: the "started" line goes to the journal (synced) first, so a crash shows it
  * interrupted; the "ended" line only after the body returned. Returns the result; INTERRUPTED when
- * a stop signal cut it short (then no ended line is written).
+ * a stop signal came while it ran (then no ended line is written), whatever the body returned: a
+ * pcall in the recipe may have caught the stop. A step that ran past its timeout is FAILED, whatever
+ * its body did after. The watchdog covers what the count hook cannot see (watchdog.h).
  */
 static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, const struct ni_step *s,
 			       const struct ni_step_record *prev, struct ni_journal *j, enum ni_reason why)
 {
 	struct ni_ctx *ctx = e->ctx;
 	struct ni_step_record rec = { .name = s->name, .exit_code = 0 };
+	struct ni_watchdog *wd;
 	_cleanup_free_ char *label = NULL, *err = NULL;
 	char dur[24];
-	bool truthy = false;
+	/* An always step, or one whose check holds, that changes nothing logs at debug: idle stays quiet. */
+	enum ni_log_level quiet = s->when == NI_WHEN_ALWAYS ? NI_LOG_DEBUG : NI_LOG_INFO;
+	bool truthy = false, timed_out = false;
 	long t0;
 	int r;
 
@@ -257,7 +284,7 @@ static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, 
 	snprintf(rec.fingerprint, sizeof(rec.fingerprint), "%s", s->fingerprint);
 	snprintf(rec.boot_id, sizeof(rec.boot_id), "%s", e->boot_id);
 	rec.started_ms = ni_wall_ms();
-	ni_log(&ctx->log, NI_LOG_INFO, "step start", "recipe", rc->name, "step", s->name, "reason", ni_reason_name(why), NULL);
+	rec.failures = prev && prev->result == NI_RESULT_FAILED ? prev->failures : 0;
 
 	r = ni_journal_begin(j, s->name, s->fingerprint, e->boot_id, rec.started_ms);
 	if (r < 0) {
@@ -269,25 +296,43 @@ static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, 
 
 	ctx->step = label;
 	ctx->sensitive = s->sensitive;
+	ctx->changed = false;
 	t0 = ni_now_ms();
 	ctx->deadline_ms = s->timeout_ms > 0 ? t0 + s->timeout_ms : 0;
+	wd = e->wd;
+	if (wd) {
+		struct ni_watchdog_step ws = { .recipe = rc->name, .rec = &rec, .journal_fd = j->fd, .t0_ms = t0,
+					       .deadline_ms = ctx->deadline_ms, .interval_s = ctx->opt.interval_s };
+		if ((r = ni_watchdog_arm(wd, &ws)) < 0)
+			wd = NULL;
+	}
 	if (s->has_check && call_step(e, s, "check", &truthy, &err) && truthy) {
 		rec.result = NI_RESULT_KEPT;
-	} else if (!err && call_step(e, s, "run", &truthy, &err)) {
-		rec.result = NI_RESULT_OK;
 	} else {
-		rec.result = NI_RESULT_FAILED;
-		rec.exit_code = 1;
+		if (!err)
+			ni_log(&ctx->log, quiet, "step start", "recipe", rc->name, "step", s->name, "reason",
+			       ni_reason_name(why), NULL);
+		if (!err && call_step(e, s, "run", &truthy, &err)) {
+			rec.result = NI_RESULT_OK;
+		} else {
+			rec.result = NI_RESULT_FAILED;
+			rec.exit_code = 1;
+		}
 	}
+	if (wd)
+		ni_watchdog_disarm(wd);
 	rec.duration_ms = ni_now_ms() - t0;
+	timed_out = ctx->deadline_ms && ni_now_ms() >= ctx->deadline_ms;
 	ctx->step = NULL;
 	ctx->sensitive = false;
 	ctx->deadline_ms = 0;
 	snprintf(dur, sizeof(dur), "%lld", (long long)rec.duration_ms);
 
-	if (rec.result == NI_RESULT_FAILED && ni_stop_pending(ctx)) {
+	/* The signal stays on the signalfd until the run loop reads it: pending now means it came during the step. */
+	if (ni_stop_pending(ctx)) {
 		ni_log(&ctx->log, NI_LOG_WARN, "step interrupted by a stop signal", "recipe", rc->name, "step", s->name,
-		       "duration_ms", dur, NULL);
+		       "duration_ms", dur, "body", rec.result == NI_RESULT_FAILED ? NULL : "returned (the stop was caught)",
+		       NULL);
 		return NI_RESULT_INTERRUPTED;
 	}
 	if (rec.result == NI_RESULT_FAILED && target_gone(ctx, 100)) {
@@ -299,9 +344,18 @@ static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, 
 		       "step", s->name, "target_pid", pid, NULL);
 		return NI_RESULT_INTERRUPTED;
 	}
+	if (timed_out && rec.result != NI_RESULT_FAILED) {
+		/* The timeout is the step's contract: a command it cut short (timed_out = true) does not make it ok. */
+		rec.result = NI_RESULT_FAILED;
+		rec.exit_code = 1;
+		free(err);
+		err = strdup("step timed out (it ran past its timeout; what it did after does not count)");
+	}
 	if (rec.result == NI_RESULT_FAILED) {
-		rec.failures = prev && prev->result == NI_RESULT_FAILED ? prev->failures + 1 : 1;
+		rec.failures++;
 		rec.retry_after_ms = rec.started_ms + rec.duration_ms + ni_backoff_ms(rec.failures, ctx->opt.interval_s);
+	} else {
+		rec.failures = 0;
 	}
 	r = ni_journal_end(j, &rec);
 	if (r < 0)
@@ -313,14 +367,16 @@ static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, 
 		if (tb)
 			*tb = '\0';
 		ni_log(&ctx->log, NI_LOG_ERROR, "step failed", "recipe", rc->name, "step", s->name, "duration_ms", dur,
-		       "error", s->sensitive ? "(hidden: sensitive step)" : err, NULL);
+		       "reason", timed_out ? "timeout" : NULL, "error", s->sensitive ? "(hidden: sensitive step)" : err, NULL);
 		if (tb && !s->sensitive)
 			ni_log(&ctx->log, NI_LOG_DEBUG, "step failed: traceback", "recipe", rc->name, "step", s->name,
 			       "traceback", tb + 1, NULL);
+	} else {
+		bool did = ctx->changed || (rec.result == NI_RESULT_OK && s->when != NI_WHEN_ALWAYS);
+		ni_log(&ctx->log, did ? NI_LOG_INFO : NI_LOG_DEBUG, "step done", "recipe", rc->name, "step", s->name,
+		       "result", ni_result_name(rec.result), "duration_ms", dur, "changed", ctx->changed ? "yes" : "no", NULL);
 	}
-	else
-		ni_log(&ctx->log, NI_LOG_INFO, "step done", "recipe", rc->name, "step", s->name, "result",
-		       ni_result_name(rec.result), "duration_ms", dur, NULL);
+	ctx->changed = false;
 	return rec.result;
 }
 
@@ -615,10 +671,14 @@ int ni_engine_pass(struct ni_engine *e)
 	bool failed = false, interrupted = false, waiting = false;
 	int r;
 
+	/* Both paths, legacy-only too: nothing can be started in a target that has gone (and a script
+	 * that cannot start there has not failed). */
+	if (target_gone(ctx, 0))
+		return report_target_gone(ctx);
 	if (e->legacy.script && legacy_pass(e) != NI_EXIT_OK)
 		failed = true;
 	if (e->set.n == 0)
-		return failed ? NI_EXIT_FAILED : NI_EXIT_OK;
+		return target_gone(ctx, failed ? 100 : 0) ? report_target_gone(ctx) : failed ? NI_EXIT_FAILED : NI_EXIT_OK;
 
 	if (open_state(e) < 0)
 		return NI_EXIT_FAILED;
@@ -664,7 +724,7 @@ int ni_engine_pass(struct ni_engine *e)
 		if (!apply_recipe(e, &e->set.recipes[i], &interrupted))
 			failed = true;
 	if (target_gone(ctx, 0))
-		return NI_EXIT_TARGET;
+		return report_target_gone(ctx);
 	return failed || interrupted ? NI_EXIT_FAILED : NI_EXIT_OK;
 }
 
@@ -956,6 +1016,8 @@ int ni_engine_run(struct ni_engine *e, int inotify_fd)
 
 void ni_engine_free(struct ni_engine *e)
 {
+	ni_watchdog_free(e->wd);
+	e->wd = NULL;
 	ni_recipe_set_free(e->L, &e->set);
 	ni_lua_close(e->L);
 	e->L = NULL;

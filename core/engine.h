@@ -28,6 +28,7 @@ struct ni_engine {
 	bool use_cache;       /* apply, run: steps from the fingerprint cache (cache.h) when it answers */
 	char cache_key[65];   /* ni_cache_key, once; "" until then */
 	struct ni_buf cache_out; /* a fresh cache text for the next pass to write under the lock */
+	struct ni_watchdog *wd; /* NULL: steps run unwatched (legacy only, plan) */
 };
 
 /*
@@ -53,6 +54,12 @@ int ni_engine_plan(struct ni_engine *e, FILE *out);
  * missing or unreadable records. Returns -errno on an unreadable state dir or index.
  */
 int ni_engine_status(struct ni_engine *e, bool json, FILE *out, bool *ret_converged);
+
+/*
+ * Starts the step watchdog thread (watchdog.h) that run_step arms; before the host is entered, as a
+ * process in another PID namespace cannot make threads. Logs when it cannot; steps then run unwatched.
+ */
+void ni_engine_start_watchdog(struct ni_engine *e);
 
 /* run: pass, then wait for the interval, a recipe change (inotify_fd, -1 for none) or a stop signal. */
 int ni_engine_run(struct ni_engine *e, int inotify_fd);

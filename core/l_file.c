@@ -171,6 +171,7 @@ static int fail(lua_State *L, int r, const char *path, const char *why)
 
 static void log_changed(struct ni_ctx *ctx, const char *op, const char *path)
 {
+	ctx->changed = true;
 	ni_log(&ctx->log, NI_LOG_INFO, "changed", "step", ctx->step, "op", op, "path", path, NULL);
 }
 

@@ -125,6 +125,7 @@ static int l_sysctl_set(lua_State *L)
 	r = ni_sysctl_write(fd, key, value, &changed);
 	if (r < 0)
 		return ni_lua_fail(L, r, key);
+	ctx->changed |= changed;
 	if (changed)
 		ni_log(&ctx->log, NI_LOG_INFO, "changed", "step", ctx->step, "sysctl", key, "value",
 		       ctx->sensitive ? "(sensitive)" : value, NULL);

@@ -92,6 +92,12 @@ bool ni_stop_pending(const struct ni_ctx *ctx)
 	return ctx->sig_fd >= 0 && poll(&p, 1, 0) > 0;
 }
 
+/* Past the current step's deadline (the same test run_step makes when the step returns). */
+static bool overdue(const struct ni_ctx *ctx)
+{
+	return ctx->deadline_ms && ni_now_ms() >= ctx->deadline_ms;
+}
+
 static void count_hook(lua_State *L, lua_Debug *ar)
 {
 	struct ni_lua *s = state_of(L);
@@ -102,7 +108,7 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 	s->instr_left -= lua_gethookcount(L);
 	if (s->instr_left < 0)
 		s->instr_hit = true;
-	else if (!(ctx->deadline_ms && ni_now_ms() > ctx->deadline_ms) && !ni_stop_pending(ctx))
+	else if (!overdue(ctx) && !ni_stop_pending(ctx))
 		return;
 	/* A pcall in the recipe may catch this: it comes back at the very next instruction then, so
 	 * every protected level is left in turn and a runaway cannot swallow its own stop. */
@@ -110,9 +116,22 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 	if (s->instr_hit)
 		luaL_error(L, "instruction limit exceeded (%I VM instructions): a runaway loop?",
 			   (lua_Integer)NI_LUA_INSTR_MAX);
-	if (ctx->deadline_ms && ni_now_ms() > ctx->deadline_ms)
+	if (overdue(ctx))
 		luaL_error(L, "step timed out");
 	luaL_error(L, "interrupted by a stop signal");
+}
+
+void ni_lua_stop_soon(lua_State *L)
+{
+	/* A passed deadline is left to the hook's usual round: the body may still say which command
+	 * timed out (recipe.lua does), and run_step records the step failed whatever it does. */
+	if (!ni_stop_pending(ni_lua_ctx(L)))
+		return;
+	/* Here and on the main thread: the coroutine that called may yield back to it before running on. */
+	lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+	lua_sethook(lua_tothread(L, -1), count_hook, LUA_MASKCOUNT, 1);
+	lua_pop(L, 1);
 }
 
 static const char BOX_MT[] = "nodeinit.Box";

@@ -281,6 +281,9 @@ static int cmd_apply(struct ni_engine *e)
 			ctx->opt.recipes_dir);
 		return NI_EXIT_USAGE;
 	}
+	/* Only with a recipe directory: an idle legacy-only run makes no thread. */
+	if (ctx->opt.command != NI_CMD_PLAN && e->recipes_fd >= 0)
+		ni_engine_start_watchdog(e);
 	r = enter_host(ctx);
 	if (r != NI_EXIT_OK)
 		return r;
