@@ -128,17 +128,24 @@ static const struct {
 	  NULL, "nodeinit-step-1|s3:rec|s2:x8|{|s4:body|=|{|i1|=|{|i1|=|{|i1|=|{|i1|=|{|i1|=|{|i1|=|{|i1|=|{|i1|=|{|i1|=|{|i1|=|{|i1|=|{|i1|=|{|i1|=|{|i1|=|{|i1|=|{|i1|=|{|i1|=|" },
 };
 
+/*
+ * The stock recipes are templates operators copy into their ConfigMap, so an image upgrade never
+ * changes the text nodes run; these values guard the fingerprint algorithm. Three were re-pinned for
+ * issue 13, whose stock recipes changed on purpose (0.1.0 had containerd-mirror/mirrors cad6c53e...,
+ * kernel-modules/sysctls b0e657d6..., sysctl/apply 0e1e6e40...): a node whose operator copies the new
+ * text re-runs those steps once, idempotently, as for any edit of theirs.
+ */
 static const struct {
 	const char *dir, *recipe, *step, *fingerprint;
 } recipes[] = {
-	{ "recipes", "containerd-mirror", "mirrors", "cad6c53e66ef0fb76b123e753c7059df5db7ef99c16db7f9d8408bf815b09440" },
+	{ "recipes", "containerd-mirror", "mirrors", "d23ed95677774f1368ac227375a490a60daad973c78745002e7b871bc114cd7e" },
 	{ "recipes", "hugepages", "hugepages", "0d1f697302aaad5f9283264e0cbfa0cd4489aabc8abeb19ede896e465d87ebe6" },
 	{ "recipes", "hugepages", "transparent-hugepages", "fdc34b776e5275d06dce90f493fa0e4c0df7a19ac5ff4e04eeb2a1a94d03c9cc" },
 	{ "recipes", "kernel-modules", "persist", "429653dd15a6ef19f9f82e1f8b9b88a462b41f6f019b7bed973ce9e4887e820e" },
 	{ "recipes", "kernel-modules", "load", "bdb7b0609f12f7b9a3b6f0fd6b47f28bef395e7a9a3de0f43f0ae9b224c165bf" },
-	{ "recipes", "kernel-modules", "sysctls", "b0e657d65b73bb958526618ede9c7b79f9c5cbb6d99d9eb14044bbad9572f4ef" },
+	{ "recipes", "kernel-modules", "sysctls", "c6d53c8777c2d8fd87b723d5433bdebe5aeac3909ff12bccc1140d721171d458" },
 	{ "recipes", "legacy-script", "example", "cf748d862687b9f2d4a1b458f22d474f265e040d2f487b061e35a4e2f212fd0f" },
-	{ "recipes", "sysctl", "apply", "0e1e6e4075027605ae59a3b49d4325b5531b5f7d357a4bb58f9c55bd5400766f" },
+	{ "recipes", "sysctl", "apply", "b921de3add7bcd3dbecd3f217c08c90cbea2482f5b2f8197e85d07c1a711c431" },
 	{ "examples/recipes", "network", "br-netfilter", "85f6ca9371beab65b54926dff0d990a416ebdefad85860f1103ea44ebb6b424c" },
 	{ "examples/recipes", "network", "ip-forward", "18ad7c68d61b308ca1ff2eaf6e7429af73e745d5daa09aedb59c05dc0fe3c9e8" },
 	{ "examples/recipes", "network", "bridge-nf-call", "f398ed4202e68d2a0ae172b1b409fc4abb5b13befe40a650105595e5f2ac0f1c" },
