@@ -13,6 +13,7 @@
 
 #include "embed.h"
 #include "exec.h"
+#include "fingerprint.h"
 #include "report.h"
 #include "util.h"
 
@@ -34,9 +35,9 @@ static const char MEMMSG_KEY = 'X';   /* registry: the memory limit message, mad
 
 /*
  * A step that holds one of these tables in an upvalue (`local file = file`) has in its fingerprint
- * every function of the module and each function's upvalues (core/fingerprint.c): adding a function
- * or an upvalue re-runs such `once` steps after an upgrade. test_fingerprint pins those fingerprints
- * (tests/fixtures/modules): a change there is a decision to version the material, not an accident.
+ * the module's 0.1.0 functions and each one's upvalues (core/fingerprint.c, which freezes the keys):
+ * adding a function re-runs nothing, adding an upvalue to a 0.1.0 binding re-runs such `once` steps
+ * after an upgrade. test_fingerprint pins those fingerprints (tests/fixtures/modules).
  */
 static const struct {
 	const char *name;
@@ -550,6 +551,7 @@ static int push_env(lua_State *L)
 	while (lua_next(L, -2)) {
 		const char *name = lua_tostring(L, -2);
 		copy_table(L, -1);
+		ni_fingerprint_module(L, -1, name);
 		lua_pushvalue(L, -1);
 		lua_setfield(L, env, name);
 		lua_pushfstring(L, "nodeinit.%s", name);
