@@ -258,13 +258,40 @@ static void test_missing_facts(void **state)
 	assert_int_equal(ni_host_memory(f->root_fd, &m), -ENOENT);
 }
 
+/* Runs src as a step's body runs (host.* read the host: only inside a step). */
 static const char *run(struct fixture *f, const char *src)
 {
 	lua_settop(f->L, 0);
 	ni_lua_push_env(f->L);
-	if (ni_lua_load(f->L, "=test", src, strlen(src), -1) != LUA_OK || ni_lua_pcall(f->L, 0, 1) != LUA_OK)
+	if (ni_lua_load(f->L, "=test", src, strlen(src), -1) != LUA_OK || ni_lua_pcall_step(f->L, 0, 1) != LUA_OK)
 		fail_msg("%s\n  failed: %s", src, lua_tostring(f->L, -1));
 	return lua_tostring(f->L, -1);
+}
+
+/* Runs src as a recipe file's top-level code runs; returns its error, which it must raise. */
+static const char *run_load_error(struct fixture *f, const char *src)
+{
+	lua_settop(f->L, 0);
+	ni_lua_push_env(f->L);
+	if (ni_lua_load(f->L, "=test", src, strlen(src), -1) != LUA_OK)
+		fail_msg("%s\n  failed to load: %s", src, lua_tostring(f->L, -1));
+	if (ni_lua_pcall(f->L, 0, 1) == LUA_OK)
+		fail_msg("%s\n  ran at load time", src);
+	return lua_tostring(f->L, -1);
+}
+
+static void test_lua_host_only_in_step(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const calls[] = { "host.os()", "host.kernel()", "host.cpus()", "host.memory()",
+					     "host.numa_nodes()", "host.interfaces()", "host.block_devices()" };
+
+	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+		const char *err = run_load_error(f, calls[i]);
+
+		if (!strstr(err, "only inside a step"))
+			fail_msg("%s at load: %s", calls[i], err);
+	}
 }
 
 static void test_lua_host(void **state)
@@ -303,6 +330,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_readers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_facts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lua_host, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lua_host_only_in_step, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

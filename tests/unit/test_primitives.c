@@ -235,26 +235,47 @@ static void test_conf_resolve(void **state)
 	assert_string_equal(resolve(f, "net.nothing.* = 1\n"), "");
 }
 
+/* Runs src as a step's body runs (the primitives act only inside a step). */
 static const char *run(struct fixture *f, const char *src)
 {
 	lua_settop(f->L, 0);
 	ni_lua_push_env(f->L);
-	if (ni_lua_load(f->L, "=test", src, strlen(src), -1) != LUA_OK || ni_lua_pcall(f->L, 0, 1) != LUA_OK)
+	if (ni_lua_load(f->L, "=test", src, strlen(src), -1) != LUA_OK || ni_lua_pcall_step(f->L, 0, 1) != LUA_OK)
 		fail_msg("%s\n  failed: %s", src, lua_tostring(f->L, -1));
 	return lua_tostring(f->L, -1);
 }
 
-static void refused(struct fixture *f, const char *src, const char *needle)
+/* src must raise needle: in a step, or (at_load) as a recipe file's top-level code. */
+static void raises(struct fixture *f, const char *src, const char *needle, bool at_load)
 {
 	const char *msg;
 
 	lua_settop(f->L, 0);
 	ni_lua_push_env(f->L);
-	if (ni_lua_load(f->L, "=test", src, strlen(src), -1) == LUA_OK && ni_lua_pcall(f->L, 0, 1) == LUA_OK)
+	if (ni_lua_load(f->L, "=test", src, strlen(src), -1) == LUA_OK &&
+	    (at_load ? ni_lua_pcall(f->L, 0, 1) : ni_lua_pcall_step(f->L, 0, 1)) == LUA_OK)
 		fail_msg("%s\n  ran, but should have raised", src);
 	msg = lua_tostring(f->L, -1);
 	if (!msg || !strstr(msg, needle))
 		fail_msg("%s\n  raised '%s', expected '%s'", src, msg ? msg : "?", needle);
+}
+
+static void refused(struct fixture *f, const char *src, const char *needle)
+{
+	raises(f, src, needle, false);
+}
+
+/* The new readers and sleep at a recipe's top level: refused, so a load never reads or waits on the host. */
+static void test_only_in_step(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const calls[] = { "file.list('/srv/d')", "file.stat('/srv/d/a.txt')",
+					     "sysctl.keys('vm.*')", "sysctl.resolve_conf('vm.swappiness = 1\\n')",
+					     "file.symlink('a.txt', '/srv/d/link')", "sleep(0)" };
+
+	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++)
+		raises(f, calls[i], "only inside a step", true);
+	assert_int_equal(faccessat(f->root_fd, "srv/d/link", F_OK, AT_SYMLINK_NOFOLLOW), -1);
 }
 
 static void test_lua_sysctl(void **state)
@@ -357,6 +378,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lua_sysctl, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lua_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sleep, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_only_in_step, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
