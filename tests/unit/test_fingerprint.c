@@ -167,10 +167,10 @@ static const struct {
 	{ "tests/fixtures/upgrade-v0.1.0/recipes", "yaml", "lua", "8e15808b31c7e9892cf4f8dce28b02b62cf719e7997e67be5e6a7fb278110a6c" },
 	{ "tests/fixtures/upgrade-v0.1.0/recipes", "yaml", "checked", "fd1fc5527cb05b6d0b82610410717f7fd85f6dc20695399aedd779174329814a" },
 	/*
-	 * Steps holding a module table in an upvalue (tests/fixtures/modules): their material walks every
-	 * function of the module and each function's upvalues (file's and yaml's have one). A new function
-	 * in a module, or a new upvalue in a binding, changes these and re-runs such `once` steps after an
-	 * upgrade: make that a decision (version the material), not an accident. Pinned from this release.
+	 * Steps holding a module table in an upvalue (tests/fixtures/modules): their material walks the
+	 * module's 0.1.0 functions (core/fingerprint.c freezes the keys) and each one's upvalues (file's and
+	 * yaml's have one). A new upvalue in a 0.1.0 binding changes these and re-runs such `once` steps
+	 * after an upgrade: make that a decision (version the material), not an accident.
 	 */
 	{ "tests/fixtures/modules", "modules", "exec", "fb9196c1c0e01107533ece0c531c2b635163ed96c531383f421a9d8aaeca8792" },
 	{ "tests/fixtures/modules", "modules", "file", "f418f937e7cff2b4984b2c3fea9ceb415719ea91f443948aae79b51d7d124c31" },
@@ -326,6 +326,41 @@ static void test_globals(void **state)
 	lua_pop(L, 7);
 }
 
+/*
+ * A module table, by identity: only its 0.1.0 keys (file.list, .stat, .symlink are newer); a module
+ * 0.1.0 did not have is its name. A recipe's own table of the same functions keeps all its keys.
+ */
+static void test_modules(void **state)
+{
+	static const char check[] =
+		"local begin, finish, material = ...\n"
+		"local fc = { src = 'x\\n', chunkname = '@t.lua', file = 't.lua' }\n"
+		"return material('rec', 'm', { body = host }, fc), material('rec', 'm', { body = file }, fc),\n"
+		"  material('rec', 'm', { body = { list = file.list } }, fc),\n"
+		"  finish(begin('rec', 'm', { body = file }, fc), nil) == finish(begin('rec', 'm', { body = require('nodeinit.file') }, fc), nil)\n";
+	lua_State *L = *state;
+	const char *file;
+
+	assert_int_equal(ni_lua_push_env(L), LUA_OK);
+	assert_int_equal(ni_lua_load(L, "=modules", check, strlen(check), -1), LUA_OK);
+	lua_remove(L, -2);
+	lua_pushcfunction(L, ni_fingerprint_l_begin);
+	lua_pushcfunction(L, ni_fingerprint_l_finish);
+	lua_pushcfunction(L, ni_fingerprint_l_material);
+	if (ni_lua_pcall(L, 3, 4) != LUA_OK)
+		fail_msg("%s", lua_tostring(L, -1));
+	assert_string_equal(lua_tostring(L, -4), "nodeinit-step-1|s3:rec|s1:m|{|s4:body|=|m:host|,|}");
+	file = lua_tostring(L, -3);
+	assert_non_null(strstr(file, "|s11:ensure_line|=|cfunction|"));
+	assert_non_null(strstr(file, "|s5:write|=|cfunction|"));
+	assert_null(strstr(file, "s4:list"));
+	assert_null(strstr(file, "s4:stat"));
+	assert_null(strstr(file, "s7:symlink"));
+	assert_string_equal(lua_tostring(L, -2), "nodeinit-step-1|s3:rec|s1:m|{|s4:body|=|{|s4:list|=|cfunction|u:=|cfunction|,|}|,|}");
+	assert_true(lua_toboolean(L, -1));
+	lua_pop(L, 4);
+}
+
 /* A material over the bound raises, naming the bound; streamed, memory stays that of one value. */
 static void test_bound(void **state)
 {
@@ -400,6 +435,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_streamed_is_material, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_globals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_modules, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
