@@ -306,7 +306,10 @@ static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, 
 		if ((r = ni_watchdog_arm(wd, &ws)) < 0)
 			wd = NULL;
 	}
-	if (s->has_check && call_step(e, s, "check", &truthy, &err) && truthy) {
+	/* only first: a step that does not apply here is neither checked nor run */
+	if (s->has_only && call_step(e, s, "only", &truthy, &err) && !truthy) {
+		rec.result = NI_RESULT_SKIPPED;
+	} else if (!err && s->has_check && call_step(e, s, "check", &truthy, &err) && truthy) {
 		rec.result = NI_RESULT_KEPT;
 	} else {
 		if (!err)
@@ -525,7 +528,7 @@ static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *
 
 		if (res == NI_RESULT_INTERRUPTED)
 			*ret_interrupted = true;
-		if (res != NI_RESULT_OK && res != NI_RESULT_KEPT) {
+		if (!ni_result_converged(res)) {
 			ok = false; /* later steps may depend on it */
 			break;
 		}
@@ -830,10 +833,25 @@ static int plan_recipe(struct ni_engine *e, const struct ni_recipe *rc, int64_t 
 		const struct ni_step *s = &rc->steps[k];
 		enum ni_reason why;
 		bool due = ni_step_due(s, ni_recipe_state_find(&st, s->name), e->boot_id, now, false, &why);
+		_cleanup_free_ char *err = NULL;
+		bool applies = true;
 
+		/* A due step whose guard says it does not apply here would be recorded skipped: say so. */
+		if (due && s->has_only && call_step(e, s, "only", &applies, &err) && !applies) {
+			due = false;
+			why = NI_REASON_ONLY;
+		}
 		ni_plan_step(out, rc->name, s->name, due, why);
-		if (due)
+		if (err) {
+			char msg[600];
+			char *tb = strstr(err, "\nstack traceback:");
+			if (tb)
+				*tb = '\0';
+			snprintf(msg, sizeof(msg), "(cannot evaluate only: %s)", s->sensitive ? "hidden" : err);
+			ni_plan_detail(out, msg);
+		} else if (due) {
 			plan_details(e, rc, s, out);
+		}
 	}
 	ni_recipe_state_free(&st);
 	/* corrupt records are what apply repairs; any other error (EACCES, EIO) it would stop at */

@@ -13,6 +13,7 @@
 
 #include "embed.h"
 #include "exec.h"
+#include "fingerprint.h"
 #include "report.h"
 #include "util.h"
 
@@ -34,9 +35,9 @@ static const char MEMMSG_KEY = 'X';   /* registry: the memory limit message, mad
 
 /*
  * A step that holds one of these tables in an upvalue (`local file = file`) has in its fingerprint
- * every function of the module and each function's upvalues (core/fingerprint.c): adding a function
- * or an upvalue re-runs such `once` steps after an upgrade. test_fingerprint pins those fingerprints
- * (tests/fixtures/modules): a change there is a decision to version the material, not an accident.
+ * the module's 0.1.0 functions and each one's upvalues (core/fingerprint.c, which freezes the keys):
+ * adding a function re-runs nothing, adding an upvalue to a 0.1.0 binding re-runs such `once` steps
+ * after an upgrade. test_fingerprint pins those fingerprints (tests/fixtures/modules).
  */
 static const struct {
 	const char *name;
@@ -44,6 +45,7 @@ static const struct {
 } c_modules[] = {
 	{ "exec", luaopen_nodeinit_exec },
 	{ "file", luaopen_nodeinit_file },
+	{ "host", luaopen_nodeinit_host },
 	{ "log", luaopen_nodeinit_log },
 	{ "ns", luaopen_nodeinit_ns },
 	{ "sysctl", luaopen_nodeinit_sysctl },
@@ -347,6 +349,41 @@ static int l_must(lua_State *L)
 	return lua_error(L);
 }
 
+/*
+ * sleep(seconds): waits on the stop signal's fd, never past the step's deadline. Raises as the count
+ * hook does, so a sleeping step ends as a timed-out or interrupted one would.
+ */
+static int l_sleep(lua_State *L)
+{
+	const struct ni_ctx *ctx = ni_lua_ctx(L);
+	lua_Number s = luaL_checknumber(L, 1);
+	int64_t until;
+
+	luaL_argcheck(L, s >= 0 && s <= NI_TIMEOUT_MAX_S, 1, "seconds must be a number from 0 to a year");
+	/* not the host's state, but time a step spends: plan says so and does not wait */
+	if (ni_lua_require_phase(L, NI_CAN_CHANGE, "sleep") == NI_ACT_REPORT) {
+		lua_pushfstring(L, "sleep %f s", (double)s);
+		ni_lua_plan_line(L, lua_tostring(L, -1), false);
+		return 0;
+	}
+	until = ni_now_ms() + (int64_t)ceil(s * 1000);
+	for (;;) {
+		struct pollfd p = { .fd = ctx->sig_fd, .events = POLLIN };
+		int64_t now = ni_now_ms(), end = until;
+
+		if (ctx->deadline_ms && ctx->deadline_ms < end)
+			end = ctx->deadline_ms;
+		if (now >= end)
+			break;
+		/* poll only looks: the signal stays queued for the engine to read */
+		if (poll(&p, 1, (int)(end - now > INT32_MAX ? INT32_MAX : end - now)) > 0 && ctx->sig_fd >= 0)
+			return luaL_error(L, "interrupted by a stop signal");
+	}
+	if (ctx->deadline_ms && ni_now_ms() >= ctx->deadline_ms && until > ctx->deadline_ms)
+		return luaL_error(L, "step timed out");
+	return 0;
+}
+
 /* require(name): nodeinit.* modules only; the environment's own copies, so globals and require agree. */
 static int l_require(lua_State *L)
 {
@@ -396,6 +433,8 @@ static void build_template(lua_State *L)
 	lua_setfield(L, -2, "must");
 	lua_pushcfunction(L, l_setmetatable);
 	lua_setfield(L, -2, "setmetatable");
+	lua_pushcfunction(L, l_sleep);
+	lua_setfield(L, -2, "sleep");
 
 	luaL_requiref(L, "string", luaopen_string, 0);
 	lua_pushnil(L);
@@ -531,6 +570,7 @@ static int push_env(lua_State *L)
 	while (lua_next(L, -2)) {
 		const char *name = lua_tostring(L, -2);
 		copy_table(L, -1);
+		ni_fingerprint_module(L, -1, name);
 		lua_pushvalue(L, -1);
 		lua_setfield(L, env, name);
 		lua_pushfstring(L, "nodeinit.%s", name);

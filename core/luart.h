@@ -112,6 +112,7 @@ int ni_lua_fail(lua_State *L, int r, const char *what);
 /* Module openers, one per binding file (l_<name>.c). */
 int luaopen_nodeinit_exec(lua_State *L);
 int luaopen_nodeinit_file(lua_State *L);
+int luaopen_nodeinit_host(lua_State *L);
 int luaopen_nodeinit_log(lua_State *L);
 int luaopen_nodeinit_ns(lua_State *L);
 int luaopen_nodeinit_sysctl(lua_State *L);

@@ -145,16 +145,18 @@ static int enter_host(struct ni_ctx *ctx)
 	return NI_EXIT_OK;
 }
 
-/* lint and the loaders print problems as "file:line: message", the form editors and CI understand. */
+/*
+ * lint and the loaders print problems as "file:line: message" (recipe.lua adds ":col" where it knows
+ * it), the form editors and CI problem matchers understand. A problem of the whole file (unreadable,
+ * a duplicate recipe name) points at its first line, so it still has the form.
+ */
 static void print_problem(void *ud, const char *file, int line, const char *msg)
 {
 	(void)ud;
 	if (!file)
 		fprintf(stderr, "%s\n", msg);
-	else if (line > 0)
-		fprintf(stderr, "%s:%d: %s\n", file, line, msg);
 	else
-		fprintf(stderr, "%s: %s\n", file, msg);
+		fprintf(stderr, "%s:%d: %s\n", file, line > 0 ? line : 1, msg);
 }
 
 /* The recipe directory, opened on the container side before anything enters the host. */

@@ -228,6 +228,7 @@ static void take_step(lua_State *L, struct ni_step *s)
 	lua_pop(L, 1);
 	s->has_check = field_is_function(L, t, "check");
 	s->has_describe = field_is_function(L, t, "describe");
+	s->has_only = field_is_function(L, t, "only");
 	lua_getfield(L, t, "fingerprint");
 	fp = lua_tolstring(L, -1, &len);
 	if (!fp || len != NI_SHA256_HEX_LEN)
@@ -258,6 +259,9 @@ static void take_recipes(lua_State *L, struct ni_recipe_set *set)
 		r->file = field_string(L, -1, "file");
 		if (!r->name || !r->file)
 			luaL_error(L, "not enough memory");
+		lua_getfield(L, -1, "line");
+		r->line = (int)lua_tointeger(L, -1);
+		lua_pop(L, 1);
 		lua_getfield(L, -1, "steps");
 		ns = luaL_len(L, -1);
 		r->steps = calloc((size_t)ns + 1, sizeof(*r->steps));
@@ -303,7 +307,7 @@ size_t ni_recipes_check_duplicates(const struct ni_recipe_set *set, ni_problem_f
 				char msg[400];
 				snprintf(msg, sizeof(msg), "recipe '%s' is also defined in %s", set->recipes[i].name,
 					 set->recipes[j].file);
-				fn(ud, set->recipes[i].file, 0, msg);
+				fn(ud, set->recipes[i].file, set->recipes[i].line, msg);
 				problems++;
 				break;
 			}

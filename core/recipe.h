@@ -22,7 +22,7 @@ struct ni_step {
 	long timeout_ms; /* 0: none */
 	bool sensitive;
 	int line;
-	bool has_check, has_describe; /* the step table has these functions */
+	bool has_check, has_describe, has_only; /* the step table has these functions */
 	char fingerprint[NI_SHA256_HEX_LEN + 1];
 	int ref; /* registry reference to the step's table: run, check, describe */
 };
@@ -30,6 +30,7 @@ struct ni_step {
 struct ni_recipe {
 	char *name;
 	char *file;
+	int line; /* where the recipe is declared, for problems */
 	struct ni_step *steps;
 	size_t n_steps;
 };

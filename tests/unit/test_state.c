@@ -222,12 +222,13 @@ static void test_result_names(void **state)
 	enum ni_result r;
 
 	(void)state;
-	for (int i = NI_RESULT_PENDING; i <= NI_RESULT_INTERRUPTED; i++) {
+	for (int i = NI_RESULT_PENDING; i <= NI_RESULT_SKIPPED; i++) {
 		assert_int_equal(ni_result_from_name(ni_result_name((enum ni_result)i), &r), 0);
 		assert_int_equal(r, i);
 	}
 	assert_string_equal(ni_result_name(NI_RESULT_KEPT), "kept");
 	assert_string_equal(ni_result_name(NI_RESULT_INTERRUPTED), "interrupted");
+	assert_string_equal(ni_result_name(NI_RESULT_SKIPPED), "skipped");
 	assert_null(ni_result_name((enum ni_result)99));
 	assert_int_equal(ni_result_from_name("OK", &r), -EINVAL);
 	assert_int_equal(ni_result_from_name("", &r), -EINVAL);
