@@ -214,6 +214,66 @@ static void format_line(struct ni_buf *b, enum ni_log_format format, const char 
 	ni_buf_puts(b, format == NI_LOG_JSON ? "}\n" : "\n");
 }
 
+/* Writes v in decimal, zero-padded to at least width digits ("%0*u"). */
+static char *put_digits(char *p, unsigned v, int width)
+{
+	int digits = 1;
+
+	for (unsigned w = v; w >= 10; w /= 10)
+		digits++;
+	if (width < digits)
+		width = digits;
+	for (int i = width - 1; i >= 0; i--, v /= 10)
+		p[i] = (char)('0' + v % 10);
+	return p + width;
+}
+
+/*
+ * The line's head: the UTC time to the millisecond and the level. Formatted by hand: snprintf was a
+ * sixth of a 1000-step apply's log cost, and every line pays this.
+ */
+static size_t format_head(char *head, enum ni_log_format format, enum ni_log_level level)
+{
+	static const char json_open[] = "{\"time\":\"", json_level[] = "\",\"level\":\"", json_msg[] = "\",\"msg\":\"";
+	const char *name = level_names[level];
+	size_t name_len = strlen(name);
+	struct timeval tv;
+	struct tm tm;
+	char *p = head;
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	if (format == NI_LOG_JSON)
+		p = mempcpy(p, json_open, sizeof(json_open) - 1);
+	p = put_digits(p, (unsigned)(tm.tm_year + 1900), 4);
+	*p++ = '-';
+	p = put_digits(p, (unsigned)tm.tm_mon + 1, 2);
+	*p++ = '-';
+	p = put_digits(p, (unsigned)tm.tm_mday, 2);
+	*p++ = 'T';
+	p = put_digits(p, (unsigned)tm.tm_hour, 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned)tm.tm_min, 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned)tm.tm_sec, 2);
+	*p++ = '.';
+	p = put_digits(p, (unsigned)(tv.tv_usec / 1000), 3);
+	*p++ = 'Z';
+	if (format == NI_LOG_JSON) {
+		p = mempcpy(p, json_level, sizeof(json_level) - 1);
+		p = mempcpy(p, name, name_len);
+		p = mempcpy(p, json_msg, sizeof(json_msg) - 1);
+	} else {
+		/* "%-5s ": the level padded to five columns, then a space */
+		*p++ = ' ';
+		p = mempcpy(p, name, name_len);
+		for (size_t i = name_len; i < 5; i++)
+			*p++ = ' ';
+		*p++ = ' ';
+	}
+	return (size_t)(p - head);
+}
+
 void ni_log_bytes(const struct ni_log *log, enum ni_log_level level, const char *msg, size_t len,
 		  const char *const *kv, size_t n)
 {
@@ -223,30 +283,18 @@ void ni_log_bytes(const struct ni_log *log, enum ni_log_level level, const char 
 	 * piece. Most lines fit the stack; the limit bounds the rest. */
 	char stack[1024], head[96];
 	struct ni_buf b;
-	struct timeval tv;
-	struct tm tm;
-	int k;
+	size_t k;
 
 	if (log && level < log->min_level)
 		return;
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	if (format == NI_LOG_JSON)
-		k = snprintf(head, sizeof(head), "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\",\"level\":\"%s\",\"msg\":\"",
-			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-			     (int)(tv.tv_usec / 1000), level_names[level]);
-	else
-		k = snprintf(head, sizeof(head), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %-5s ", tm.tm_year + 1900, tm.tm_mon + 1,
-			     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000), level_names[level]);
-	if (k < 0 || (size_t)k >= sizeof(head))
-		return;
+	k = format_head(head, format, level);
 	ni_buf_init_stack(&b, stack, sizeof(stack), NI_LOG_LINE_MAX);
-	format_line(&b, format, head, (size_t)k, msg, len, kv, n, NI_LOG_VALUE_MAX);
+	format_line(&b, format, head, k, msg, len, kv, n, NI_LOG_VALUE_MAX);
 	if (b.err == -E2BIG) {
 		/* Many long fields: again with short values, which always fits (33 x 6 KiB plus keys). */
 		ni_buf_free(&b);
 		ni_buf_init_stack(&b, stack, sizeof(stack), NI_LOG_LINE_MAX);
-		format_line(&b, format, head, (size_t)k, msg, len, kv, n, NI_LOG_VALUE_SHORT);
+		format_line(&b, format, head, k, msg, len, kv, n, NI_LOG_VALUE_SHORT);
 	}
 	if (!b.err) {
 		fwrite(b.p, 1, b.len, out);
