@@ -87,10 +87,11 @@ static bool when_ok(const char *when)
 
 /* ---- writing lines ---- */
 
-static bool must_escape(unsigned char c)
-{
-	return c <= 0x20 || c == 0x7f || c == '%' || c == '=';
-}
+/* Bytes written as %XX: controls, space, DEL, '%' and '='; and NUL, so a scan for escapes ends at
+ * the string's end. A table: put_esc runs over every fingerprint and boot id of every line. */
+static const bool must_escape[256] = {
+	[0x00 ... 0x20] = true, [0x7f] = true, ['%'] = true, ['='] = true,
+};
 
 static void put_esc(struct ni_buf *b, const char *s)
 {
@@ -99,7 +100,7 @@ static void put_esc(struct ni_buf *b, const char *s)
 	while (*s) {
 		size_t run = 0;
 
-		while (s[run] && !must_escape((unsigned char)s[run]))
+		while (!must_escape[(unsigned char)s[run]])
 			run++;
 		ni_buf_put(b, s, run);
 		s += run;
@@ -300,7 +301,7 @@ static bool unescape(struct tok t, char *dst, size_t cap)
 			i += 2;
 			if (c == 0)
 				return false;
-		} else if (must_escape(c))
+		} else if (must_escape[c])
 			return false; /* a raw byte our writer would have escaped: not our line */
 		if (o + 1 >= cap)
 			return false;
