@@ -6,8 +6,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 static const char hexdig[] = "0123456789abcdef";
@@ -214,18 +212,47 @@ static void format_line(struct ni_buf *b, enum ni_log_format format, const char 
 	ni_buf_puts(b, format == NI_LOG_JSON ? "}\n" : "\n");
 }
 
-/* Writes v in decimal, zero-padded to at least width digits ("%0*u"). */
+/* Writes v as exactly width decimal digits (v is in range: a date field). */
 static char *put_digits(char *p, unsigned v, int width)
 {
-	int digits = 1;
-
-	for (unsigned w = v; w >= 10; w /= 10)
-		digits++;
-	if (width < digits)
-		width = digits;
 	for (int i = width - 1; i >= 0; i--, v /= 10)
 		p[i] = (char)('0' + v % 10);
 	return p + width;
+}
+
+size_t ni_log_time(char *buf, int64_t unix_ms)
+{
+	int64_t secs = unix_ms >= 0 ? unix_ms / 1000 : (unix_ms - 999) / 1000;
+	int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400, sod = secs - days * 86400;
+	/* The proleptic Gregorian date of a day count, in 400-year eras of 146097 days counted from
+	 * 0000-03-01, so that a leap day is the last day of its year: no tables, no time zone (glibc's
+	 * gmtime_r reads /etc/localtime on its first call, even for UTC). */
+	int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;                                  /* [0, 146096] */
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);            /* [0, 365], from March 1 */
+	int64_t mp = (5 * doy + 2) / 153;                                 /* [0, 11], March = 0 */
+	unsigned mday = (unsigned)(doy - (153 * mp + 2) / 5 + 1), mon = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+	int64_t year = yoe + era * 400 + (mon <= 2);
+	char *p = buf;
+
+	if (year < 0 || year > 9999)
+		year = year < 0 ? 0 : 9999; /* four digits: a clock this wrong still makes a well-formed line */
+	p = put_digits(p, (unsigned)year, 4);
+	*p++ = '-';
+	p = put_digits(p, mon, 2);
+	*p++ = '-';
+	p = put_digits(p, mday, 2);
+	*p++ = 'T';
+	p = put_digits(p, (unsigned)(sod / 3600), 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned)(sod / 60 % 60), 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned)(sod % 60), 2);
+	*p++ = '.';
+	p = put_digits(p, (unsigned)(unix_ms - secs * 1000), 3);
+	*p++ = 'Z';
+	return (size_t)(p - buf);
 }
 
 /*
@@ -237,28 +264,11 @@ static size_t format_head(char *head, enum ni_log_format format, enum ni_log_lev
 	static const char json_open[] = "{\"time\":\"", json_level[] = "\",\"level\":\"", json_msg[] = "\",\"msg\":\"";
 	const char *name = level_names[level];
 	size_t name_len = strlen(name);
-	struct timeval tv;
-	struct tm tm;
 	char *p = head;
 
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
 	if (format == NI_LOG_JSON)
 		p = mempcpy(p, json_open, sizeof(json_open) - 1);
-	p = put_digits(p, (unsigned)(tm.tm_year + 1900), 4);
-	*p++ = '-';
-	p = put_digits(p, (unsigned)tm.tm_mon + 1, 2);
-	*p++ = '-';
-	p = put_digits(p, (unsigned)tm.tm_mday, 2);
-	*p++ = 'T';
-	p = put_digits(p, (unsigned)tm.tm_hour, 2);
-	*p++ = ':';
-	p = put_digits(p, (unsigned)tm.tm_min, 2);
-	*p++ = ':';
-	p = put_digits(p, (unsigned)tm.tm_sec, 2);
-	*p++ = '.';
-	p = put_digits(p, (unsigned)(tv.tv_usec / 1000), 3);
-	*p++ = 'Z';
+	p += ni_log_time(p, ni_wall_ms());
 	if (format == NI_LOG_JSON) {
 		p = mempcpy(p, json_level, sizeof(json_level) - 1);
 		p = mempcpy(p, name, name_len);

@@ -230,6 +230,36 @@ static void test_utf8_decode(void **state)
 	assert_false(ni_utf8_valid("caf\xc3", 4));
 }
 
+/* ni_log_time against gmtime_r and strftime: every 13 hours and 7 seconds from 1970 to 2110 (every
+ * month and leap day, every hour of the day in turn), around the leap days and era edges, and before 1970. */
+static void test_log_time(void **state)
+{
+	static const int64_t edges[] = { 0, 951782400, 951868800, 4107456000, 4107542400, 4107542399, 1709164800,
+					 -1, -86400, -86401, 253402300799 };
+	char got[NI_LOG_TIME_LEN + 1], want[64];
+	struct tm tm;
+
+	(void)state;
+	for (int64_t t = -400LL * 86400; t < 4417977600LL; t += 13 * 3600 + 7) {
+		time_t tt = (time_t)t;
+		int64_t ms = t * 1000 + (t % 1000 + 1000) % 1000;
+
+		strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%S", gmtime_r(&tt, &tm));
+		snprintf(want + 19, sizeof(want) - 19, ".%03dZ", (int)((t % 1000 + 1000) % 1000));
+		assert_int_equal(ni_log_time(got, ms), NI_LOG_TIME_LEN);
+		got[NI_LOG_TIME_LEN] = '\0';
+		assert_string_equal(got, want);
+	}
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+		time_t tt = (time_t)edges[i];
+
+		strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%S.999Z", gmtime_r(&tt, &tm));
+		ni_log_time(got, edges[i] * 1000 + 999);
+		got[NI_LOG_TIME_LEN] = '\0';
+		assert_string_equal(got, want);
+	}
+}
+
 /* The head of a line: the UTC time (the second the call ran in) to the millisecond, the level padded
  * to five columns (text) or as JSON fields. */
 static void test_line_head(void **state)
@@ -288,7 +318,7 @@ int main(void)
 		cmocka_unit_test(test_escape_limit),	    cmocka_unit_test(test_text_line),
 		cmocka_unit_test(test_json_line),	    cmocka_unit_test(test_value_truncated),
 		cmocka_unit_test(test_truncation_keeps_utf8), cmocka_unit_test(test_many_long_fields),
-		cmocka_unit_test(test_json_escape_file),    cmocka_unit_test(test_utf8_decode), cmocka_unit_test(test_line_head),
+		cmocka_unit_test(test_json_escape_file),    cmocka_unit_test(test_utf8_decode), cmocka_unit_test(test_line_head), cmocka_unit_test(test_log_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
