@@ -287,23 +287,31 @@ static int hexval(char c)
 /* Decodes an escaped token into dst[cap] (NUL-terminated); false when malformed, too long, or holding a NUL. */
 static bool unescape(struct tok t, char *dst, size_t cap)
 {
-	size_t o = 0;
+	size_t o = 0, i = 0;
 
-	for (size_t i = 0; i < t.n; i++) {
-		unsigned char c = (unsigned char)t.p[i];
+	while (i < t.n) {
+		size_t run = i;
+		unsigned char c;
+		int hi, lo;
 
-		if (c == '%') {
-			int hi, lo;
-
-			if (t.n - i < 3 || (hi = hexval(t.p[i + 1])) < 0 || (lo = hexval(t.p[i + 2])) < 0)
+		/* Plain bytes are nearly all of a state file (fingerprints, boot ids): copy runs of them whole. */
+		while (run < t.n && !must_escape[(unsigned char)t.p[run]])
+			run++;
+		if (run > i) {
+			if (run - i >= cap - o)
 				return false;
-			c = (unsigned char)(hi << 4 | lo);
-			i += 2;
-			if (c == 0)
-				return false;
-		} else if (must_escape[c])
+			memcpy(dst + o, t.p + i, run - i);
+			o += run - i;
+			i = run;
+			continue;
+		}
+		if (t.p[i] != '%')
 			return false; /* a raw byte our writer would have escaped: not our line */
-		if (o + 1 >= cap)
+		if (t.n - i < 3 || (hi = hexval(t.p[i + 1])) < 0 || (lo = hexval(t.p[i + 2])) < 0)
+			return false;
+		c = (unsigned char)(hi << 4 | lo);
+		i += 3;
+		if (c == 0 || o + 1 >= cap)
 			return false;
 		dst[o++] = (char)c;
 	}
