@@ -250,8 +250,9 @@ static bool tok_next(const char **cur, const char *end, struct tok *t)
 	if (p == end)
 		return false;
 	t->p = p;
-	while (p < end && *p != ' ')
-		p++;
+	p = memchr(p, ' ', (size_t)(end - p)); /* tokens are 36 and 64 bytes long: fingerprints, boot ids */
+	if (!p)
+		p = end;
 	t->n = (size_t)(p - t->p);
 	*cur = p;
 	return true;
