@@ -78,13 +78,26 @@ for c in $CASES; do
 		strace -f -c -o "$T/strace-c" "$NODEINIT" apply --target-pid "$FAKE" --interval 1 --recipes "$T/steps0" \
 			--state-dir /var/lib/nodeinit/straced >/dev/null 2>&1
 		cat "$T/strace-c" ;;
+	walltime) # not instructions: wall time of the 1-step (1000 keys) first apply and its no-op, 9 of each, interleaved
+		for i in 1 2 3 4 5 6 7 8 9; do
+			for what in first noop noop; do
+				a=${EPOCHREALTIME/./}
+				"$NODEINIT" apply --target-pid "$FAKE" --interval 1 --recipes "$T/one$((i % 2))" \
+					--state-dir "/var/lib/nodeinit/wall$i" >/dev/null 2>&1
+				b=${EPOCHREALTIME/./}
+				echo "$what $((b - a))"
+			done
+			a=${EPOCHREALTIME/./}; /bin/true; b=${EPOCHREALTIME/./}; echo "true $((b - a))"
+		done | awk '{v[$1] = v[$1] " " $2} END {for (k in v) print "walltime " k ":" v[k]}' ;;
 	rusage) # not instructions: CPU seconds and context switches of 5 first applies, 1000 steps, natively
 		for i in 1 2 3 4 5; do
-			/usr/bin/time -f "rusage steps: %e s wall, %U user, %S sys, %c involuntary + %w voluntary switches" \
+			/usr/bin/time -o "$T/rusage" -f "rusage steps: %e s wall, %U user, %S sys, %c involuntary + %w voluntary switches" \
 				"$NODEINIT" apply --target-pid "$FAKE" --interval 1 --recipes "$T/steps$((i % 2))" \
-				--state-dir "/var/lib/nodeinit/rusage$i" 2>&1 >/dev/null | grep '^rusage'
-			/usr/bin/time -f "rusage sysctl -p: %e s wall, %U user, %S sys, %c involuntary + %w voluntary switches" \
-				nsenter -t "$FAKE" -m -u -i -n -p -- sysctl -q -p "/tmp/sysctl$(((i + 1) % 2)).conf" 2>&1 >/dev/null | grep '^rusage'
+				--state-dir "/var/lib/nodeinit/rusage$i" >/dev/null 2>&1
+			cat "$T/rusage"
+			/usr/bin/time -o "$T/rusage" -f "rusage sysctl -p: %e s wall, %U user, %S sys, %c involuntary + %w voluntary switches" \
+				nsenter -t "$FAKE" -m -u -i -n -p -- sysctl -q -p "/tmp/sysctl$(((i + 1) % 2)).conf" >/dev/null 2>&1
+			cat "$T/rusage"
 		done ;;
 	*) echo "icount: unknown case $c" >&2; exit 2 ;;
 	esac
