@@ -16,6 +16,7 @@
 #define BUDGET 100000             /* values walked before the rest is elided */
 #define FLUSH_AT (64u << 10)      /* streamed: bytes buffered before they are hashed */
 #define ELLIPSIS "\xe2\x80\xa6"
+#define SEEN_PRESIZE 4            /* a YAML step's parts, node and parameters fill it without regrowth */
 
 /*
  * A table or function being walked. Its value sits at stack index base; a table's keys, in order,
@@ -286,7 +287,7 @@ static lua_Integer collect_keys(lua_State *L, int t)
 {
 	lua_Integer n = 0;
 
-	lua_newtable(L);
+	lua_createtable(L, 4, 0); /* most tables a step holds are small: no regrowth for the first four keys */
 	if (luaL_getmetafield(L, t, "__pairs") != LUA_TNIL) {
 		lua_pushvalue(L, t);
 		lua_call(L, 1, 3); /* keys, iter, state, control */
@@ -791,7 +792,7 @@ int ni_fingerprint_l_begin(lua_State *L)
 	struct walk w = { .L = L, .budget = BUDGET, .fc = 4 };
 
 	check_parts_args(L);
-	lua_newtable(L);
+	lua_createtable(L, 0, SEEN_PRESIZE);
 	w.seen = lua_gettop(L);
 	lua_newtable(L);
 	w.names = lua_gettop(L);
@@ -824,7 +825,7 @@ int ni_fingerprint_l_finish(lua_State *L)
 	w.names = lua_gettop(L);
 	lua_getiuservalue(L, 1, 2);
 	w.fc = lua_gettop(L);
-	lua_newtable(L); /* what this part walks is numbered anew: the first part's tables are not kept */
+	lua_createtable(L, 0, SEEN_PRESIZE); /* what this part walks is numbered anew: the first part's tables are not kept */
 	w.seen = lua_gettop(L);
 	/* The queue grows while it is walked: a global's functions name more globals. */
 	for (lua_Integer i = 1; lua_istable(L, 2) && i <= (lua_Integer)lua_rawlen(L, w.names); i++) {

@@ -312,7 +312,7 @@ int ni_journal_plan(struct ni_journal *j, const struct ni_step_decl *steps, size
 		else if (!(p->names[p->n] = strdup(steps[i].name)))
 			r = -ENOMEM;
 		else {
-			snprintf(p->fps[p->n], sizeof(p->fps[p->n]), "%s", steps[i].fingerprint);
+			strcpy(p->fps[p->n], steps[i].fingerprint); /* fits: ni_journal_mark_ok above */
 			r = ni_name_index_put(&p->ix, p->names[p->n], p->n);
 			p->n++;
 		}
@@ -392,8 +392,9 @@ int ni_journal_begin(struct ni_journal *j, const char *step, const char *fingerp
 	/* as ni_state_parse reads a start line: interrupted until its end line */
 	struct ni_step_record rec = { .name = (char *)step, .result = NI_RESULT_INTERRUPTED, .started_ms = started_ms,
 				      .duration_ms = -1, .exit_code = -1, .failures = UINT_MAX };
-	snprintf(rec.fingerprint, sizeof(rec.fingerprint), "%s", fingerprint);
-	snprintf(rec.boot_id, sizeof(rec.boot_id), "%s", boot_id);
+	/* both fit: ni_journal_mark_ok above (a copy, not snprintf: this runs once a step) */
+	strcpy(rec.fingerprint, fingerprint);
+	strcpy(rec.boot_id, boot_id);
 	note_written(j, &rec);
 	/* A durable plan line already makes a crash show this step interrupted. */
 	if (plan_covers(j->plan, step, fingerprint))

@@ -87,10 +87,11 @@ static bool when_ok(const char *when)
 
 /* ---- writing lines ---- */
 
-static bool must_escape(unsigned char c)
-{
-	return c <= 0x20 || c == 0x7f || c == '%' || c == '=';
-}
+/* Bytes written as %XX: controls, space, DEL, '%' and '='; and NUL, so a scan for escapes ends at
+ * the string's end. A table: put_esc runs over every fingerprint and boot id of every line. */
+static const bool must_escape[256] = {
+	[0x00 ... 0x20] = true, [0x7f] = true, ['%'] = true, ['='] = true,
+};
 
 static void put_esc(struct ni_buf *b, const char *s)
 {
@@ -99,7 +100,7 @@ static void put_esc(struct ni_buf *b, const char *s)
 	while (*s) {
 		size_t run = 0;
 
-		while (s[run] && !must_escape((unsigned char)s[run]))
+		while (!must_escape[(unsigned char)s[run]])
 			run++;
 		ni_buf_put(b, s, run);
 		s += run;
@@ -249,8 +250,9 @@ static bool tok_next(const char **cur, const char *end, struct tok *t)
 	if (p == end)
 		return false;
 	t->p = p;
-	while (p < end && *p != ' ')
-		p++;
+	p = memchr(p, ' ', (size_t)(end - p)); /* tokens are 36 and 64 bytes long: fingerprints, boot ids */
+	if (!p)
+		p = end;
 	t->n = (size_t)(p - t->p);
 	*cur = p;
 	return true;
@@ -286,23 +288,31 @@ static int hexval(char c)
 /* Decodes an escaped token into dst[cap] (NUL-terminated); false when malformed, too long, or holding a NUL. */
 static bool unescape(struct tok t, char *dst, size_t cap)
 {
-	size_t o = 0;
+	size_t o = 0, i = 0;
 
-	for (size_t i = 0; i < t.n; i++) {
-		unsigned char c = (unsigned char)t.p[i];
+	while (i < t.n) {
+		size_t run = i;
+		unsigned char c;
+		int hi, lo;
 
-		if (c == '%') {
-			int hi, lo;
-
-			if (t.n - i < 3 || (hi = hexval(t.p[i + 1])) < 0 || (lo = hexval(t.p[i + 2])) < 0)
+		/* Plain bytes are nearly all of a state file (fingerprints, boot ids): copy runs of them whole. */
+		while (run < t.n && !must_escape[(unsigned char)t.p[run]])
+			run++;
+		if (run > i) {
+			if (run - i >= cap - o)
 				return false;
-			c = (unsigned char)(hi << 4 | lo);
-			i += 2;
-			if (c == 0)
-				return false;
-		} else if (must_escape(c))
+			memcpy(dst + o, t.p + i, run - i);
+			o += run - i;
+			i = run;
+			continue;
+		}
+		if (t.p[i] != '%')
 			return false; /* a raw byte our writer would have escaped: not our line */
-		if (o + 1 >= cap)
+		if (t.n - i < 3 || (hi = hexval(t.p[i + 1])) < 0 || (lo = hexval(t.p[i + 2])) < 0)
+			return false;
+		c = (unsigned char)(hi << 4 | lo);
+		i += 3;
+		if (c == 0 || o + 1 >= cap)
 			return false;
 		dst[o++] = (char)c;
 	}

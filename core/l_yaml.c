@@ -1,4 +1,4 @@
-/* Lua module nodeinit.yaml: yaml.decode(text [, {positions = true}]) and the yaml.null sentinel. */
+/* Lua module nodeinit.yaml: yaml.decode(text [, {positions = true|depth}]) and the yaml.null sentinel. */
 #include <errno.h>
 #include <lauxlib.h>
 #include <limits.h>
@@ -23,6 +23,7 @@ struct conv {
 	lua_State *L;
 	int null_idx; /* yaml.null */
 	int pos_idx;  /* table -> {line =, column =}, or 0 */
+	lua_Integer pos_depth, depth; /* positions for tables at most pos_depth deep (the top one is 0) */
 	char err[400];
 };
 
@@ -49,7 +50,7 @@ static void set_position(struct conv *c, const struct ni_yaml_node *n)
 {
 	lua_State *L = c->L;
 
-	if (!c->pos_idx)
+	if (!c->pos_idx || c->depth > c->pos_depth)
 		return;
 	lua_pushvalue(L, -1);
 	lua_createtable(L, 0, 2);
@@ -90,7 +91,7 @@ static bool push_map(struct conv *c, const struct ni_yaml_node *n)
 		}
 		lua_pop(L, 1);
 		/* positions[map].keys[key] = the key's line, so a problem can point at the key itself */
-		if (c->pos_idx) {
+		if (c->pos_idx && c->depth <= c->pos_depth) {
 			lua_pushvalue(L, -2);
 			lua_rawget(L, c->pos_idx);
 			lua_getfield(L, -1, "keys");
@@ -99,8 +100,10 @@ static bool push_map(struct conv *c, const struct ni_yaml_node *n)
 			lua_rawset(L, -3);
 			lua_pop(L, 2);
 		}
+		c->depth++;
 		if (!push_node(c, value))
-			return false;
+			return false; /* the decode ends here: depth is not needed again */
+		c->depth--;
 		lua_rawset(L, -3);
 	}
 	return true;
@@ -131,11 +134,13 @@ static bool push_node(struct conv *c, const struct ni_yaml_node *n)
 	case NI_YAML_SEQ:
 		lua_createtable(L, n->n > INT_MAX ? INT_MAX : (int)n->n, 0);
 		set_position(c, n);
+		c->depth++;
 		for (size_t i = 0; i < n->n; i++) {
 			if (!push_node(c, n->items[i]))
-				return false;
+				return false; /* as in push_map */
 			lua_rawseti(L, -2, (lua_Integer)i + 1);
 		}
+		c->depth--;
 		return true;
 	case NI_YAML_MAP:
 		return push_map(c, n);
@@ -148,7 +153,7 @@ static int l_yaml_decode(lua_State *L)
 {
 	size_t len;
 	const char *text = luaL_checklstring(L, 1, &len);
-	struct conv c = { .L = L, .null_idx = lua_upvalueindex(1) };
+	struct conv c = { .L = L, .null_idx = lua_upvalueindex(1), .pos_depth = LUA_MAXINTEGER };
 	struct ni_yaml_error err;
 	struct doc_box *box;
 	bool positions = false;
@@ -160,8 +165,12 @@ static int l_yaml_decode(lua_State *L)
 		while (lua_next(L, 2)) {
 			luaL_argcheck(L, lua_type(L, -2) == LUA_TSTRING && ni_streq(lua_tostring(L, -2), "positions"), 2,
 				      "unknown option (known: positions)");
-			luaL_argcheck(L, lua_type(L, -1) == LUA_TBOOLEAN, 2, "positions must be a boolean");
-			positions = lua_toboolean(L, -1);
+			/* a depth spares the tables below it: a loader that needs only the steps' own lines */
+			luaL_argcheck(L, lua_type(L, -1) == LUA_TBOOLEAN || (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 0),
+				      2, "positions must be a boolean or a depth (an integer >= 0)");
+			positions = lua_type(L, -1) != LUA_TBOOLEAN || lua_toboolean(L, -1);
+			if (lua_isinteger(L, -1))
+				c.pos_depth = lua_tointeger(L, -1);
 			lua_pop(L, 1);
 		}
 	}

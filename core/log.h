@@ -46,6 +46,11 @@ void ni_log_kv(const struct ni_log *log, enum ni_log_level level, const char *ms
 void ni_log_bytes(const struct ni_log *log, enum ni_log_level level, const char *msg, size_t len,
 		  const char *const *kv, size_t n);
 
+/* Writes unix_ms as UTC "YYYY-MM-DDTHH:MM:SS.mmmZ" (24 bytes, no NUL; years clamped to 0000-9999)
+ * into buf and returns 24. The time of every log line: no stdio, no time zone files. */
+#define NI_LOG_TIME_LEN 24
+size_t ni_log_time(char *buf, int64_t unix_ms);
+
 /*
  * The two escapers, for every place that prints text it did not write (log lines, status, plan).
  * Both append n bytes of s to b so that no byte can end a line, move the cursor or change a

@@ -35,7 +35,7 @@ int ni_buf_reserve(struct ni_buf *b, size_t n)
 	return 0;
 }
 
-int ni_buf_put(struct ni_buf *b, const void *s, size_t n)
+int ni_buf_put_slow(struct ni_buf *b, const void *s, size_t n)
 {
 	int r;
 

@@ -80,7 +80,19 @@ struct ni_buf {
 #define NI_BUF_INIT(lim) ((struct ni_buf){ .limit = (lim) })
 void ni_buf_init_stack(struct ni_buf *b, char *stack, size_t size, size_t limit);
 int ni_buf_reserve(struct ni_buf *b, size_t n); /* room for n more bytes */
-int ni_buf_put(struct ni_buf *b, const void *s, size_t n);
+int ni_buf_put_slow(struct ni_buf *b, const void *s, size_t n); /* ni_buf_put when it must grow or failed */
+/* Appends n bytes; 0 or b's sticky error. Inline when they fit: log lines, journal lines and
+ * fingerprint material are built from many small pieces. */
+static inline int ni_buf_put(struct ni_buf *b, const void *s, size_t n)
+{
+	if (b->err || n > b->cap - b->len)
+		return ni_buf_put_slow(b, s, n);
+	if (n) {
+		memcpy(b->p + b->len, s, n);
+		b->len += n;
+	}
+	return 0;
+}
 static inline int ni_buf_puts(struct ni_buf *b, const char *s) { return ni_buf_put(b, s, strlen(s)); }
 static inline int ni_buf_putc(struct ni_buf *b, char c) { return ni_buf_put(b, &c, 1); }
 int ni_buf_put_i64(struct ni_buf *b, int64_t v); /* decimal */

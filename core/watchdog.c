@@ -38,6 +38,9 @@ struct ni_watchdog {
 	int start_err;     /* 1 until the thread has set itself up, then 0 or -errno */
 	enum wd_state state;
 	int64_t t0_ms, deadline_ms, stop_ms; /* stop_ms: when the stop signal was seen; 0: not yet */
+	/* What the thread's current poll waits for: the signalfd too, and until when (-1: no timeout). */
+	bool waiting, waiting_sig;
+	int64_t wake_at;
 	int journal_fd;
 	unsigned interval_s;
 	struct ni_step_record rec; /* our own copy: the main thread's may be anywhere when we fire */
@@ -134,6 +137,9 @@ static void *watch(void *arg)
 		}
 		if (fire_at >= 0)
 			timeout = fire_at - now > INT_MAX ? INT_MAX : (int)(fire_at - now);
+		wd->waiting = true;
+		wd->waiting_sig = p[1].fd >= 0;
+		wd->wake_at = timeout < 0 ? -1 : now + timeout;
 		pthread_mutex_unlock(&wd->lock);
 		n = poll(p, 2, timeout);
 		if (n > 0 && (p[0].revents & POLLIN)) {
@@ -141,6 +147,7 @@ static void *watch(void *arg)
 			(void)!read(wd->ctl_fd, &v, sizeof(v));
 		}
 		pthread_mutex_lock(&wd->lock);
+		wd->waiting = false;
 		/* A stop seen for a step that has ended since is still pending: it holds for the next one too. */
 		if (n > 0 && p[1].revents && wd->state == WD_ARMED && !wd->stop_ms)
 			wd->stop_ms = ni_now_ms();
@@ -210,22 +217,34 @@ int ni_watchdog_new(const struct ni_log *log, int sig_fd, struct ni_watchdog **r
 
 int ni_watchdog_arm(struct ni_watchdog *wd, const struct ni_watchdog_step *s)
 {
-	if (!ni_step_record_ok(s->rec) || strlen(s->rec->name) >= sizeof(wd->name) ||
-	    strlen(s->recipe) >= sizeof(wd->recipe) || s->journal_fd < 0)
+	int64_t fire_at = s->deadline_ms ? s->deadline_ms + NI_WATCHDOG_GRACE_MS : -1;
+	size_t name_len, recipe_len;
+	bool wake;
+
+	if (!ni_step_record_ok(s->rec) || !s->recipe || s->journal_fd < 0)
+		return -EINVAL;
+	name_len = strlen(s->rec->name);
+	recipe_len = strlen(s->recipe);
+	if (name_len >= sizeof(wd->name) || recipe_len >= sizeof(wd->recipe))
 		return -EINVAL;
 	pthread_mutex_lock(&wd->lock);
 	wd->rec = *s->rec;
-	snprintf(wd->name, sizeof(wd->name), "%s", s->rec->name);
+	memcpy(wd->name, s->rec->name, name_len + 1);
 	wd->rec.name = wd->name;
-	snprintf(wd->recipe, sizeof(wd->recipe), "%s", s->recipe);
+	memcpy(wd->recipe, s->recipe, recipe_len + 1);
 	wd->journal_fd = s->journal_fd;
 	wd->t0_ms = s->t0_ms;
 	wd->deadline_ms = s->deadline_ms;
 	wd->interval_s = s->interval_s;
 	wd->stop_ms = 0;
 	wd->state = WD_ARMED;
+	/* The thread looks at the state again whenever its poll returns. A wait that already watches the
+	 * signalfd (the last step's, left running by disarm) and ends no later than this step's deadline
+	 * needs no wakeup: sparing it spares a thread switch per step. */
+	wake = !(wd->waiting && wd->waiting_sig && (fire_at < 0 || (wd->wake_at >= 0 && wd->wake_at <= fire_at)));
 	pthread_mutex_unlock(&wd->lock);
-	poke(wd);
+	if (wake)
+		poke(wd);
 	return 0;
 }
 

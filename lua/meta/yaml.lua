@@ -12,7 +12,8 @@ yaml = {}
 yaml.null = nil
 
 ---@class nodeinit.YamlOptions
----@field positions? boolean Also return a table from every decoded table to where it starts.
+---@field positions? boolean|integer Also return a table from every decoded table to where it starts;
+---an integer N: only for tables nested at most N deep (the document's own table is 0).
 
 ---@class nodeinit.YamlPosition
 ---@field line integer 1-based

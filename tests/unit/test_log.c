@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "util.h"
@@ -229,6 +230,87 @@ static void test_utf8_decode(void **state)
 	assert_false(ni_utf8_valid("caf\xc3", 4));
 }
 
+/* ni_log_time against gmtime_r and strftime: every 13 hours and 7 seconds from 1970 to 2110 (every
+ * month and leap day, every hour of the day in turn), around the leap days and era edges, and before 1970. */
+static void test_log_time(void **state)
+{
+	static const int64_t edges[] = { 0, 951782400, 951868800, 4107456000, 4107542400, 4107542399, 1709164800,
+					 -1, -86400, -86401, 253402300799 };
+	char got[NI_LOG_TIME_LEN + 1], want[64];
+	struct tm tm;
+
+	(void)state;
+	for (int64_t t = -400LL * 86400; t < 4417977600LL; t += 13 * 3600 + 7) {
+		time_t tt = (time_t)t;
+		int64_t ms = t * 1000 + (t % 1000 + 1000) % 1000;
+
+		strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%S", gmtime_r(&tt, &tm));
+		snprintf(want + 19, sizeof(want) - 19, ".%03dZ", (int)((t % 1000 + 1000) % 1000));
+		assert_int_equal(ni_log_time(got, ms), NI_LOG_TIME_LEN);
+		got[NI_LOG_TIME_LEN] = '\0';
+		assert_string_equal(got, want);
+	}
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+		time_t tt = (time_t)edges[i];
+
+		strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%S.999Z", gmtime_r(&tt, &tm));
+		ni_log_time(got, edges[i] * 1000 + 999);
+		got[NI_LOG_TIME_LEN] = '\0';
+		assert_string_equal(got, want);
+	}
+}
+
+/* The head of a line: the UTC time (the second the call ran in) to the millisecond, the level padded
+ * to five columns (text) or as JSON fields. */
+static void test_line_head(void **state)
+{
+	static const char *const levels[] = { "debug", "info ", "warn ", "error" };
+
+	(void)state;
+	for (int format = NI_LOG_TEXT; format <= NI_LOG_JSON; format++) {
+		for (int level = NI_LOG_DEBUG; level <= NI_LOG_ERROR; level++) {
+			char *buf = NULL, want0[64], want1[64], stamp[32], rest[64];
+			size_t size = 0;
+			FILE *f = open_memstream(&buf, &size);
+			struct ni_log log = { .format = format, .min_level = NI_LOG_DEBUG, .out = f };
+			time_t t0, t1;
+			struct tm tm;
+			const char *p;
+
+			assert_non_null(f);
+			t0 = time(NULL);
+			ni_log(&log, level, "m", "k", "v", NULL);
+			t1 = time(NULL);
+			fclose(f);
+			strftime(want0, sizeof(want0), "%Y-%m-%dT%H:%M:%S.", gmtime_r(&t0, &tm));
+			strftime(want1, sizeof(want1), "%Y-%m-%dT%H:%M:%S.", gmtime_r(&t1, &tm));
+			p = buf;
+			if (format == NI_LOG_JSON) {
+				assert_memory_equal(p, "{\"time\":\"", 9);
+				p += 9;
+			}
+			assert_true(strlen(p) > 24);
+			memcpy(stamp, p, 20);
+			stamp[20] = '\0';
+			assert_true(ni_streq(stamp, want0) || ni_streq(stamp, want1));
+			for (int i = 20; i < 23; i++)
+				assert_true(p[i] >= '0' && p[i] <= '9');
+			assert_int_equal(p[23], 'Z');
+			if (format == NI_LOG_JSON) {
+				char lv[8];
+
+				snprintf(lv, sizeof(lv), "%.5s", levels[level]);
+				lv[strcspn(lv, " ")] = '\0';
+				snprintf(rest, sizeof(rest), "\",\"level\":\"%s\",\"msg\":\"m\",\"k\":\"v\"}\n", lv);
+			} else {
+				snprintf(rest, sizeof(rest), " %s m k=v\n", levels[level]);
+			}
+			assert_string_equal(p + 24, rest);
+			free(buf);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -236,7 +318,7 @@ int main(void)
 		cmocka_unit_test(test_escape_limit),	    cmocka_unit_test(test_text_line),
 		cmocka_unit_test(test_json_line),	    cmocka_unit_test(test_value_truncated),
 		cmocka_unit_test(test_truncation_keeps_utf8), cmocka_unit_test(test_many_long_fields),
-		cmocka_unit_test(test_json_escape_file),    cmocka_unit_test(test_utf8_decode),
+		cmocka_unit_test(test_json_escape_file),    cmocka_unit_test(test_utf8_decode), cmocka_unit_test(test_line_head), cmocka_unit_test(test_log_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

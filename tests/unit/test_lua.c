@@ -310,6 +310,17 @@ static void test_yaml_decode(void **state)
 		  "return table.concat({pos[v].line, pos[v.steps[1]].line, pos[v.steps[2]].line, pos[v.steps[2]].column,"
 		  "pos[v.steps[1].exec].line, pos[v.steps[1].exec].column}, ' ')",
 	       "1 3 6 5 4 11");
+	/* Positions down to a depth: the document's table is 0; deeper tables have none. */
+	expect(f, "local v, pos = yaml.decode('recipe: r\\nsteps:\\n  - name: a\\n    exec: [ls]\\n    sysctl: {k: 1}\\n',"
+		  "{positions = 2})\n"
+		  "return table.concat({pos[v].line, pos[v].keys.steps, pos[v.steps].line, pos[v.steps[1]].line,"
+		  "pos[v.steps[1]].keys.exec, tostring(pos[v.steps[1].exec]), tostring(pos[v.steps[1].sysctl])}, ' ')",
+	       "1 2 3 3 4 nil nil");
+	expect(f, "local v, pos = yaml.decode('a: {b: {c: 1}}\\n', {positions = 0})\n"
+		  "return tostring(pos[v].line) .. ' ' .. tostring(pos[v.a]) .. ' ' .. tostring(pos[v.a.b])",
+	       "1 nil nil");
+	refused(f, "yaml.decode('a: 1', {positions = -1})", "positions must be a boolean or a depth");
+	refused(f, "yaml.decode('a: 1', {positions = 1.5})", "positions must be a boolean or a depth");
 	/* Bad input: nil and a message with line and column. */
 	expect(f, "local v, err = yaml.decode('a: 1\\nb: [1\\n') return tostring(v) .. ' ' .. err",
 	       "nil yaml: line 3, column 1: did not find expected ',' or ']' (while parsing a flow sequence at line 2, column 4)");

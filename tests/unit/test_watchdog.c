@@ -41,9 +41,14 @@ static char *journal_text(int fd, char *buf, size_t size)
 	return buf;
 }
 
+/* What ran before the stuck step: nothing, a step without a timeout, or one with a far deadline. The
+ * thread then waits on the signalfd from the earlier step (a disarm does not wake it), with no
+ * timeout or a late one: arm must wake it when the new step needs an earlier one. */
+enum warm { WARM_NONE, WARM_NO_DEADLINE, WARM_FAR_DEADLINE };
+
 /* In a child: arms with the given deadline (and a stop signal raised when stop), then hangs as a step
  * stuck in C would. The watchdog must end it. */
-static _Noreturn void stuck_child(int journal_fd, int64_t deadline_ms, bool stop)
+static _Noreturn void stuck_child(int journal_fd, int64_t deadline_ms, bool stop, enum warm warm)
 {
 	struct ni_log log = quiet_log();
 	struct ni_step_record rec = record();
@@ -57,6 +62,16 @@ static _Noreturn void stuck_child(int journal_fd, int64_t deadline_ms, bool stop
 	sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sig_fd < 0 || ni_watchdog_new(&log, sig_fd, &wd) < 0)
 		_exit(90);
+	for (int i = 0; warm != WARM_NONE && i < 3; i++) {
+		int64_t t0 = ni_now_ms();
+
+		if (ni_watchdog_arm(wd, &(struct ni_watchdog_step){ .recipe = "r", .rec = &rec, .journal_fd = journal_fd,
+								    .t0_ms = t0, .interval_s = 30,
+								    .deadline_ms = warm == WARM_FAR_DEADLINE ? t0 + 60000 : 0 }) < 0)
+			_exit(92);
+		usleep(50 * 1000); /* the thread takes up the step's wait */
+		ni_watchdog_disarm(wd);
+	}
 	if (ni_watchdog_arm(wd, &(struct ni_watchdog_step){ .recipe = "r", .rec = &rec, .journal_fd = journal_fd,
 							    .t0_ms = ni_now_ms(), .deadline_ms = deadline_ms,
 							    .interval_s = 30 }) < 0)
@@ -67,7 +82,7 @@ static _Noreturn void stuck_child(int journal_fd, int64_t deadline_ms, bool stop
 		pause();
 }
 
-static void expect_fired(bool stop)
+static void expect_fired(bool stop, enum warm warm)
 {
 	char buf[4096];
 	int fd = memfd_create("journal", MFD_CLOEXEC), status = 0;
@@ -77,8 +92,15 @@ static void expect_fired(bool stop)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0)
-		stuck_child(fd, stop ? 0 : ni_now_ms() - NI_WATCHDOG_GRACE_MS, stop);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
+		stuck_child(fd, stop ? 0 : ni_now_ms() - NI_WATCHDOG_GRACE_MS, stop, warm);
+	/* It fires within the grace (3 s); a watchdog that slept through it would hang the test. */
+	for (int i = 0; i < 300 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		usleep(50 * 1000);
+	if (kill(pid, 0) == 0 && waitpid(pid, &status, WNOHANG) == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		fail_msg("the watchdog did not fire within 15 s");
+	}
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 1);
 	journal_text(fd, buf, sizeof(buf));
@@ -92,13 +114,23 @@ static void expect_fired(bool stop)
 static void test_fires_past_deadline(void **state)
 {
 	(void)state;
-	expect_fired(false);
+	expect_fired(false, WARM_NONE);
 }
 
 static void test_fires_after_stop_signal(void **state)
 {
 	(void)state;
-	expect_fired(true);
+	expect_fired(true, WARM_NONE);
+}
+
+/* After earlier steps, whose wait arm may leave running: a stop, and a deadline earlier than that wait's. */
+static void test_fires_after_earlier_steps(void **state)
+{
+	(void)state;
+	expect_fired(true, WARM_NO_DEADLINE);
+	expect_fired(false, WARM_NO_DEADLINE);
+	expect_fired(true, WARM_FAR_DEADLINE);
+	expect_fired(false, WARM_FAR_DEADLINE);
 }
 
 /* Disarmed before its time: nothing written, the process lives on; armed again, it works again. */
@@ -150,6 +182,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fires_past_deadline),
 		cmocka_unit_test(test_fires_after_stop_signal),
+		cmocka_unit_test(test_fires_after_earlier_steps),
 		cmocka_unit_test(test_disarm_in_time),
 		cmocka_unit_test(test_arm_refuses_bad_record),
 	};
