@@ -581,6 +581,46 @@ static void test_write_atomic_owner(void **state)
 	}
 }
 
+static bool no_dot(const char *name)
+{
+	return name[0] != '.';
+}
+
+/* The one lister: sorted, "." and ".." out, the filter applied, a cap that fails rather than cuts. */
+static void test_dir_names(void **state)
+{
+	struct fixture *f = *state;
+	int fd = openat(f->root_fd, "srv", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	char **v = NULL;
+	size_t n = 0;
+
+	assert_true(fd >= 0);
+	put(fd, "b", "");
+	put(fd, "a", "");
+	put(fd, ".hidden", "");
+	assert_int_equal(mkdirat(fd, "c", 0755), 0);
+	assert_int_equal(ni_dir_names(fd, NULL, 0, &v, &n), 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(v[0], ".hidden");
+	assert_string_equal(v[1], "a");
+	assert_string_equal(v[2], "b");
+	assert_string_equal(v[3], "c");
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	assert_int_equal(ni_dir_names(fd, no_dot, 3, &v, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(v[0], "a");
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	assert_int_equal(ni_dir_names(fd, no_dot, 2, &v, &n), -E2BIG);
+	close(fd);
+	fd = openat(f->root_fd, "etc/hosts", O_PATH | O_CLOEXEC);
+	assert_int_equal(ni_dir_names(fd, NULL, 0, &v, &n), -ENOTDIR);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -593,6 +633,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_make_temp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_atomic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_atomic_owner, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dir_names, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
