@@ -413,6 +413,15 @@ static const char *const safe_base[] = {
 	NULL,
 };
 static const char *const safe_os[] = { "clock", "date", "difftime", "getenv", "time", NULL };
+/* nodeinit's own globals, and the base functions it replaces with guarded versions. */
+static const luaL_Reg own_base[] = {
+	{ "collectgarbage", l_collectgarbage },
+	{ "must", l_must },
+	{ "print", l_print },
+	{ "setmetatable", l_setmetatable },
+	{ "sleep", l_sleep },
+	{ NULL, NULL },
+};
 
 /* Builds the template globals from a scratch table of opened libraries. */
 static void build_template(lua_State *L)
@@ -425,16 +434,7 @@ static void build_template(lua_State *L)
 		lua_setfield(L, -3, *k);
 	}
 	lua_pop(L, 1);
-	lua_pushcfunction(L, l_collectgarbage);
-	lua_setfield(L, -2, "collectgarbage");
-	lua_pushcfunction(L, l_print);
-	lua_setfield(L, -2, "print");
-	lua_pushcfunction(L, l_must);
-	lua_setfield(L, -2, "must");
-	lua_pushcfunction(L, l_setmetatable);
-	lua_setfield(L, -2, "setmetatable");
-	lua_pushcfunction(L, l_sleep);
-	lua_setfield(L, -2, "sleep");
+	luaL_setfuncs(L, own_base, 0);
 
 	luaL_requiref(L, "string", luaopen_string, 0);
 	lua_pushnil(L);

@@ -413,6 +413,14 @@ struct load_job {
 	size_t problems;
 };
 
+/* What lua/recipe.lua calls back into C for. */
+static const luaL_Reg recipe_hooks[] = {
+	{ "fingerprint_begin", ni_fingerprint_l_begin },
+	{ "fingerprint_finish", ni_fingerprint_l_finish },
+	{ "timeout_ms", l_timeout_ms },
+	{ NULL, NULL },
+};
+
 static void load_file(lua_State *L, struct load_job *j, const char *file)
 {
 	const char *kind = NULL;
@@ -443,12 +451,7 @@ static void load_file(lua_State *L, struct load_job *j, const char *file)
 	f->cacheable = true;
 	if (ni_lua_require_embedded(L, "recipe") != LUA_OK)
 		lua_error(L); /* lua/recipe.lua itself: nothing else can load either */
-	lua_pushcfunction(L, ni_fingerprint_l_begin);
-	lua_setfield(L, -2, "fingerprint_begin");
-	lua_pushcfunction(L, ni_fingerprint_l_finish);
-	lua_setfield(L, -2, "fingerprint_finish");
-	lua_pushcfunction(L, l_timeout_ms);
-	lua_setfield(L, -2, "timeout_ms");
+	luaL_setfuncs(L, recipe_hooks, 0);
 	lua_createtable(L, 0, 3); /* the tracker */
 	tracker = lua_gettop(L);
 	lua_pushboolean(L, 1);
