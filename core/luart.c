@@ -147,18 +147,23 @@ static int box_gc(lua_State *L)
 	return 0;
 }
 
-char **ni_lua_box_new(lua_State *L)
+void ni_lua_set_locked_metatable(lua_State *L, const char *tname, const luaL_Reg *methods)
 {
-	char **box = lua_newuserdatauv(L, sizeof(*box), 0);
-
-	*box = NULL;
-	if (luaL_newmetatable(L, BOX_MT)) {
-		lua_pushcfunction(L, box_gc);
-		lua_setfield(L, -2, "__gc");
+	if (luaL_newmetatable(L, tname)) {
+		luaL_setfuncs(L, methods, 0);
 		lua_pushboolean(L, 0);
 		lua_setfield(L, -2, "__metatable");
 	}
 	lua_setmetatable(L, -2);
+}
+
+char **ni_lua_box_new(lua_State *L)
+{
+	static const luaL_Reg box_methods[] = { { "__gc", box_gc }, { NULL, NULL } };
+	char **box = lua_newuserdatauv(L, sizeof(*box), 0);
+
+	*box = NULL;
+	ni_lua_set_locked_metatable(L, BOX_MT, box_methods);
 	return box;
 }
 
