@@ -97,6 +97,7 @@ rm "$R/45-bad.lua"
 out=$(ni apply 2>&1); rc=$?
 check_eq "FIFO: apply returns (not 124) with 2" 2 "$rc"
 check_contains "FIFO: apply names it" "20-fifo.lua:1: not a regular file (a FIFO)" "$out"
+check_eq "FIFO: apply names it once, in one error line" 1 "$(printf '%s\n' "$out" | grep -c 'fifo')"
 check "FIFO: apply, as for any bad input, applied nothing" in_fake test ! -e /etc/good
 ln -sfn 20-fifo.lua "$R/50-link.lua"
 check_contains "a link to the FIFO: refused as a FIFO too" "50-link.lua:1: not a regular file (a FIFO)" "$(lint "$R")"
