@@ -386,7 +386,7 @@ static int read_iface(int fd, void *row)
 int ni_host_interfaces(int root_fd, struct ni_host_iface **ret, size_t *ret_n)
 {
 	void *rows = NULL;
-	int r = read_rows(root_fd, "sys/class/net", sizeof(**ret), read_iface, &rows, ret_n);
+	int r = ni_host_list(root_fd, NI_HOST_INTERFACES, &rows, ret_n);
 
 	*ret = rows;
 	return r;
@@ -414,10 +414,21 @@ static int read_block(int fd, void *row)
 	return 0;
 }
 
+int ni_host_list(int root_fd, enum ni_host_list which, void **ret, size_t *ret_n)
+{
+	switch (which) {
+	case NI_HOST_INTERFACES:
+		return read_rows(root_fd, "sys/class/net", sizeof(struct ni_host_iface), read_iface, ret, ret_n);
+	case NI_HOST_BLOCK_DEVICES:
+		return read_rows(root_fd, "sys/block", sizeof(struct ni_host_block), read_block, ret, ret_n);
+	}
+	return -EINVAL;
+}
+
 int ni_host_block_devices(int root_fd, struct ni_host_block **ret, size_t *ret_n)
 {
 	void *rows = NULL;
-	int r = read_rows(root_fd, "sys/block", sizeof(**ret), read_block, &rows, ret_n);
+	int r = ni_host_list(root_fd, NI_HOST_BLOCK_DEVICES, &rows, ret_n);
 
 	*ret = rows;
 	return r;

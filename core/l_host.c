@@ -16,38 +16,27 @@ struct field {
 	size_t offset;
 };
 #define FIELD(type, s, member) { #member, type, offsetof(s, member) }
+#define END { NULL, 0, 0 }
 
 static const struct field block_fields[] = {
-	FIELD(F_CHARS, struct ni_host_block, name),
-	FIELD(F_U64, struct ni_host_block, size),
-	FIELD(F_BOOL, struct ni_host_block, rotational),
-	FIELD(F_BOOL, struct ni_host_block, removable),
-	FIELD(F_CHARS, struct ni_host_block, model),
-	{ NULL, 0, 0 },
+	FIELD(F_CHARS, struct ni_host_block, name), FIELD(F_U64, struct ni_host_block, size),
+	FIELD(F_BOOL, struct ni_host_block, rotational), FIELD(F_BOOL, struct ni_host_block, removable),
+	FIELD(F_CHARS, struct ni_host_block, model), END,
 };
 static const struct field iface_fields[] = {
-	FIELD(F_CHARS, struct ni_host_iface, name),
-	FIELD(F_CHARS, struct ni_host_iface, mac),
-	FIELD(F_UNSIGNED, struct ni_host_iface, mtu),
-	FIELD(F_BOOL, struct ni_host_iface, up),
-	{ NULL, 0, 0 },
+	FIELD(F_CHARS, struct ni_host_iface, name), FIELD(F_CHARS, struct ni_host_iface, mac),
+	FIELD(F_UNSIGNED, struct ni_host_iface, mtu), FIELD(F_BOOL, struct ni_host_iface, up), END,
 };
 static const struct field kernel_fields[] = {
-	FIELD(F_CHARS, struct utsname, release),
-	FIELD(F_CHARS, struct utsname, version),
-	{ "arch", F_CHARS, offsetof(struct utsname, machine) },
-	{ NULL, 0, 0 },
+	FIELD(F_CHARS, struct utsname, release), FIELD(F_CHARS, struct utsname, version),
+	{ "arch", F_CHARS, offsetof(struct utsname, machine) }, END,
 };
 static const struct field memory_fields[] = {
-	FIELD(F_U64, struct ni_host_memory, total),
-	FIELD(F_U64, struct ni_host_memory, available),
-	{ NULL, 0, 0 },
+	FIELD(F_U64, struct ni_host_memory, total), FIELD(F_U64, struct ni_host_memory, available), END,
 };
 static const struct field os_fields[] = {
-	FIELD(F_STRING, struct ni_host_os, id),
-	FIELD(F_STRING, struct ni_host_os, version_id),
-	FIELD(F_STRING, struct ni_host_os, pretty_name),
-	{ NULL, 0, 0 },
+	FIELD(F_STRING, struct ni_host_os, id), FIELD(F_STRING, struct ni_host_os, version_id),
+	FIELD(F_STRING, struct ni_host_os, pretty_name), END,
 };
 
 /* Pushes a table holding the fields of the struct at p. */
@@ -81,13 +70,20 @@ static void push_row(lua_State *L, const void *p, const struct field *f)
 }
 
 /*
- * A list fact, after the pure layer's reader returned r and n rows of size bytes: the rows go into
- * the box made before the read (freed by __gc, so a raise while Lua allocates frees them too), then
- * out as a list of tables; or the failure triple naming source.
+ * A list fact: the pure layer's rows (size bytes each) go into a box made before the read (freed by
+ * __gc, so a raise while Lua allocates frees them too), then out as a list of tables; or the failure
+ * triple naming source.
  */
-static int push_rows(lua_State *L, char **box, int r, const char *source, void *rows, size_t n, size_t size,
+static int push_list(lua_State *L, enum ni_host_list which, const char *what, const char *source, size_t size,
 		     const struct field *fields)
 {
+	char **box = ni_lua_box_new(L);
+	void *rows = NULL;
+	size_t n = 0;
+	int r;
+
+	ni_lua_require_phase(L, NI_CAN_READ, what);
+	r = ni_host_list(ni_lua_ctx(L)->root_fd, which, &rows, &n);
 	*box = rows;
 	if (r < 0)
 		return ni_lua_fail(L, r, source);
@@ -115,14 +111,8 @@ static int push_count(lua_State *L, const char *what, const char *source, int (*
 
 static int l_host_block_devices(lua_State *L)
 {
-	char **box = ni_lua_box_new(L);
-	struct ni_host_block *v = NULL;
-	size_t n = 0;
-	int r;
-
-	ni_lua_require_phase(L, NI_CAN_READ, "host.block_devices");
-	r = ni_host_block_devices(ni_lua_ctx(L)->root_fd, &v, &n);
-	return push_rows(L, box, r, "/sys/block", v, n, sizeof(*v), block_fields);
+	return push_list(L, NI_HOST_BLOCK_DEVICES, "host.block_devices", "/sys/block", sizeof(struct ni_host_block),
+			 block_fields);
 }
 
 static int l_host_cpus(lua_State *L)
@@ -132,14 +122,8 @@ static int l_host_cpus(lua_State *L)
 
 static int l_host_interfaces(lua_State *L)
 {
-	char **box = ni_lua_box_new(L);
-	struct ni_host_iface *v = NULL;
-	size_t n = 0;
-	int r;
-
-	ni_lua_require_phase(L, NI_CAN_READ, "host.interfaces");
-	r = ni_host_interfaces(ni_lua_ctx(L)->root_fd, &v, &n);
-	return push_rows(L, box, r, "/sys/class/net", v, n, sizeof(*v), iface_fields);
+	return push_list(L, NI_HOST_INTERFACES, "host.interfaces", "/sys/class/net", sizeof(struct ni_host_iface),
+			 iface_fields);
 }
 
 /* uname() names the running kernel, which the host and every container on it share. */
