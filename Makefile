@@ -151,11 +151,18 @@ $(BUILD)/libnicore.a: $(TOBJS) $(BUILD)/tobj/members
 	@echo "  AR      $@"
 	@rm -f $@ && ar rcs $@ $(TOBJS)
 
-# --wrap rewrites the undefined references of every input, archive members included.
-$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libnicore.a tests/unit/unit.h $(wildcard core/*.h) $(wildcard tests/unit/*.wrap)
+# The fixtures every unit test may use (tests/unit/fixture.h), compiled once.
+$(BUILD)/unit/fixture.o: tests/unit/fixture.c tests/unit/fixture.h tests/unit/unit.h $(wildcard core/*.h) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	@echo "  CC      $@"
-	@$(CC) $(TCFLAGS) -o $@ $< $(BUILD)/libnicore.a $(LDSAN) \
+	@$(CC) $(TCFLAGS) -c -o $@ $<
+
+# --wrap rewrites the undefined references of every input, archive members included.
+$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/unit/fixture.o $(BUILD)/libnicore.a tests/unit/unit.h tests/unit/fixture.h \
+		$(wildcard core/*.h) $(wildcard tests/unit/*.wrap)
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	@$(CC) $(TCFLAGS) -o $@ $< $(BUILD)/unit/fixture.o $(BUILD)/libnicore.a $(LDSAN) \
 		$(foreach s,$(shell cat tests/unit/$*.wrap 2>/dev/null),-Wl,--wrap=$(s)) -lcmocka $(LIBS)
 
 # Test helpers, built by the integration tests that use them: enosys runs a command with the
@@ -227,7 +234,7 @@ $(FUZZ_BUILD)/obj/lua_embed.o: $(BUILD)/lua_embed.c core/embed.h
 	@mkdir -p $(@D)
 	@$(FUZZ_CC) $(filter-out -Wmissing-prototypes,$(FUZZ_CFLAGS)) -c -o $@ $<
 
-$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJS)
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJS)
 	@echo "  FUZZLD  $@"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJS) $(LIBS)
 

@@ -130,6 +130,16 @@ static int set_dir(const char **field, const char *v, const char *src, char *err
 	return 0;
 }
 
+static int set_recipes(struct ni_options *o, const char *v, const char *src, char *err, size_t n)
+{
+	return set_dir(&o->recipes_dir, v, src, err, n);
+}
+
+static int set_state_dir(struct ni_options *o, const char *v, const char *src, char *err, size_t n)
+{
+	return set_dir(&o->state_dir, v, src, err, n);
+}
+
 static const struct {
 	const char *name;
 	enum ni_command cmd;
@@ -140,6 +150,28 @@ static const struct {
 };
 
 enum { OPT_TARGET = 0x100, OPT_RECIPES, OPT_STATE, OPT_INTERVAL, OPT_LOGFMT, OPT_LOGLEVEL, OPT_JSON, OPT_READY, OPT_VERSION };
+
+/* The options that take a value, each with its environment twin: one setter for both sources. */
+static const struct valued_option {
+	int opt;
+	const char *flag, *env;
+	int (*set)(struct ni_options *o, const char *v, const char *src, char *err, size_t n);
+} valued[] = {
+	{ OPT_TARGET, "--target-pid", "NODEINIT_TARGET_PID", set_pid },
+	{ OPT_RECIPES, "--recipes", "NODEINIT_RECIPES", set_recipes },
+	{ OPT_STATE, "--state-dir", "NODEINIT_STATE_DIR", set_state_dir },
+	{ OPT_INTERVAL, "--interval", "NODEINIT_INTERVAL", set_interval },
+	{ OPT_LOGFMT, "--log-format", "NODEINIT_LOG_FORMAT", set_log_format },
+	{ OPT_LOGLEVEL, "--log-level", "NODEINIT_LOG_LEVEL", set_log_level },
+};
+
+static const struct valued_option *valued_option(int opt)
+{
+	for (size_t i = 0; i < NI_ELEMENTSOF(valued); i++)
+		if (valued[i].opt == opt)
+			return &valued[i];
+	return NULL;
+}
 
 int ni_cli_parse(int argc, char **argv, ni_getenv_fn getenv_fn, struct ni_options *ret, char *err, size_t errlen)
 {
@@ -163,21 +195,13 @@ int ni_cli_parse(int argc, char **argv, ni_getenv_fn getenv_fn, struct ni_option
 		.interval_s = NI_DEFAULT_INTERVAL,
 		.log_level = 1, /* info */
 	};
+	const struct valued_option *val;
 	const char *v;
 	int c, r;
 
-	if ((v = getenv_fn("NODEINIT_TARGET_PID")) && (r = set_pid(&o, v, "NODEINIT_TARGET_PID", err, errlen)) < 0)
-		return r;
-	if ((v = getenv_fn("NODEINIT_RECIPES")) && (r = set_dir(&o.recipes_dir, v, "NODEINIT_RECIPES", err, errlen)) < 0)
-		return r;
-	if ((v = getenv_fn("NODEINIT_STATE_DIR")) && (r = set_dir(&o.state_dir, v, "NODEINIT_STATE_DIR", err, errlen)) < 0)
-		return r;
-	if ((v = getenv_fn("NODEINIT_INTERVAL")) && (r = set_interval(&o, v, "NODEINIT_INTERVAL", err, errlen)) < 0)
-		return r;
-	if ((v = getenv_fn("NODEINIT_LOG_FORMAT")) && (r = set_log_format(&o, v, "NODEINIT_LOG_FORMAT", err, errlen)) < 0)
-		return r;
-	if ((v = getenv_fn("NODEINIT_LOG_LEVEL")) && (r = set_log_level(&o, v, "NODEINIT_LOG_LEVEL", err, errlen)) < 0)
-		return r;
+	for (size_t i = 0; i < NI_ELEMENTSOF(valued); i++)
+		if ((v = getenv_fn(valued[i].env)) && (r = valued[i].set(&o, v, valued[i].env, err, errlen)) < 0)
+			return r;
 
 	optind = 0; /* full reset: tests and callers may parse more than once */
 	opterr = 0;
@@ -198,48 +222,30 @@ int ni_cli_parse(int argc, char **argv, ni_getenv_fn getenv_fn, struct ni_option
 			}
 			continue;
 		}
+		if ((val = valued_option(c))) {
+			r = val->set(&o, optarg, val->flag, err, errlen);
+			if (r < 0)
+				return r;
+			continue;
+		}
 		switch (c) {
-		case OPT_TARGET:
-			r = set_pid(&o, optarg, "--target-pid", err, errlen);
-			break;
-		case OPT_RECIPES:
-			r = set_dir(&o.recipes_dir, optarg, "--recipes", err, errlen);
-			break;
-		case OPT_STATE:
-			r = set_dir(&o.state_dir, optarg, "--state-dir", err, errlen);
-			break;
-		case OPT_INTERVAL:
-			r = set_interval(&o, optarg, "--interval", err, errlen);
-			break;
-		case OPT_LOGFMT:
-			r = set_log_format(&o, optarg, "--log-format", err, errlen);
-			break;
-		case OPT_LOGLEVEL:
-			r = set_log_level(&o, optarg, "--log-level", err, errlen);
-			break;
 		case OPT_JSON:
 			o.json = true;
-			r = 0;
 			break;
 		case OPT_READY:
 			o.ready = true;
-			r = 0;
 			break;
 		case 'h':
 			o.command = NI_CMD_HELP;
-			r = 0;
 			break;
 		case OPT_VERSION:
 			o.command = NI_CMD_VERSION;
-			r = 0;
 			break;
 		case ':':
 			return fail(err, errlen, "option '%s' needs a value", argv[optind - 1]);
 		default:
 			return fail(err, errlen, "unknown option '%s' (see nodeinit --help)", argv[optind - 1]);
 		}
-		if (r < 0)
-			return r;
 	}
 
 	if (o.command == NI_CMD_NONE)

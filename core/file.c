@@ -203,56 +203,16 @@ int ni_file_exists(int root_fd, const char *path, bool *ret_exists, char *why)
 	return chased(fd, &c, why);
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int ni_file_list(int root_fd, const char *path, char ***ret, size_t *ret_n, char *why)
 {
-	_cleanup_close_ int fd = -1, dfd = -1;
+	_cleanup_close_ int fd = -1;
 	struct ni_chase c;
-	struct dirent *de;
-	char **v = NULL;
-	size_t n = 0;
-	DIR *d;
 
 	fd = ni_chase(root_fd, path, 0, 0, &c);
 	if (fd < 0)
 		return chased(fd, &c, why);
-	/* "." below the O_PATH fd: the directory the walk reached, never looked up by name again */
-	dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	d = fdopendir(dfd);
-	if (!d)
-		return -errno;
-	dfd = -1; /* owned by d */
-	while ((errno = 0, de = readdir(d))) {
-		char **nv;
-		if (ni_streq(de->d_name, ".") || ni_streq(de->d_name, ".."))
-			continue;
-		nv = realloc(v, (n + 1) * sizeof(*v));
-		if (!nv || !(nv[n] = strdup(de->d_name))) {
-			ni_strv_free(nv ? nv : v, n);
-			closedir(d);
-			return -ENOMEM;
-		}
-		v = nv;
-		n++;
-	}
-	if (errno) {
-		int r = -errno;
-		ni_strv_free(v, n);
-		closedir(d);
-		return r;
-	}
-	closedir(d);
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_names);
-	*ret = v;
-	*ret_n = n;
-	return 0;
+	/* the directory the walk reached, through its fd: never looked up by name again */
+	return ni_dir_names(fd, NULL, 0, ret, ret_n);
 }
 
 int ni_file_stat(int root_fd, const char *path, struct stat *ret, char *why)

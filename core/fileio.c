@@ -590,3 +590,53 @@ int ni_opendir_at(int dir_fd, DIR **ret)
 	*ret = d;
 	return 0;
 }
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int ni_dir_names(int dir_fd, bool (*keep)(const char *name), size_t max, char ***ret, size_t *ret_n)
+{
+	struct dirent *de;
+	char **v = NULL;
+	size_t n = 0;
+	DIR *d;
+	int r;
+
+	r = ni_opendir_at(dir_fd, &d);
+	if (r < 0)
+		return r;
+	while ((errno = 0, de = readdir(d))) {
+		char **nv;
+		if (ni_streq(de->d_name, ".") || ni_streq(de->d_name, "..") || (keep && !keep(de->d_name)))
+			continue;
+		if (max && n >= max) {
+			r = -E2BIG;
+			break;
+		}
+		nv = realloc(v, (n + 1) * sizeof(*v));
+		if (!nv) {
+			r = -ENOMEM;
+			break;
+		}
+		v = nv;
+		if (!(v[n] = strdup(de->d_name))) {
+			r = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	if (r == 0 && errno)
+		r = -errno; /* readdir failed: a partial list is no list */
+	closedir(d);
+	if (r < 0) {
+		ni_strv_free(v, n);
+		return r;
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_names);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}

@@ -125,4 +125,11 @@ int ni_write_atomic_at(int dir_fd, const char *name, const void *data, size_t le
 /* A DIR stream over the directory dir_fd names (O_PATH too: "." is reopened readable); closedir it. */
 int ni_opendir_at(int dir_fd, DIR **ret);
 
+/*
+ * The one directory lister: the entry names of the directory dir_fd (any fd of it, O_PATH too), "."
+ * and ".." left out, those keep() rejects too (keep NULL: none), sorted by strcmp. More than max
+ * names (0: no limit) is -E2BIG. *ret is malloc'd, free it with ni_strv_free(*ret, *ret_n).
+ */
+int ni_dir_names(int dir_fd, bool (*keep)(const char *name), size_t max, char ***ret, size_t *ret_n);
+
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "file.h"
+#include "fileio.h"
 #include "util.h"
 
 #define VIRTUAL_MAX (64u << 10) /* /proc/meminfo is ~1.5 KiB, sysfs attributes one page at most */
@@ -236,12 +237,9 @@ int ni_host_parse_cpu_list(const char *text, unsigned *ret_count)
 int ni_host_cpus(int root_fd, unsigned *ret_count)
 {
 	_cleanup_free_ char *text = NULL;
-	int r;
+	int r = read_virtual_at(root_fd, "sys/devices/system/cpu/online", &text);
 
-	r = read_virtual_at(root_fd, "sys/devices/system/cpu/online", &text);
-	if (r < 0)
-		return r;
-	return ni_host_parse_cpu_list(text, ret_count);
+	return r < 0 ? r : ni_host_parse_cpu_list(text, ret_count);
 }
 
 /* "Name:   1234 kB" -> bytes; -EBADMSG for anything else. */
@@ -296,104 +294,68 @@ int ni_host_parse_meminfo(const char *text, struct ni_host_memory *ret)
 int ni_host_memory(int root_fd, struct ni_host_memory *ret)
 {
 	_cleanup_free_ char *text = NULL;
-	int r;
+	int r = read_virtual_at(root_fd, "proc/meminfo", &text);
 
-	r = read_virtual_at(root_fd, "proc/meminfo", &text);
-	if (r < 0)
-		return r;
-	return ni_host_parse_meminfo(text, ret);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return r < 0 ? r : ni_host_parse_meminfo(text, ret);
 }
 
 /* The entry names of dir (under root_fd) that keep(name) accepts, sorted. */
 static int list_dir(int root_fd, const char *dir, bool (*keep)(const char *), char ***ret, size_t *ret_n)
 {
-	int fd = openat(root_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct dirent *de;
-	char **v = NULL;
-	size_t n = 0;
-	DIR *d;
+	_cleanup_close_ int fd = openat(root_fd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 
 	if (fd < 0)
 		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		ni_safe_close(fd);
-		return -errno;
-	}
-	while ((de = readdir(d))) {
-		char **nv;
-		if (de->d_name[0] == '.' || !keep(de->d_name))
-			continue;
-		if (n >= HOST_LIST_MAX || !(nv = realloc(v, (n + 1) * sizeof(*v))) || !(nv[n] = strdup(de->d_name))) {
-			int r = n >= HOST_LIST_MAX ? -E2BIG : -ENOMEM;
-			if (n < HOST_LIST_MAX && nv)
-				v = nv;
-			ni_strv_free(v, n);
-			closedir(d);
-			return r;
-		}
-		v = nv;
-		n++;
-	}
-	closedir(d);
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_str);
-	*ret = v;
-	*ret_n = n;
-	return 0;
+	return ni_dir_names(fd, keep, HOST_LIST_MAX, ret, ret_n);
 }
 
-static bool any_name(const char *name)
+static bool visible_name(const char *name)
 {
-	return strlen(name) <= NAME_MAX;
+	return name[0] != '.';
 }
 
-int ni_host_interfaces(int root_fd, struct ni_host_iface **ret, size_t *ret_n)
+_Static_assert(offsetof(struct ni_host_iface, name) == 0, "read_rows writes a row's name first");
+_Static_assert(offsetof(struct ni_host_block, name) == 0, "read_rows writes a row's name first");
+
+/* Fills one row from the directory of one entry (an interface, a block device). */
+typedef int (*read_row_fn)(int fd, void *row);
+
+/*
+ * The one reader for a sysfs class directory (/sys/class/net, /sys/block): a row of size bytes per
+ * entry, sorted by name, each row starting with its char[NAME_MAX + 1] name, filled by read_row from
+ * the entry's directory. *ret is malloc'd; NULL on failure.
+ */
+static int read_rows(int root_fd, const char *dir, size_t size, read_row_fn read_row, void **ret, size_t *ret_n)
 {
-	_cleanup_close_ int net_fd = -1;
-	_cleanup_free_ struct ni_host_iface *v = NULL;
+	_cleanup_close_ int dir_fd = -1;
+	_cleanup_free_ char *rows = NULL;
 	char **names = NULL;
 	size_t n = 0;
 	int r;
 
-	r = list_dir(root_fd, "sys/class/net", any_name, &names, &n);
+	r = list_dir(root_fd, dir, visible_name, &names, &n);
 	if (r < 0)
 		return r;
-	net_fd = openat(root_fd, "sys/class/net", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	v = calloc(n + 1, sizeof(*v));
-	if (net_fd < 0 || !v) {
-		r = net_fd < 0 ? -errno : -ENOMEM;
+	dir_fd = openat(root_fd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	rows = calloc(n + 1, size);
+	if (dir_fd < 0 || !rows) {
+		r = dir_fd < 0 ? -errno : -ENOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		_cleanup_close_ int fd = openat(net_fd, names[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
-		char flags[32];
-		uint64_t mtu = 0;
-		unsigned long f;
+		_cleanup_close_ int fd = openat(dir_fd, names[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+		char *row = rows + i * size;
 
 		if (fd < 0) {
 			r = -errno;
 			goto out;
 		}
-		snprintf(v[i].name, sizeof(v[i].name), "%s", names[i]);
-		/* No address (a tunnel, say) reads as an error on some kernels: then there is none. */
-		if (read_attr(fd, "address", v[i].mac, sizeof(v[i].mac)) < 0)
-			v[i].mac[0] = '\0';
-		if ((r = read_attr_u64(fd, "mtu", &mtu)) < 0 || (r = read_attr(fd, "flags", flags, sizeof(flags))) < 0)
+		snprintf(row, NAME_MAX + 1, "%s", names[i]);
+		r = read_row(fd, row);
+		if (r < 0)
 			goto out;
-		if (mtu > UINT32_MAX || sscanf(flags, "%lx", &f) != 1) {
-			r = -EBADMSG;
-			goto out;
-		}
-		v[i].mtu = (unsigned)mtu;
-		v[i].up = (f & IFF_UP) != 0;
 	}
-	*ret = steal_pointer(&v);
+	*ret = steal_pointer(&rows);
 	*ret_n = n;
 	r = 0;
 out:
@@ -401,53 +363,74 @@ out:
 	return r;
 }
 
-int ni_host_block_devices(int root_fd, struct ni_host_block **ret, size_t *ret_n)
+static int read_iface(int fd, void *row)
 {
-	_cleanup_close_ int blk_fd = -1;
-	_cleanup_free_ struct ni_host_block *v = NULL;
-	char **names = NULL;
-	size_t n = 0;
+	struct ni_host_iface *v = row;
+	char flags[32];
+	uint64_t mtu = 0;
+	unsigned long f;
 	int r;
 
-	r = list_dir(root_fd, "sys/block", any_name, &names, &n);
-	if (r < 0)
+	/* No address (a tunnel, say) reads as an error on some kernels: then there is none. */
+	if (read_attr(fd, "address", v->mac, sizeof(v->mac)) < 0)
+		v->mac[0] = '\0';
+	if ((r = read_attr_u64(fd, "mtu", &mtu)) < 0 || (r = read_attr(fd, "flags", flags, sizeof(flags))) < 0)
 		return r;
-	blk_fd = openat(root_fd, "sys/block", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	v = calloc(n + 1, sizeof(*v));
-	if (blk_fd < 0 || !v) {
-		r = blk_fd < 0 ? -errno : -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		_cleanup_close_ int fd = openat(blk_fd, names[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
-		uint64_t sectors = 0, rot = 0, rem = 0;
+	if (mtu > UINT32_MAX || sscanf(flags, "%lx", &f) != 1)
+		return -EBADMSG;
+	v->mtu = (unsigned)mtu;
+	v->up = (f & IFF_UP) != 0;
+	return 0;
+}
 
-		if (fd < 0) {
-			r = -errno;
-			goto out;
-		}
-		snprintf(v[i].name, sizeof(v[i].name), "%s", names[i]);
-		/* size is in 512-byte sectors whatever the device's own block size (block/genhd.c) */
-		if ((r = read_attr_u64(fd, "size", &sectors)) < 0 || (r = read_attr_u64(fd, "removable", &rem)) < 0)
-			goto out;
-		if (sectors > UINT64_MAX / 512) {
-			r = -EBADMSG;
-			goto out;
-		}
-		/* queue/ is missing for some virtual devices; device/model for most that are not SCSI or NVMe */
-		if (read_attr_u64(fd, "queue/rotational", &rot) < 0)
-			rot = 0;
-		if (read_attr(fd, "device/model", v[i].model, sizeof(v[i].model)) < 0)
-			v[i].model[0] = '\0';
-		v[i].size = sectors * 512;
-		v[i].rotational = rot != 0;
-		v[i].removable = rem != 0;
+int ni_host_interfaces(int root_fd, struct ni_host_iface **ret, size_t *ret_n)
+{
+	void *rows = NULL;
+	int r = ni_host_list(root_fd, NI_HOST_INTERFACES, &rows, ret_n);
+
+	*ret = rows;
+	return r;
+}
+
+static int read_block(int fd, void *row)
+{
+	struct ni_host_block *v = row;
+	uint64_t sectors = 0, rot = 0, rem = 0;
+	int r;
+
+	/* size is in 512-byte sectors whatever the device's own block size (block/genhd.c) */
+	if ((r = read_attr_u64(fd, "size", &sectors)) < 0 || (r = read_attr_u64(fd, "removable", &rem)) < 0)
+		return r;
+	if (sectors > UINT64_MAX / 512)
+		return -EBADMSG;
+	/* queue/ is missing for some virtual devices; device/model for most that are not SCSI or NVMe */
+	if (read_attr_u64(fd, "queue/rotational", &rot) < 0)
+		rot = 0;
+	if (read_attr(fd, "device/model", v->model, sizeof(v->model)) < 0)
+		v->model[0] = '\0';
+	v->size = sectors * 512;
+	v->rotational = rot != 0;
+	v->removable = rem != 0;
+	return 0;
+}
+
+int ni_host_list(int root_fd, enum ni_host_list which, void **ret, size_t *ret_n)
+{
+	switch (which) {
+	case NI_HOST_INTERFACES:
+		return read_rows(root_fd, "sys/class/net", sizeof(struct ni_host_iface), read_iface, ret, ret_n);
+	case NI_HOST_BLOCK_DEVICES:
+		return read_rows(root_fd, "sys/block", sizeof(struct ni_host_block), read_block, ret, ret_n);
 	}
-	*ret = steal_pointer(&v);
-	*ret_n = n;
-	r = 0;
-out:
-	ni_strv_free(names, n);
+	return -EINVAL;
+}
+
+int ni_host_block_devices(int root_fd, struct ni_host_block **ret, size_t *ret_n)
+{
+	void *rows = NULL;
+	int r = ni_host_list(root_fd, NI_HOST_BLOCK_DEVICES, &rows, ret_n);
+
+	*ret = rows;
 	return r;
 }
 

@@ -62,6 +62,11 @@ struct ni_host_block {
 /* /sys/block, sorted by name. *ret is malloc'd (free it). */
 int ni_host_block_devices(int root_fd, struct ni_host_block **ret, size_t *ret_n);
 
+/* The two lists above, for a caller that handles both alike (the Lua binding): *ret is an array of
+ * *ret_n struct ni_host_iface or struct ni_host_block, malloc'd, NULL on failure. */
+enum ni_host_list { NI_HOST_INTERFACES, NI_HOST_BLOCK_DEVICES };
+int ni_host_list(int root_fd, enum ni_host_list which, void **ret, size_t *ret_n);
+
 /* The NUMA nodes under /sys/devices/system/node (node0, node1, ...); 1 when the kernel has no NUMA. */
 int ni_host_numa_nodes(int root_fd, unsigned *ret_count);
 

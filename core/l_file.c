@@ -175,6 +175,17 @@ static void log_changed(struct ni_ctx *ctx, const char *op, const char *path)
 	ni_log(&ctx->log, NI_LOG_INFO, "changed", "step", ctx->step, "op", op, "path", path, NULL);
 }
 
+/* A change's result, as every changing call gives it: the failure triple, or changed (logged when true). */
+static int push_changed(lua_State *L, int r, const char *op, const char *path, bool changed, const char *why)
+{
+	if (r < 0)
+		return fail(L, r, path, why);
+	if (changed)
+		log_changed(ni_lua_ctx(L), op, path);
+	lua_pushboolean(L, changed);
+	return 1;
+}
+
 /*
  * Check mode's look at path, as a change would find it: what path names (a symlink itself with
  * NI_CHASE_NOFOLLOW in flags) in *ret_st, st_mode 0 when it is absent; or the failure the change
@@ -548,14 +559,11 @@ static int l_file_symlink(lua_State *L)
 		lua_pushinteger(L, EEXIST);
 		return 3;
 	}
-	if (r < 0)
-		return fail(L, r, path, why);
-	if (act == NI_ACT_REPORT) {
-		lua_pushfstring(L, "link %s -> %s%s", path, target, changed ? "" : " (same)");
-		ni_lua_plan_line(L, lua_tostring(L, -1), false);
-		lua_pop(L, 1);
-	} else if (changed)
-		log_changed(ctx, "symlink", path);
+	if (r < 0 || act != NI_ACT_REPORT)
+		return push_changed(L, r, "symlink", path, changed, why);
+	lua_pushfstring(L, "link %s -> %s%s", path, target, changed ? "" : " (same)");
+	ni_lua_plan_line(L, lua_tostring(L, -1), false);
+	lua_pop(L, 1);
 	lua_pushboolean(L, changed);
 	return 1;
 }
@@ -577,12 +585,7 @@ static int l_file_mkdir(lua_State *L)
 	if (act == NI_ACT_REPORT)
 		return would_mkdir(L, path, &o);
 	r = ni_file_mkdir(ctx->root_fd, path, &o.attrs, o.parents, &changed, why);
-	if (r < 0)
-		return fail(L, r, path, why);
-	if (changed)
-		log_changed(ctx, "mkdir", path);
-	lua_pushboolean(L, changed);
-	return 1;
+	return push_changed(L, r, "mkdir", path, changed, why);
 }
 
 static int l_file_read(lua_State *L)
@@ -641,12 +644,7 @@ static int l_file_remove(lua_State *L)
 		return would_remove(L, path);
 
 	r = ni_file_remove(ctx->root_fd, path, &changed, why);
-	if (r < 0)
-		return fail(L, r, path, why);
-	if (changed)
-		log_changed(ctx, "remove", path);
-	lua_pushboolean(L, changed);
-	return 1;
+	return push_changed(L, r, "remove", path, changed, why);
 }
 
 static int l_file_write(lua_State *L)

@@ -1,96 +1,129 @@
 /* Lua module nodeinit.host: facts about the host (os, kernel, cpus, memory, interfaces, block devices, NUMA). */
 #include <errno.h>
 #include <lauxlib.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/utsname.h>
 
 #include "host.h"
 #include "luart.h"
 
-static void set_string(lua_State *L, const char *k, const char *v)
+/* How one C struct member becomes one field of a Lua table: the tables below drive every fact. */
+struct field {
+	const char *name;
+	enum { F_CHARS, F_STRING, F_U64, F_UNSIGNED, F_BOOL } type; /* char[], char * (NULL: nil), ... */
+	size_t offset;
+};
+#define FIELD(type, s, member) { #member, type, offsetof(s, member) }
+#define END { NULL, 0, 0 }
+
+static const struct field block_fields[] = {
+	FIELD(F_CHARS, struct ni_host_block, name), FIELD(F_U64, struct ni_host_block, size),
+	FIELD(F_BOOL, struct ni_host_block, rotational), FIELD(F_BOOL, struct ni_host_block, removable),
+	FIELD(F_CHARS, struct ni_host_block, model), END,
+};
+static const struct field iface_fields[] = {
+	FIELD(F_CHARS, struct ni_host_iface, name), FIELD(F_CHARS, struct ni_host_iface, mac),
+	FIELD(F_UNSIGNED, struct ni_host_iface, mtu), FIELD(F_BOOL, struct ni_host_iface, up), END,
+};
+static const struct field kernel_fields[] = {
+	FIELD(F_CHARS, struct utsname, release), FIELD(F_CHARS, struct utsname, version),
+	{ "arch", F_CHARS, offsetof(struct utsname, machine) }, END,
+};
+static const struct field memory_fields[] = {
+	FIELD(F_U64, struct ni_host_memory, total), FIELD(F_U64, struct ni_host_memory, available), END,
+};
+static const struct field os_fields[] = {
+	FIELD(F_STRING, struct ni_host_os, id), FIELD(F_STRING, struct ni_host_os, version_id),
+	FIELD(F_STRING, struct ni_host_os, pretty_name), END,
+};
+
+/* Pushes a table holding the fields of the struct at p. */
+static void push_row(lua_State *L, const void *p, const struct field *f)
 {
-	if (v)
-		lua_pushstring(L, v);
-	else
-		lua_pushnil(L);
-	lua_setfield(L, -2, k);
+	lua_newtable(L);
+	for (; f->name; f++) {
+		const char *m = (const char *)p + f->offset;
+		uint64_t u;
+
+		switch (f->type) {
+		case F_CHARS:
+			lua_pushstring(L, m);
+			break;
+		case F_STRING:
+			lua_pushstring(L, *(char *const *)m); /* NULL pushes nil */
+			break;
+		case F_U64:
+			memcpy(&u, m, sizeof(u));
+			lua_pushinteger(L, u > (uint64_t)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)u);
+			break;
+		case F_UNSIGNED:
+			lua_pushinteger(L, *(const unsigned *)m);
+			break;
+		case F_BOOL:
+			lua_pushboolean(L, *(const bool *)m);
+			break;
+		}
+		lua_setfield(L, -2, f->name);
+	}
 }
 
-static void set_integer(lua_State *L, const char *k, uint64_t v)
+/*
+ * A list fact: the pure layer's rows (size bytes each) go into a box made before the read (freed by
+ * __gc, so a raise while Lua allocates frees them too), then out as a list of tables; or the failure
+ * triple naming source.
+ */
+static int push_list(lua_State *L, enum ni_host_list which, const char *what, const char *source, size_t size,
+		     const struct field *fields)
 {
-	lua_pushinteger(L, v > (uint64_t)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)v);
-	lua_setfield(L, -2, k);
-}
-
-static void set_boolean(lua_State *L, const char *k, bool v)
-{
-	lua_pushboolean(L, v);
-	lua_setfield(L, -2, k);
-}
-
-/* The C memory a call holds lives in a box (freed by __gc) while Lua allocates: a raise frees it too. */
-static int l_host_block_devices(lua_State *L)
-{
-	struct ni_ctx *ctx = ni_lua_ctx(L);
 	char **box = ni_lua_box_new(L);
-	struct ni_host_block *v = NULL;
+	void *rows = NULL;
 	size_t n = 0;
 	int r;
 
-	ni_lua_require_phase(L, NI_CAN_READ, "host.block_devices");
-	r = ni_host_block_devices(ctx->root_fd, &v, &n);
+	ni_lua_require_phase(L, NI_CAN_READ, what);
+	r = ni_host_list(ni_lua_ctx(L)->root_fd, which, &rows, &n);
+	*box = rows;
 	if (r < 0)
-		return ni_lua_fail(L, r, "/sys/block");
-	*box = (char *)v;
+		return ni_lua_fail(L, r, source);
 	lua_createtable(L, (int)n, 0);
 	for (size_t i = 0; i < n; i++) {
-		lua_createtable(L, 0, 5);
-		set_string(L, "name", v[i].name);
-		set_integer(L, "size", v[i].size);
-		set_boolean(L, "rotational", v[i].rotational);
-		set_boolean(L, "removable", v[i].removable);
-		set_string(L, "model", v[i].model);
+		push_row(L, *box + i * size, fields);
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
 	return 1;
 }
 
-static int l_host_cpus(lua_State *L)
+/* A count fact (CPUs, NUMA nodes), read by the pure layer's read. */
+static int push_count(lua_State *L, const char *what, const char *source, int (*read)(int, unsigned *))
 {
 	unsigned n;
 	int r;
 
-	ni_lua_require_phase(L, NI_CAN_READ, "host.cpus");
-	r = ni_host_cpus(ni_lua_ctx(L)->root_fd, &n);
+	ni_lua_require_phase(L, NI_CAN_READ, what);
+	r = read(ni_lua_ctx(L)->root_fd, &n);
 	if (r < 0)
-		return ni_lua_fail(L, r, "/sys/devices/system/cpu/online");
+		return ni_lua_fail(L, r, source);
 	lua_pushinteger(L, n);
 	return 1;
 }
 
+static int l_host_block_devices(lua_State *L)
+{
+	return push_list(L, NI_HOST_BLOCK_DEVICES, "host.block_devices", "/sys/block", sizeof(struct ni_host_block),
+			 block_fields);
+}
+
+static int l_host_cpus(lua_State *L)
+{
+	return push_count(L, "host.cpus", "/sys/devices/system/cpu/online", ni_host_cpus);
+}
+
 static int l_host_interfaces(lua_State *L)
 {
-	struct ni_ctx *ctx = ni_lua_ctx(L);
-	char **box = ni_lua_box_new(L);
-	struct ni_host_iface *v = NULL;
-	size_t n = 0;
-	int r;
-
-	ni_lua_require_phase(L, NI_CAN_READ, "host.interfaces");
-	r = ni_host_interfaces(ctx->root_fd, &v, &n);
-	if (r < 0)
-		return ni_lua_fail(L, r, "/sys/class/net");
-	*box = (char *)v;
-	lua_createtable(L, (int)n, 0);
-	for (size_t i = 0; i < n; i++) {
-		lua_createtable(L, 0, 4);
-		set_string(L, "name", v[i].name);
-		set_string(L, "mac", v[i].mac);
-		set_integer(L, "mtu", v[i].mtu);
-		set_boolean(L, "up", v[i].up);
-		lua_rawseti(L, -2, (lua_Integer)i + 1);
-	}
-	return 1;
+	return push_list(L, NI_HOST_INTERFACES, "host.interfaces", "/sys/class/net", sizeof(struct ni_host_iface),
+			 iface_fields);
 }
 
 /* uname() names the running kernel, which the host and every container on it share. */
@@ -101,10 +134,7 @@ static int l_host_kernel(lua_State *L)
 	ni_lua_require_phase(L, NI_CAN_READ, "host.kernel");
 	if (uname(&u) < 0)
 		return ni_lua_fail(L, -errno, "uname");
-	lua_createtable(L, 0, 3);
-	set_string(L, "release", u.release);
-	set_string(L, "version", u.version);
-	set_string(L, "arch", u.machine);
+	push_row(L, &u, kernel_fields);
 	return 1;
 }
 
@@ -117,23 +147,13 @@ static int l_host_memory(lua_State *L)
 	r = ni_host_memory(ni_lua_ctx(L)->root_fd, &m);
 	if (r < 0)
 		return ni_lua_fail(L, r, "/proc/meminfo");
-	lua_createtable(L, 0, 2);
-	set_integer(L, "total", m.total);
-	set_integer(L, "available", m.available);
+	push_row(L, &m, memory_fields);
 	return 1;
 }
 
 static int l_host_numa_nodes(lua_State *L)
 {
-	unsigned n;
-	int r;
-
-	ni_lua_require_phase(L, NI_CAN_READ, "host.numa_nodes");
-	r = ni_host_numa_nodes(ni_lua_ctx(L)->root_fd, &n);
-	if (r < 0)
-		return ni_lua_fail(L, r, "/sys/devices/system/node");
-	lua_pushinteger(L, n);
-	return 1;
+	return push_count(L, "host.numa_nodes", "/sys/devices/system/node", ni_host_numa_nodes);
 }
 
 static int l_host_os(lua_State *L)
@@ -150,10 +170,7 @@ static int l_host_os(lua_State *L)
 	*id = os.id;
 	*version_id = os.version_id;
 	*pretty_name = os.pretty_name;
-	lua_createtable(L, 0, 3);
-	set_string(L, "id", *id);
-	set_string(L, "version_id", *version_id);
-	set_string(L, "pretty_name", *pretty_name);
+	push_row(L, &os, os_fields);
 	return 1;
 }
 

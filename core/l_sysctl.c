@@ -185,16 +185,11 @@ static int conf_gc(lua_State *L)
 
 static struct conf_box *conf_box_new(lua_State *L)
 {
+	static const luaL_Reg conf_methods[] = { { "__gc", conf_gc }, { NULL, NULL } };
 	struct conf_box *b = lua_newuserdatauv(L, sizeof(*b), 0);
 
 	*b = (struct conf_box){ 0 };
-	if (luaL_newmetatable(L, CONF_MT)) {
-		lua_pushcfunction(L, conf_gc);
-		lua_setfield(L, -2, "__gc");
-		lua_pushboolean(L, 0);
-		lua_setfield(L, -2, "__metatable");
-	}
-	lua_setmetatable(L, -2);
+	ni_lua_set_locked_metatable(L, CONF_MT, conf_methods);
 	return b;
 }
 

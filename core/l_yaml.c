@@ -221,6 +221,8 @@ static const luaL_Reg yaml_funcs[] = {
 
 int luaopen_nodeinit_yaml(lua_State *L)
 {
+	static const luaL_Reg null_methods[] = { { "__tostring", null_tostring }, { NULL, NULL } };
+
 	if (luaL_newmetatable(L, DOC_MT)) {
 		lua_pushcfunction(L, doc_gc);
 		lua_setfield(L, -2, "__gc");
@@ -230,13 +232,7 @@ int luaopen_nodeinit_yaml(lua_State *L)
 	luaL_newlibtable(L, yaml_funcs);
 	/* yaml.null: one value per state, so every environment compares equal to it; its metatable is locked. */
 	lua_newuserdatauv(L, 0, 0);
-	if (luaL_newmetatable(L, NULL_MT)) {
-		lua_pushcfunction(L, null_tostring);
-		lua_setfield(L, -2, "__tostring");
-		lua_pushboolean(L, 0);
-		lua_setfield(L, -2, "__metatable");
-	}
-	lua_setmetatable(L, -2);
+	ni_lua_set_locked_metatable(L, NULL_MT, null_methods);
 	lua_pushvalue(L, -1);
 	lua_setfield(L, -3, "null");
 	luaL_setfuncs(L, yaml_funcs, 1);

@@ -115,7 +115,8 @@ static size_t utf8_cut(const char *s, size_t n, size_t max)
 	return cut;
 }
 
-void ni_json_escape(FILE *out, const char *s)
+/* s escaped as how, to out, in bounded memory. */
+static void escape_file(FILE *out, const char *s, enum esc how)
 {
 	size_t n = strlen(s);
 	char stack[8192];
@@ -126,13 +127,23 @@ void ni_json_escape(FILE *out, const char *s)
 		size_t piece = utf8_cut(s, n, 1024);
 
 		ni_buf_init_stack(&b, stack, sizeof(stack), 0);
-		ni_escape_json(&b, s, piece);
+		escape(&b, s, piece, how);
 		if (!b.err)
 			fwrite(b.p, 1, b.len, out);
 		ni_buf_free(&b);
 		s += piece;
 		n -= piece;
 	}
+}
+
+void ni_json_escape(FILE *out, const char *s)
+{
+	escape_file(out, s, ESC_JSON);
+}
+
+void ni_text_escape(FILE *out, const char *s)
+{
+	escape_file(out, s, ESC_TEXT);
 }
 
 /* At most cap bytes of s, escaped, then `...[N bytes dropped]` when s was longer. */

@@ -71,5 +71,7 @@ int ni_escape_json(struct ni_buf *b, const char *s, size_t n);
 
 /* Appends s to out as a JSON string body (no quotes), as ni_escape_json, in bounded memory. */
 void ni_json_escape(FILE *out, const char *s);
+/* Appends s to out as ni_escape_text escapes it, in bounded memory: text from a recipe for a terminal. */
+void ni_text_escape(FILE *out, const char *s);
 
 #endif

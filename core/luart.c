@@ -147,18 +147,23 @@ static int box_gc(lua_State *L)
 	return 0;
 }
 
-char **ni_lua_box_new(lua_State *L)
+void ni_lua_set_locked_metatable(lua_State *L, const char *tname, const luaL_Reg *methods)
 {
-	char **box = lua_newuserdatauv(L, sizeof(*box), 0);
-
-	*box = NULL;
-	if (luaL_newmetatable(L, BOX_MT)) {
-		lua_pushcfunction(L, box_gc);
-		lua_setfield(L, -2, "__gc");
+	if (luaL_newmetatable(L, tname)) {
+		luaL_setfuncs(L, methods, 0);
 		lua_pushboolean(L, 0);
 		lua_setfield(L, -2, "__metatable");
 	}
 	lua_setmetatable(L, -2);
+}
+
+char **ni_lua_box_new(lua_State *L)
+{
+	static const luaL_Reg box_methods[] = { { "__gc", box_gc }, { NULL, NULL } };
+	char **box = lua_newuserdatauv(L, sizeof(*box), 0);
+
+	*box = NULL;
+	ni_lua_set_locked_metatable(L, BOX_MT, box_methods);
 	return box;
 }
 
@@ -413,6 +418,15 @@ static const char *const safe_base[] = {
 	NULL,
 };
 static const char *const safe_os[] = { "clock", "date", "difftime", "getenv", "time", NULL };
+/* nodeinit's own globals, and the base functions it replaces with guarded versions. */
+static const luaL_Reg own_base[] = {
+	{ "collectgarbage", l_collectgarbage },
+	{ "must", l_must },
+	{ "print", l_print },
+	{ "setmetatable", l_setmetatable },
+	{ "sleep", l_sleep },
+	{ NULL, NULL },
+};
 
 /* Builds the template globals from a scratch table of opened libraries. */
 static void build_template(lua_State *L)
@@ -425,16 +439,7 @@ static void build_template(lua_State *L)
 		lua_setfield(L, -3, *k);
 	}
 	lua_pop(L, 1);
-	lua_pushcfunction(L, l_collectgarbage);
-	lua_setfield(L, -2, "collectgarbage");
-	lua_pushcfunction(L, l_print);
-	lua_setfield(L, -2, "print");
-	lua_pushcfunction(L, l_must);
-	lua_setfield(L, -2, "must");
-	lua_pushcfunction(L, l_setmetatable);
-	lua_setfield(L, -2, "setmetatable");
-	lua_pushcfunction(L, l_sleep);
-	lua_setfield(L, -2, "sleep");
+	luaL_setfuncs(L, own_base, 0);
 
 	luaL_requiref(L, "string", luaopen_string, 0);
 	lua_pushnil(L);

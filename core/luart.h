@@ -98,6 +98,13 @@ int ni_timeout_ms(double seconds, int64_t *ret_ms);
 int ni_lua_pcall(lua_State *L, int nargs, int nresults);
 
 /*
+ * Sets the metatable tname (made on first use from methods, e.g. __gc) on the value on top of the
+ * stack, locked with __metatable = false: getmetatable gives a recipe nothing, so it cannot call a
+ * __gc by hand or change the methods.
+ */
+void ni_lua_set_locked_metatable(lua_State *L, const char *tname, const luaL_Reg *methods);
+
+/*
  * Pushes a userdata holding one malloc'd pointer (initially NULL) that its __gc frees: a result
  * waiting to be pushed is not leaked when pushing it raises (out of memory).
  */

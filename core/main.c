@@ -150,13 +150,17 @@ static int enter_host(struct ni_ctx *ctx)
  * it), the form editors and CI problem matchers understand. A problem of the whole file (unreadable,
  * a duplicate recipe name) points at its first line, so it still has the form.
  */
+/* A problem's file name and message come from the recipes: escaped, so neither can forge a line or
+ * drive the terminal. */
 static void print_problem(void *ud, const char *file, int line, const char *msg)
 {
 	(void)ud;
-	if (!file)
-		fprintf(stderr, "%s\n", msg);
-	else
-		fprintf(stderr, "%s:%d: %s\n", file, line > 0 ? line : 1, msg);
+	if (file) {
+		ni_text_escape(stderr, file);
+		fprintf(stderr, ":%d: ", line > 0 ? line : 1);
+	}
+	ni_text_escape(stderr, msg);
+	fputc('\n', stderr);
 }
 
 /* The recipe directory, opened on the container side before anything enters the host. */

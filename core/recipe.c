@@ -41,41 +41,11 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The recipe file names of dir_fd, sorted. */
-static int list_files(int dir_fd, char ***ret, size_t *ret_n)
+static bool recipe_name(const char *name)
 {
-	_cleanup_close_ int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d;
-	struct dirent *de;
-	char **v = NULL;
-	size_t n = 0;
 	const char *kind;
 
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d)
-		return -errno;
-	fd = -1; /* owned by d now */
-	while ((de = readdir(d))) {
-		char **nv;
-		if (!is_recipe_file(de->d_name, &kind))
-			continue;
-		nv = realloc(v, (n + 1) * sizeof(*v));
-		if (!nv || !(nv[n] = strdup(de->d_name))) {
-			free(nv ? nv : v);
-			closedir(d);
-			return -ENOMEM;
-		}
-		v = nv;
-		n++;
-	}
-	closedir(d);
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_names);
-	*ret = v;
-	*ret_n = n;
-	return 0;
+	return is_recipe_file(name, &kind);
 }
 
 /* What a recipe path names when it is not a regular file, for the refusal. */
@@ -443,6 +413,14 @@ struct load_job {
 	size_t problems;
 };
 
+/* What lua/recipe.lua calls back into C for. */
+static const luaL_Reg recipe_hooks[] = {
+	{ "fingerprint_begin", ni_fingerprint_l_begin },
+	{ "fingerprint_finish", ni_fingerprint_l_finish },
+	{ "timeout_ms", l_timeout_ms },
+	{ NULL, NULL },
+};
+
 static void load_file(lua_State *L, struct load_job *j, const char *file)
 {
 	const char *kind = NULL;
@@ -473,12 +451,7 @@ static void load_file(lua_State *L, struct load_job *j, const char *file)
 	f->cacheable = true;
 	if (ni_lua_require_embedded(L, "recipe") != LUA_OK)
 		lua_error(L); /* lua/recipe.lua itself: nothing else can load either */
-	lua_pushcfunction(L, ni_fingerprint_l_begin);
-	lua_setfield(L, -2, "fingerprint_begin");
-	lua_pushcfunction(L, ni_fingerprint_l_finish);
-	lua_setfield(L, -2, "fingerprint_finish");
-	lua_pushcfunction(L, l_timeout_ms);
-	lua_setfield(L, -2, "timeout_ms");
+	luaL_setfuncs(L, recipe_hooks, 0);
 	lua_createtable(L, 0, 3); /* the tracker */
 	tracker = lua_gettop(L);
 	lua_pushboolean(L, 1);
@@ -525,7 +498,7 @@ int ni_recipes_load(lua_State *L, int dir_fd, struct ni_recipe_set *ret, ni_prob
 
 	*ret = (struct ni_recipe_set){ 0 };
 	*ret_problems = 0;
-	r = list_files(dir_fd, &j.files, &j.n_files);
+	r = ni_dir_names(dir_fd, recipe_name, 0, &j.files, &j.n_files);
 	if (r < 0)
 		return r;
 	/* Every call into Lua from here on runs protected: running out of memory is an error, not an abort. */
@@ -580,7 +553,7 @@ int ni_recipes_scan(int dir_fd, struct ni_recipe_file **ret_files, size_t *ret_n
 
 	*ret_files = NULL;
 	*ret_n = 0;
-	r = list_files(dir_fd, &names, &n);
+	r = ni_dir_names(dir_fd, recipe_name, 0, &names, &n);
 	if (r < 0)
 		return r;
 	files = calloc(n + 1, sizeof(*files));

@@ -41,9 +41,8 @@ local function name_problem(what, name)
   if not utf8.len(name) then return what .. " name is not valid UTF-8" end
   if #name > 128 then return what .. " name is longer than 128 bytes" end
   if name:find("[%c/]") then
-    -- shown escaped: the message reaches a terminal
-    local shown = name:gsub("[%c\\]", function(c) return string.format("\\x%02x", c:byte()) end)
-    return what .. " name '" .. shown .. "' must not contain '/' or control characters"
+    -- as it is: whoever shows a problem escapes it (main.c's print_problem, the log)
+    return what .. " name '" .. name .. "' must not contain '/' or control characters"
   end
   -- Printable only: no C1 controls (U+0080..U+009F), line or paragraph separators, bidi overrides or
   -- isolates; log.c would escape them, but a name is shown in status and plan and must read as written.

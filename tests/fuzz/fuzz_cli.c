@@ -6,15 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "cli.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) \
-			abort(); \
-	} while (0)
 
 #define MAX_WORDS 64
 
@@ -48,8 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(copy, data + 2, size - 2);
 	copy[size - 2] = '\0';
-	for (char *p = copy; p < copy + size - 2 + 1 && n_words < MAX_WORDS; p += strlen(p) + 1)
-		words[n_words++] = p;
+	n_words = fuzz_words(copy, size - 2, words, MAX_WORDS);
 
 	n_env = 0;
 	argv[argc++] = (char *)"nodeinit";

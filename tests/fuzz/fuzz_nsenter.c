@@ -5,16 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "ns.h"
 #include "nsenter.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) \
-			abort(); \
-	} while (0)
 
 #define MAX_WORDS 64
 
@@ -30,10 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(copy, data, size);
 	copy[size] = '\0';
 	argv[argc++] = (char *)"nsenter";
-	for (char *p = copy; p < copy + size + 1 && argc < MAX_WORDS; p += strlen(p) + 1)
-		argv[argc++] = p;
-	if (size == 0)
-		argc = 1;
+	if (size > 0)
+		argc += (int)fuzz_words(copy, size, argv + 1, MAX_WORDS - 1);
 	argv[argc] = NULL;
 
 	memset(err, 0, sizeof(err));

@@ -4,15 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "yaml.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) \
-			abort(); \
-	} while (0)
 
 /* Walks the tree (aliases appear as shared nodes, so the walk is bounded by the node limit). */
 static size_t walk(const struct ni_yaml_node *n, unsigned depth, size_t text_len)

@@ -97,6 +97,7 @@ rm "$R/45-bad.lua"
 out=$(ni apply 2>&1); rc=$?
 check_eq "FIFO: apply returns (not 124) with 2" 2 "$rc"
 check_contains "FIFO: apply names it" "20-fifo.lua:1: not a regular file (a FIFO)" "$out"
+check_eq "FIFO: apply names it once, in one error line" 1 "$(printf '%s\n' "$out" | grep -c 'fifo')"
 check "FIFO: apply, as for any bad input, applied nothing" in_fake test ! -e /etc/good
 ln -sfn 20-fifo.lua "$R/50-link.lua"
 check_contains "a link to the FIFO: refused as a FIFO too" "50-link.lua:1: not a regular file (a FIFO)" "$(lint "$R")"
@@ -137,6 +138,16 @@ printf 'recipe "copy" { step "a\\27[2Jb" { function() end } }\n' > "$T/forge/10-
 out=$(lint "$T/forge")
 check_contains "a step name with ESC is refused" "must not contain '/' or control characters" "$out"
 check "... and the refusal prints no raw ESC" test -z "$(printf %s "$out" | tr -dc '\033\r')"
+check_contains "... shown escaped once (the name as written, escaped where it is printed)" "step name 'a\\x1b[2Jb' must not" "$out"
+# Every problem line goes through the one text escaper: an error's message and a file's name too.
+esc=$(printf '\033')
+printf 'error("boom \\27[31mred\\rback")\n' > "$T/forge/10-copy.lua"
+printf 'error("x")\n' > "$T/forge/20-$esc[2J.lua"
+out=$(lint "$T/forge")
+check_contains "lint: a message with ESC and CR is printed escaped" 'boom \x1b[31mred\rback' "$out"
+check_contains "lint: a file name with ESC is printed escaped" '20-\x1b[2J.lua:1:' "$out"
+check "... and no raw ESC or CR reaches the terminal" test -z "$(printf %s "$out" | tr -dc '\033\r')"
+rm -f "$T/forge/20-$esc[2J.lua"
 printf 'recipe "copy" { step "a\\u{9b}b" { function() end } }\n' > "$T/forge/10-copy.lua"
 check_contains "a step name with a C1 control (U+009B) is refused" "must be printable, not hold U+009B" "$(lint "$T/forge")"
 printf 'local s = step "a" { function() end }\nrecipe "one" { s }\nrecipe "two" { s }\n' > "$T/forge/10-copy.lua"

@@ -17,6 +17,7 @@
 #include "file.h"
 #include "luart.h"
 #include "passwd.h"
+#include "fixture.h"
 #include "unit.h"
 
 /* Faults on demand; each wrapper passes through otherwise. */
@@ -76,98 +77,21 @@ struct fixture {
 	int root_fd, base_fd;
 };
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-static void mkdir_p(const char *path)
-{
-	char buf[512];
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++)
-		if (*p == '/') {
-			*p = '\0';
-			mkdir(buf, 0755);
-			*p = '/';
-		}
-	mkdir(buf, 0755);
-}
-
-static void put(int dirfd, const char *path, const char *content)
-{
-	int fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-	assert_true(fd >= 0);
-	assert_int_equal(__real_write(fd, content, strlen(content)), (ssize_t)strlen(content));
-	close(fd);
-}
-
-static const char *get(int dirfd, const char *path)
-{
-	static char buf[4096];
-	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return NULL;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	assert_true(n >= 0);
-	buf[n] = '\0';
-	return buf;
-}
-
-static struct stat st_of(int dirfd, const char *path)
-{
-	struct stat st;
-
-	assert_int_equal(fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW), 0);
-	return st;
-}
-
-/* Temp files left in a directory of the fake root (".<name>.<hex>.tmp"). */
-static int temps_in(int dirfd, const char *dir)
-{
-	int fd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), n = 0;
-	DIR *d;
-	struct dirent *e;
-
-	assert_true(fd >= 0);
-	d = fdopendir(fd);
-	while ((e = readdir(d)))
-		if (strstr(e->d_name, ".tmp"))
-			n++;
-	closedir(d);
-	return n;
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	const char *tmp = getenv("NI_TEST_TMP"), *build = getenv("BUILD");
 
-	/* Under the build dir (never /tmp): $NI_TEST_TMP, else $BUILD/t, else build/t. */
-	if (tmp)
-		snprintf(f->dir, sizeof(f->dir), "%s/unit-file", tmp);
-	else
-		snprintf(f->dir, sizeof(f->dir), "%s/t/unit-file", build ? build : "build");
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	mkdir_p(f->dir);
+	ut_scratch_dir("file", f->dir, sizeof(f->dir));
 	f->base_fd = open(f->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	assert_true(f->base_fd >= 0);
 	assert_int_equal(mkdirat(f->base_fd, "root", 0755), 0);
 	assert_int_equal(mkdirat(f->base_fd, "outside", 0755), 0);
-	put(f->base_fd, "outside/secret", "outside the root\n");
+	ut_put(f->base_fd, "outside/secret", "outside the root\n");
 	f->root_fd = openat(f->base_fd, "root", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	assert_true(f->root_fd >= 0);
 	mkdirat(f->root_fd, "etc", 0755);
 	mkdirat(f->root_fd, "run", 0755);
-	put(f->root_fd, "etc/passwd",
+	ut_put(f->root_fd, "etc/passwd",
 	    "root:x:0:0:root:/root:/bin/bash\n"
 	    "# a comment\n"
 	    "\n"
@@ -178,7 +102,7 @@ static int setup(void **state)
 	    "alice:x:2002:2002:second alice:/home/alice:/bin/sh\n"
 	    "+nis\n"
 	    "bob:x:1002:1002::/home/bob:/bin/sh"); /* no final newline */
-	put(f->root_fd, "etc/group", "root:x:0:\nnogroup:x:65534:\nwheel:x:10:alice,bob\nbad:x:nan:\n");
+	ut_put(f->root_fd, "etc/group", "root:x:0:\nnogroup:x:65534:\nwheel:x:10:alice,bob\nbad:x:nan:\n");
 	memset(&fault, 0, sizeof(fault));
 	*state = f;
 	return 0;
@@ -295,7 +219,7 @@ static void test_read(void **state)
 	size_t len = 0;
 	int fd;
 
-	put(f->root_fd, "etc/hosts", "127.0.0.1 localhost\n");
+	ut_put(f->root_fd, "etc/hosts", "127.0.0.1 localhost\n");
 	assert_int_equal(ni_file_read(f->root_fd, "/etc/hosts", &buf, &len, NULL), 0);
 	assert_int_equal(len, 20);
 	assert_string_equal(buf, "127.0.0.1 localhost\n");
@@ -341,15 +265,15 @@ static void test_symlink_escape(void **state)
 	assert_int_equal(ni_file_write(f->root_fd, "/abs/new", "x", 1, &none, &change, NULL), -ENOENT);
 	/* The final symlink is followed inside the root too: etc/secret names <root>/outside/secret. */
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/secret", "x", 1, &none, &change, NULL), -ENOENT);
-	assert_string_equal(get(f->base_fd, "outside/secret"), "outside the root\n");
-	assert_null(get(f->base_fd, "outside/new"));
+	assert_string_equal(ut_get(f->base_fd, "outside/secret"), "outside the root\n");
+	assert_null(ut_get(f->base_fd, "outside/new"));
 
 	/* Kernels before 5.6 answer openat2 with ENOSYS: the walk never asks, and stays confined. */
 	fault.openat2_enosys = true;
 	assert_int_equal(ni_file_read(f->root_fd, "/rel/secret", &buf, &len, NULL), -ENOENT);
 	assert_int_equal(ni_file_read(f->root_fd, "/abs/secret", &buf, &len, NULL), -ENOENT);
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/secret", "x", 1, &none, &change, NULL), -ENOENT);
-	assert_string_equal(get(f->base_fd, "outside/secret"), "outside the root\n");
+	assert_string_equal(ut_get(f->base_fd, "outside/secret"), "outside the root\n");
 	assert_int_equal(fault.openat2_calls, 0);
 	fault.openat2_enosys = false;
 }
@@ -365,17 +289,17 @@ static void test_write(void **state)
 	/* New: default 0644 whatever the umask, no temp file left. */
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "a=1\n", 4, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_REPLACED);
-	assert_string_equal(get(f->root_fd, "etc/app.conf"), "a=1\n");
-	st = st_of(f->root_fd, "etc/app.conf");
+	assert_string_equal(ut_get(f->root_fd, "etc/app.conf"), "a=1\n");
+	st = ut_stat(f->root_fd, "etc/app.conf");
 	assert_int_equal(st.st_mode & 07777, 0644);
-	assert_int_equal(temps_in(f->root_fd, "etc"), 0);
+	assert_int_equal(ut_count_names(f->root_fd, "etc", ".tmp"), 0);
 
 	/* Same again: nothing written at all. */
 	fault.writes = 0;
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "a=1\n", 4, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_UNCHANGED);
 	assert_int_equal(fault.writes, 0);
-	st2 = st_of(f->root_fd, "etc/app.conf");
+	st2 = ut_stat(f->root_fd, "etc/app.conf");
 	assert_int_equal(st.st_ino, st2.st_ino);
 
 	/* Mode only: fixed on the same inode. */
@@ -383,7 +307,7 @@ static void test_write(void **state)
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "a=1\n", 4, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_ATTRS);
 	assert_int_equal(fault.writes, 0);
-	st2 = st_of(f->root_fd, "etc/app.conf");
+	st2 = ut_stat(f->root_fd, "etc/app.conf");
 	assert_int_equal(st.st_ino, st2.st_ino);
 	assert_int_equal(st2.st_mode & 07777, 0600);
 
@@ -391,36 +315,36 @@ static void test_write(void **state)
 	attrs = (struct ni_file_attrs){ 0 };
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "a=2\n", 4, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_REPLACED);
-	st2 = st_of(f->root_fd, "etc/app.conf");
+	st2 = ut_stat(f->root_fd, "etc/app.conf");
 	assert_int_not_equal(st.st_ino, st2.st_ino);
 	assert_int_equal(st2.st_mode & 07777, 0600);
-	assert_string_equal(get(f->root_fd, "etc/app.conf"), "a=2\n");
+	assert_string_equal(ut_get(f->root_fd, "etc/app.conf"), "a=2\n");
 
 	/* Same length, other bytes; then longer and shorter; then empty; binary with a NUL. */
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "b=2\n", 4, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_REPLACED);
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "", 0, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_REPLACED);
-	assert_string_equal(get(f->root_fd, "etc/app.conf"), "");
+	assert_string_equal(ut_get(f->root_fd, "etc/app.conf"), "");
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "", 0, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_UNCHANGED);
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "a\0b", 3, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_REPLACED);
-	assert_int_equal(st_of(f->root_fd, "etc/app.conf").st_size, 3);
+	assert_int_equal(ut_stat(f->root_fd, "etc/app.conf").st_size, 3);
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "a\0c", 3, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_REPLACED);
 
 	/* Set-id and sticky bits are modes too. */
 	attrs = (struct ni_file_attrs){ .mode = 04755, .has_mode = true };
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/tool", "#!/bin/sh\n", 10, &attrs, &change, NULL), 0);
-	assert_int_equal(st_of(f->root_fd, "etc/tool").st_mode & 07777, 04755);
+	assert_int_equal(ut_stat(f->root_fd, "etc/tool").st_mode & 07777, 04755);
 
 	/* Not a place for a file. */
 	assert_int_equal(ni_file_write(f->root_fd, "/etc", "x", 1, &attrs, &change, NULL), -EISDIR);
 	assert_int_equal(ni_file_write(f->root_fd, "/", "x", 1, &attrs, &change, NULL), -EINVAL);
 	assert_int_equal(ni_file_write(f->root_fd, "/nodir/x", "x", 1, &attrs, &change, NULL), -ENOENT);
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/passwd/x", "x", 1, &attrs, &change, NULL), -ENOTDIR);
-	assert_int_equal(temps_in(f->root_fd, "etc"), 0);
+	assert_int_equal(ut_count_names(f->root_fd, "etc", ".tmp"), 0);
 	umask(old);
 }
 
@@ -431,25 +355,25 @@ static void test_write_failures(void **state)
 	struct ni_file_attrs attrs = { 0 };
 	enum ni_file_change change;
 
-	put(f->root_fd, "etc/app.conf", "old\n");
+	ut_put(f->root_fd, "etc/app.conf", "old\n");
 	fault.write_errno = ENOSPC;
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "new\n", 4, &attrs, &change, NULL), -ENOSPC);
 	assert_int_equal(change, NI_FILE_UNCHANGED);
 	fault.write_errno = 0;
-	assert_string_equal(get(f->root_fd, "etc/app.conf"), "old\n");
-	assert_int_equal(temps_in(f->root_fd, "etc"), 0);
+	assert_string_equal(ut_get(f->root_fd, "etc/app.conf"), "old\n");
+	assert_int_equal(ut_count_names(f->root_fd, "etc", ".tmp"), 0);
 
 	fault.rename_errno = EACCES;
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "new\n", 4, &attrs, &change, NULL), -EACCES);
-	assert_string_equal(get(f->root_fd, "etc/app.conf"), "old\n");
-	assert_int_equal(temps_in(f->root_fd, "etc"), 0);
+	assert_string_equal(ut_get(f->root_fd, "etc/app.conf"), "old\n");
+	assert_int_equal(ut_count_names(f->root_fd, "etc", ".tmp"), 0);
 
 	/* A new file that cannot be written is not created either. */
 	fault.rename_errno = 0;
 	fault.write_errno = EIO;
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/new.conf", "new\n", 4, &attrs, &change, NULL), -EIO);
-	assert_null(get(f->root_fd, "etc/new.conf"));
-	assert_int_equal(temps_in(f->root_fd, "etc"), 0);
+	assert_null(ut_get(f->root_fd, "etc/new.conf"));
+	assert_int_equal(ut_count_names(f->root_fd, "etc", ".tmp"), 0);
 }
 
 /* rename over a bind-mounted file gives EBUSY: the inode is rewritten in place, and that is said. */
@@ -460,16 +384,16 @@ static void test_write_busy(void **state)
 	enum ni_file_change change;
 	struct stat st;
 
-	put(f->root_fd, "etc/resolv.conf", "nameserver 10.0.0.1\nsearch a.very.long.example.org\n");
-	st = st_of(f->root_fd, "etc/resolv.conf");
+	ut_put(f->root_fd, "etc/resolv.conf", "nameserver 10.0.0.1\nsearch a.very.long.example.org\n");
+	st = ut_stat(f->root_fd, "etc/resolv.conf");
 	fault.rename_errno = EBUSY;
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/resolv.conf", "nameserver 10.0.0.2\n", 20, &attrs, &change, NULL), 0);
 	fault.rename_errno = 0;
 	assert_int_equal(change, NI_FILE_IN_PLACE);
-	assert_string_equal(get(f->root_fd, "etc/resolv.conf"), "nameserver 10.0.0.2\n");
-	assert_int_equal(st_of(f->root_fd, "etc/resolv.conf").st_ino, st.st_ino);
-	assert_int_equal(st_of(f->root_fd, "etc/resolv.conf").st_mode & 07777, 0640);
-	assert_int_equal(temps_in(f->root_fd, "etc"), 0);
+	assert_string_equal(ut_get(f->root_fd, "etc/resolv.conf"), "nameserver 10.0.0.2\n");
+	assert_int_equal(ut_stat(f->root_fd, "etc/resolv.conf").st_ino, st.st_ino);
+	assert_int_equal(ut_stat(f->root_fd, "etc/resolv.conf").st_mode & 07777, 0640);
+	assert_int_equal(ut_count_names(f->root_fd, "etc", ".tmp"), 0);
 }
 
 /* A symlink at the path is followed (inside the root): its target is written, the link stays. */
@@ -482,21 +406,21 @@ static void test_write_through_symlink(void **state)
 	assert_int_equal(symlinkat("../run/resolv.conf", f->root_fd, "etc/resolv.conf"), 0);
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/resolv.conf", "nameserver 1.1.1.1\n", 19, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_REPLACED);
-	assert_true(S_ISLNK(st_of(f->root_fd, "etc/resolv.conf").st_mode));
-	assert_string_equal(get(f->root_fd, "run/resolv.conf"), "nameserver 1.1.1.1\n");
+	assert_true(S_ISLNK(ut_stat(f->root_fd, "etc/resolv.conf").st_mode));
+	assert_string_equal(ut_get(f->root_fd, "run/resolv.conf"), "nameserver 1.1.1.1\n");
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/resolv.conf", "nameserver 1.1.1.1\n", 19, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_UNCHANGED);
 
 	/* An absolute target means the fake root's /run, not the real one. */
 	assert_int_equal(symlinkat("/run/abs.conf", f->root_fd, "etc/abs.conf"), 0);
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/abs.conf", "x\n", 2, &attrs, &change, NULL), 0);
-	assert_string_equal(get(f->root_fd, "run/abs.conf"), "x\n");
+	assert_string_equal(ut_get(f->root_fd, "run/abs.conf"), "x\n");
 
 	assert_int_equal(symlinkat("loop-b", f->root_fd, "etc/loop-a"), 0);
 	assert_int_equal(symlinkat("loop-a", f->root_fd, "etc/loop-b"), 0);
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/loop-a", "x\n", 2, &attrs, &change, NULL), -ELOOP);
-	assert_int_equal(temps_in(f->root_fd, "etc"), 0);
-	assert_int_equal(temps_in(f->root_fd, "run"), 0);
+	assert_int_equal(ut_count_names(f->root_fd, "etc", ".tmp"), 0);
+	assert_int_equal(ut_count_names(f->root_fd, "run", ".tmp"), 0);
 }
 
 static void test_write_owner(void **state)
@@ -509,7 +433,7 @@ static void test_write_owner(void **state)
 	if (geteuid() != 0)
 		skip();
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/owned", "x", 1, &attrs, &change, NULL), 0);
-	st = st_of(f->root_fd, "etc/owned");
+	st = ut_stat(f->root_fd, "etc/owned");
 	assert_int_equal(st.st_uid, 1234);
 	assert_int_equal(st.st_gid, 5678);
 	assert_int_equal(st.st_mode & 07777, 02750); /* set after chown, which clears set-id bits */
@@ -519,13 +443,13 @@ static void test_write_owner(void **state)
 	attrs = (struct ni_file_attrs){ 0 };
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/owned", "y", 1, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_REPLACED);
-	st = st_of(f->root_fd, "etc/owned");
+	st = ut_stat(f->root_fd, "etc/owned");
 	assert_int_equal(st.st_uid, 1234);
 	assert_int_equal(st.st_gid, 5678);
 	attrs = (struct ni_file_attrs){ .uid = 1, .has_uid = true };
 	assert_int_equal(ni_file_write(f->root_fd, "/etc/owned", "y", 1, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_ATTRS);
-	st = st_of(f->root_fd, "etc/owned");
+	st = ut_stat(f->root_fd, "etc/owned");
 	assert_int_equal(st.st_uid, 1);
 	assert_int_equal(st.st_gid, 5678);
 }
@@ -539,22 +463,22 @@ static void test_mkdir(void **state)
 
 	assert_int_equal(ni_file_mkdir(f->root_fd, "/etc/app", &attrs, false, &changed, NULL), 0);
 	assert_true(changed);
-	assert_int_equal(st_of(f->root_fd, "etc/app").st_mode & 07777, 0755);
+	assert_int_equal(ut_stat(f->root_fd, "etc/app").st_mode & 07777, 0755);
 	assert_int_equal(ni_file_mkdir(f->root_fd, "/etc/app/", &attrs, false, &changed, NULL), 0);
 	assert_false(changed);
 
 	attrs = (struct ni_file_attrs){ .mode = 0700, .has_mode = true };
 	assert_int_equal(ni_file_mkdir(f->root_fd, "/etc/app", &attrs, false, &changed, NULL), 0);
 	assert_true(changed);
-	assert_int_equal(st_of(f->root_fd, "etc/app").st_mode & 07777, 0700);
+	assert_int_equal(ut_stat(f->root_fd, "etc/app").st_mode & 07777, 0700);
 	assert_int_equal(ni_file_mkdir(f->root_fd, "/etc/app", &attrs, false, &changed, NULL), 0);
 	assert_false(changed);
 
 	assert_int_equal(ni_file_mkdir(f->root_fd, "/var/lib/app/data", &attrs, false, &changed, NULL), -ENOENT);
 	assert_int_equal(ni_file_mkdir(f->root_fd, "/var/lib/app/data", &attrs, true, &changed, NULL), 0);
 	assert_true(changed);
-	assert_true(S_ISDIR(st_of(f->root_fd, "var/lib/app").st_mode));
-	assert_int_equal(st_of(f->root_fd, "var/lib/app/data").st_mode & 07777, 0700);
+	assert_true(S_ISDIR(ut_stat(f->root_fd, "var/lib/app").st_mode));
+	assert_int_equal(ut_stat(f->root_fd, "var/lib/app/data").st_mode & 07777, 0700);
 	assert_int_equal(ni_file_mkdir(f->root_fd, "//var//lib/app/data/", &attrs, true, &changed, NULL), 0);
 	assert_false(changed);
 
@@ -564,7 +488,7 @@ static void test_mkdir(void **state)
 	assert_false(changed);
 	assert_int_equal(ni_file_mkdir(f->root_fd, "/var/run/app/sock", NULL, true, &changed, NULL), 0);
 	assert_true(changed);
-	assert_true(S_ISDIR(st_of(f->root_fd, "run/app/sock").st_mode));
+	assert_true(S_ISDIR(ut_stat(f->root_fd, "run/app/sock").st_mode));
 	assert_int_equal(ni_file_mkdir(f->root_fd, "/etc/passwd", NULL, false, &changed, NULL), -ENOTDIR);
 	assert_int_equal(ni_file_mkdir(f->root_fd, "/etc/passwd/x", NULL, true, &changed, NULL), -ENOTDIR);
 	umask(old);
@@ -575,7 +499,7 @@ static void test_remove_exists(void **state)
 	struct fixture *f = *state;
 	bool changed, exists;
 
-	put(f->root_fd, "etc/gone", "x");
+	ut_put(f->root_fd, "etc/gone", "x");
 	assert_int_equal(ni_file_exists(f->root_fd, "/etc/gone", &exists, NULL), 0);
 	assert_true(exists);
 	assert_int_equal(ni_file_remove(f->root_fd, "/etc/gone", &changed, NULL), 0);
@@ -596,7 +520,7 @@ static void test_remove_exists(void **state)
 	assert_false(exists);
 	assert_int_equal(ni_file_remove(f->root_fd, "/etc/link", &changed, NULL), 0);
 	assert_true(changed);
-	assert_non_null(get(f->root_fd, "etc/passwd"));
+	assert_non_null(ut_get(f->root_fd, "etc/passwd"));
 	assert_int_equal(ni_file_remove(f->root_fd, "/etc/dangling", &changed, NULL), 0);
 	assert_true(changed);
 
@@ -628,32 +552,31 @@ static int run(lua_State *L, const char *src)
 struct lua_fixture {
 	struct ni_ctx ctx;
 	lua_State *L;
-	FILE *log;
 	char *logbuf;
 	size_t loglen;
 };
 
 static void lua_start(struct fixture *f, struct lua_fixture *t)
 {
-	*t = (struct lua_fixture){ .ctx = { .root_fd = f->root_fd, .proc_sys_fd = -1, .proc_fd = -1, .sig_fd = -1, .step = "r/s",
-							     .phase = NI_PHASE_STEP } };
-	t->log = open_memstream(&t->logbuf, &t->loglen);
-	t->ctx.log = (struct ni_log){ .format = NI_LOG_TEXT, .min_level = NI_LOG_DEBUG, .out = t->log };
+	*t = (struct lua_fixture){ 0 };
+	ut_fake_ctx(&t->ctx, f->root_fd, &t->logbuf, &t->loglen);
+	t->ctx.step = "r/s";
+	t->ctx.phase = NI_PHASE_STEP;
+	t->ctx.log.min_level = NI_LOG_DEBUG;
 	t->L = ni_lua_new(&t->ctx);
 	assert_non_null(t->L);
 }
 
 static const char *lua_log(struct lua_fixture *t)
 {
-	fflush(t->log);
+	fflush(t->ctx.log.out);
 	return t->logbuf;
 }
 
 static void lua_stop(struct lua_fixture *t)
 {
 	ni_lua_close(t->L);
-	fclose(t->log);
-	free(t->logbuf);
+	ut_fake_ctx_close(&t->ctx, &t->logbuf);
 }
 
 /* Asserts that a chunk ran and returned these booleans/strings, written as Lua values joined by ",". */
@@ -691,12 +614,12 @@ static void test_lua(void **state)
 	expect(L, "return file.write('/etc/a.conf', 'x=1\\n', { mode = '0600' })", "true");
 	expect(L, "return file.write('/etc/a.conf', 'x=1\\n', { mode = '0600' })", "false");
 	expect(L, "return file.write('/etc/a.conf', 'x=1\\n', { mode = '640' })", "true");
-	assert_int_equal(st_of(f->root_fd, "etc/a.conf").st_mode & 07777, 0640);
+	assert_int_equal(ut_stat(f->root_fd, "etc/a.conf").st_mode & 07777, 0640);
 	expect(L, "return file.read('/etc/a.conf')", "x=1\n");
 	expect(L, "return file.write('/etc/n', 42)", "true"); /* a number is a string to Lua */
 	expect(L, "return file.read('/etc/n')", "42");
 	expect(L, "return file.mkdir('/srv/a/b', { parents = true, mode = '0750' }), file.mkdir('/srv/a/b')", "true,false");
-	assert_int_equal(st_of(f->root_fd, "srv/a/b").st_mode & 07777, 0750);
+	assert_int_equal(ut_stat(f->root_fd, "srv/a/b").st_mode & 07777, 0750);
 	expect(L, "return file.remove('/srv/a/b'), file.remove('/srv/a/b'), file.exists('/srv/a/b')", "true,false,false");
 
 	/* OS failures: nil, "<path>: <strerror>", errno. */
@@ -729,16 +652,16 @@ static void test_lua_owner(void **state)
 	lua_start(f, &t);
 	/* Names from the fake root's etc/passwd: alice is 1001 there, whatever the real machine says. */
 	expect(t.L, "return file.write('/etc/o', 'x', { owner = 'alice', group = 'wheel' })", "true");
-	st = st_of(f->root_fd, "etc/o");
+	st = ut_stat(f->root_fd, "etc/o");
 	assert_int_equal(st.st_uid, 1001);
 	assert_int_equal(st.st_gid, 10);
 	expect(t.L, "return file.write('/etc/o', 'x', { owner = 1001, group = '10' })", "false");
 	expect(t.L, "return file.mkdir('/etc/d', { owner = 'bob', group = 65534 })", "true");
-	st = st_of(f->root_fd, "etc/d");
+	st = ut_stat(f->root_fd, "etc/d");
 	assert_int_equal(st.st_uid, 1002);
 	assert_int_equal(st.st_gid, 65534);
 	expect(t.L, "return file.ensure_line('/etc/o', 'y', { owner = 'nobody' })", "true");
-	assert_int_equal(st_of(f->root_fd, "etc/o").st_uid, 65534);
+	assert_int_equal(ut_stat(f->root_fd, "etc/o").st_uid, 65534);
 	lua_stop(&t);
 }
 
@@ -752,39 +675,39 @@ static void test_lua_ensure_line(void **state)
 	L = t.L;
 	/* Absent file: created with the line. */
 	expect(L, "return file.ensure_line('/etc/sysctl.conf', 'a=1')", "true");
-	assert_string_equal(get(f->root_fd, "etc/sysctl.conf"), "a=1\n");
+	assert_string_equal(ut_get(f->root_fd, "etc/sysctl.conf"), "a=1\n");
 	expect(L, "return file.ensure_line('/etc/sysctl.conf', 'a=1')", "false");
 
 	/* Appended with a newline fix-up when the last line has none. */
-	put(f->root_fd, "etc/sysctl.conf", "a=1\nb=2");
+	ut_put(f->root_fd, "etc/sysctl.conf", "a=1\nb=2");
 	expect(L, "return file.ensure_line('/etc/sysctl.conf', 'c=3')", "true");
-	assert_string_equal(get(f->root_fd, "etc/sysctl.conf"), "a=1\nb=2\nc=3\n");
+	assert_string_equal(ut_get(f->root_fd, "etc/sysctl.conf"), "a=1\nb=2\nc=3\n");
 
 	/* The first matching line is replaced, only it, and only once. */
-	put(f->root_fd, "etc/sshd_config", "# PermitRootLogin yes\nPort 22\nPermitRootLogin yes\nPermitRootLogin maybe\n");
+	ut_put(f->root_fd, "etc/sshd_config", "# PermitRootLogin yes\nPort 22\nPermitRootLogin yes\nPermitRootLogin maybe\n");
 	expect(L, "return file.ensure_line('/etc/sshd_config', 'PermitRootLogin no', { match = '^PermitRootLogin%s' })",
 	       "true");
-	assert_string_equal(get(f->root_fd, "etc/sshd_config"),
+	assert_string_equal(ut_get(f->root_fd, "etc/sshd_config"),
 			    "# PermitRootLogin yes\nPort 22\nPermitRootLogin no\nPermitRootLogin maybe\n");
 	expect(L, "return file.ensure_line('/etc/sshd_config', 'PermitRootLogin no', { match = '^PermitRootLogin%s' })",
 	       "false");
 	/* A line equal anywhere wins over a match before it. */
-	put(f->root_fd, "etc/x", "k=1\nk=2\n");
+	ut_put(f->root_fd, "etc/x", "k=1\nk=2\n");
 	expect(L, "return file.ensure_line('/etc/x', 'k=2', { match = '^k=' })", "false");
 	/* A last line without newline is replaced in place. */
-	put(f->root_fd, "etc/x", "a\nk=1");
+	ut_put(f->root_fd, "etc/x", "a\nk=1");
 	expect(L, "return file.ensure_line('/etc/x', 'k=2', { match = '^k=' })", "true");
-	assert_string_equal(get(f->root_fd, "etc/x"), "a\nk=2");
+	assert_string_equal(ut_get(f->root_fd, "etc/x"), "a\nk=2");
 	/* No match: appended. Empty file: just the line. */
 	expect(L, "return file.ensure_line('/etc/x', 'z', { match = '^nomatch' })", "true");
-	assert_string_equal(get(f->root_fd, "etc/x"), "a\nk=2\nz\n");
-	put(f->root_fd, "etc/empty", "");
+	assert_string_equal(ut_get(f->root_fd, "etc/x"), "a\nk=2\nz\n");
+	ut_put(f->root_fd, "etc/empty", "");
 	expect(L, "return file.ensure_line('/etc/empty', 'only')", "true");
-	assert_string_equal(get(f->root_fd, "etc/empty"), "only\n");
+	assert_string_equal(ut_get(f->root_fd, "etc/empty"), "only\n");
 	/* The mode is an attribute like write's: fixed even when the line is there. */
 	expect(L, "return file.ensure_line('/etc/empty', 'only', { mode = '0600' })", "true");
-	assert_int_equal(st_of(f->root_fd, "etc/empty").st_mode & 07777, 0600);
-	assert_int_equal(temps_in(f->root_fd, "etc"), 0);
+	assert_int_equal(ut_stat(f->root_fd, "etc/empty").st_mode & 07777, 0600);
+	assert_int_equal(ut_count_names(f->root_fd, "etc", ".tmp"), 0);
 
 	expect(L, "return file.ensure_line('/nodir/x', 'a')", "nil,/nodir/x: No such file or directory,2");
 	expect(L, "return file.ensure_line('/etc', 'a')", "nil,/etc: Is a directory,21");
@@ -937,7 +860,7 @@ static void test_lua_unsafe(void **state)
 
 	if (geteuid() != 0)
 		skip();
-	put(f->root_fd, "etc/victim", "root's\n");
+	ut_put(f->root_fd, "etc/victim", "root's\n");
 	assert_int_equal(mkdirat(f->root_fd, "tmp", 01777), 0);
 	assert_int_equal(fchmodat(f->root_fd, "tmp", 01777, 0), 0);
 	assert_int_equal(mkdirat(f->root_fd, "srv", 0755), 0);
@@ -950,7 +873,7 @@ static void test_lua_unsafe(void **state)
 	for (const char *const *l = (const char *const[]){ "tmp/planted", "tmp/shared", "srv/app/data", "srv/app/etc", NULL };
 	     *l; l++)
 		assert_int_equal(fchownat(f->root_fd, *l, 65534, 65534, AT_SYMLINK_NOFOLLOW), 0);
-	etc = st_of(f->root_fd, "etc");
+	etc = ut_stat(f->root_fd, "etc");
 
 	lua_start(f, &t);
 	expect(t.L, refused[0], "nil,/tmp/planted: refusing to follow a symlink owned by uid 65534 in a directory owned "
@@ -976,18 +899,18 @@ static void test_lua_unsafe(void **state)
 	}
 	t.ctx.check_mode = false;
 	/* Nothing changed: the target, /etc's mode and owner, the links themselves. */
-	assert_string_equal(get(f->root_fd, "etc/victim"), "root's\n");
-	assert_int_equal(st_of(f->root_fd, "etc").st_mode, etc.st_mode);
-	assert_int_equal(st_of(f->root_fd, "etc").st_uid, 0);
-	assert_true(S_ISLNK(st_of(f->root_fd, "tmp/planted").st_mode));
-	assert_true(S_ISLNK(st_of(f->root_fd, "srv/app/etc").st_mode));
+	assert_string_equal(ut_get(f->root_fd, "etc/victim"), "root's\n");
+	assert_int_equal(ut_stat(f->root_fd, "etc").st_mode, etc.st_mode);
+	assert_int_equal(ut_stat(f->root_fd, "etc").st_uid, 0);
+	assert_true(S_ISLNK(ut_stat(f->root_fd, "tmp/planted").st_mode));
+	assert_true(S_ISLNK(ut_stat(f->root_fd, "srv/app/etc").st_mode));
 	/* Removing nobody's link itself takes the link, not what it names. */
 	expect(t.L, "return file.remove('/tmp/planted')", "true");
-	assert_string_equal(get(f->root_fd, "etc/victim"), "root's\n");
+	assert_string_equal(ut_get(f->root_fd, "etc/victim"), "root's\n");
 	/* Root's own relative link still works. */
 	assert_int_equal(symlinkat("../run/stub.conf", f->root_fd, "etc/resolv.conf"), 0);
 	expect(t.L, "return file.write('/etc/resolv.conf', 'nameserver 127.0.0.53\\n')", "true");
-	assert_string_equal(get(f->root_fd, "run/stub.conf"), "nameserver 127.0.0.53\n");
+	assert_string_equal(ut_get(f->root_fd, "run/stub.conf"), "nameserver 127.0.0.53\n");
 	lua_stop(&t);
 }
 
@@ -1017,7 +940,7 @@ static void test_lua_misuse(void **state)
 		lua_settop(t.L, 0);
 	}
 	/* Nothing was created by any of them. */
-	assert_null(get(f->root_fd, "etc/x"));
+	assert_null(ut_get(f->root_fd, "etc/x"));
 	lua_stop(&t);
 }
 

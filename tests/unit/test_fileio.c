@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "fixture.h"
 #include "unit.h"
 
 #define NOBODY 65534
@@ -60,62 +60,6 @@ struct fixture {
 	int base_fd, root_fd;
 };
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-static void put(int dirfd, const char *path, const char *content)
-{
-	int fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-	assert_true(fd >= 0);
-	assert_int_equal(__real_write(fd, content, strlen(content)), (ssize_t)strlen(content));
-	close(fd);
-}
-
-static const char *get(int dirfd, const char *path)
-{
-	static char buf[4096];
-	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return NULL;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	assert_true(n >= 0);
-	buf[n] = '\0';
-	return buf;
-}
-
-static struct stat st_of(int dirfd, const char *path)
-{
-	struct stat st;
-
-	assert_int_equal(fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW), 0);
-	return st;
-}
-
-/* Entries of a directory whose name holds ".tmp." (the temp-file pattern). */
-static int temps_in(int dirfd, const char *dir)
-{
-	int fd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), n = 0;
-	DIR *d;
-	struct dirent *e;
-
-	assert_true(fd >= 0);
-	d = fdopendir(fd);
-	while ((e = readdir(d)))
-		if (strstr(e->d_name, ".tmp."))
-			n++;
-	closedir(d);
-	return n;
-}
-
 /* A symlink owned by uid (chown -h), as another user would have planted it. */
 static void plant(int dirfd, const char *target, const char *path, uid_t uid)
 {
@@ -126,28 +70,19 @@ static void plant(int dirfd, const char *target, const char *path, uid_t uid)
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	const char *tmp = getenv("NI_TEST_TMP"), *build = getenv("BUILD");
-	char cmd[600];
 
-	/* Under the build dir (never /tmp): $NI_TEST_TMP, else $BUILD/t, else build/t. */
-	if (tmp)
-		snprintf(f->dir, sizeof(f->dir), "%s/unit-fileio", tmp);
-	else
-		snprintf(f->dir, sizeof(f->dir), "%s/t/unit-fileio", build ? build : "build");
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
+	ut_scratch_dir("fileio", f->dir, sizeof(f->dir));
 	f->base_fd = open(f->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	assert_true(f->base_fd >= 0);
 	assert_int_equal(mkdirat(f->base_fd, "root", 0755), 0);
 	assert_int_equal(mkdirat(f->base_fd, "outside", 0755), 0);
-	put(f->base_fd, "outside/secret", "outside the root\n");
+	ut_put(f->base_fd, "outside/secret", "outside the root\n");
 	f->root_fd = openat(f->base_fd, "root", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	assert_true(f->root_fd >= 0);
 	assert_int_equal(mkdirat(f->root_fd, "etc", 0755), 0);
 	assert_int_equal(mkdirat(f->root_fd, "run", 0755), 0);
 	assert_int_equal(mkdirat(f->root_fd, "srv", 0755), 0);
-	put(f->root_fd, "etc/hosts", "127.0.0.1 localhost\n");
+	ut_put(f->root_fd, "etc/hosts", "127.0.0.1 localhost\n");
 	memset(&fault, 0, sizeof(fault));
 	*state = f;
 	return 0;
@@ -159,7 +94,7 @@ static int teardown(void **state)
 
 	close(f->root_fd);
 	close(f->base_fd);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	ut_rm_rf(f->dir);
 	free(f);
 	return 0;
 }
@@ -174,7 +109,7 @@ static void test_write_all(void **state)
 	fault.write_max = 3;
 	fault.eintr = 2;
 	assert_int_equal(ni_write_all(fd, text, strlen(text)), 0);
-	assert_string_equal(get(f->root_fd, "etc/out"), text);
+	assert_string_equal(ut_get(f->root_fd, "etc/out"), text);
 	assert_true(fault.writes >= 2 + strlen(text) / 3);
 	fault = (__typeof__(fault)){ .write_errno = ENOSPC };
 	assert_int_equal(ni_write_all(fd, "x", 1), -ENOSPC);
@@ -201,7 +136,7 @@ static void test_read_bounded(void **state)
 	assert_int_equal(ni_read_fd_bounded(fd, 0, &buf, &len), -EFBIG);
 	close(fd);
 
-	put(f->root_fd, "etc/empty", "");
+	ut_put(f->root_fd, "etc/empty", "");
 	fd = openat(f->root_fd, "etc/empty", O_RDONLY | O_CLOEXEC);
 	assert_int_equal(ni_read_fd_bounded(fd, 0, &buf, &len), 0);
 	assert_int_equal(len, 0);
@@ -267,7 +202,7 @@ static void test_chase(void **state)
 	assert_int_equal(symlinkat("../../../../outside/secret", f->root_fd, "etc/secret"), 0);
 	assert_int_equal(symlinkat("../run/resolv.conf", f->root_fd, "etc/resolv.conf"), 0);
 	assert_int_equal(symlinkat("/etc", f->root_fd, "run/etc"), 0);
-	put(f->root_fd, "run/resolv.conf", "nameserver 10.0.0.1\n");
+	ut_put(f->root_fd, "run/resolv.conf", "nameserver 10.0.0.1\n");
 
 	/* Absolute and ".." targets stay inside the root. */
 	assert_int_equal(ni_chase(f->root_fd, "/rel/secret", 0, 0, &c), -ENOENT);
@@ -279,7 +214,7 @@ static void test_chase(void **state)
 	fd = ni_chase(f->root_fd, "/etc/resolv.conf", 0, 0, &c);
 	assert_true(fd >= 0);
 	assert_int_equal(fstat(fd, &st), 0);
-	assert_int_equal(st.st_ino, st_of(f->root_fd, "run/resolv.conf").st_ino);
+	assert_int_equal(st.st_ino, ut_stat(f->root_fd, "run/resolv.conf").st_ino);
 	assert_string_equal(c.path, "/run/resolv.conf");
 	close(fd);
 	/* Not followed at the end with NOFOLLOW; always in the middle. */
@@ -299,7 +234,7 @@ static void test_chase(void **state)
 	assert_string_equal(c.name, "resolv.conf");
 	assert_string_equal(c.path, "/run");
 	assert_int_equal(fstat(fd, &st), 0);
-	assert_int_equal(st.st_ino, st_of(f->root_fd, "run").st_ino);
+	assert_int_equal(st.st_ino, ut_stat(f->root_fd, "run").st_ino);
 	close(fd);
 	fd = ni_chase(f->root_fd, "/etc/resolv.conf", NI_CHASE_PARENT | NI_CHASE_NOFOLLOW, 0, &c);
 	assert_true(fd >= 0);
@@ -327,13 +262,13 @@ static void test_chase(void **state)
 	assert_int_equal(c.made, 3);
 	assert_string_equal(c.path, "/var/lib/app");
 	assert_string_equal(c.name, "conf");
-	assert_int_equal(st_of(f->root_fd, "var/lib/app").st_mode & 07777, 0750);
+	assert_int_equal(ut_stat(f->root_fd, "var/lib/app").st_mode & 07777, 0750);
 	assert_int_equal(fstatat(f->root_fd, "var/lib/app/conf", &st, 0), -1);
 	close(fd);
 	fd = ni_chase(f->root_fd, "/run/etc/made", NI_CHASE_MKDIR, 0755, &c); /* through a link, made in /etc */
 	assert_true(fd >= 0);
 	assert_int_equal(c.made, 1);
-	assert_true(S_ISDIR(st_of(f->root_fd, "etc/made").st_mode));
+	assert_true(S_ISDIR(ut_stat(f->root_fd, "etc/made").st_mode));
 	close(fd);
 }
 
@@ -385,12 +320,12 @@ static void test_chase_unsafe(void **state)
 	assert_int_equal(ni_chase(f->root_fd, "/srv/app/up/hosts", 0, 0, &c), -ENOLINK);
 	assert_non_null(strstr(c.why, "to /srv, owned by uid 0"));
 	assert_int_equal(ni_chase(f->root_fd, "/srv/app/../../etc", 0, 0, &c), -ENOLINK);
-	put(f->root_fd, "srv/app/rootfile", "x");
+	ut_put(f->root_fd, "srv/app/rootfile", "x");
 	assert_int_equal(ni_chase(f->root_fd, "/srv/app/rootfile", 0, 0, &c), -ENOLINK);
 	assert_non_null(strstr(c.why, "to /srv/app/rootfile, owned by uid 0"));
 
 	/* What nobody owns in nobody's directory is nobody's business: allowed. */
-	put(f->root_fd, "srv/app/data", "x");
+	ut_put(f->root_fd, "srv/app/data", "x");
 	assert_int_equal(fchownat(f->root_fd, "srv/app/data", NOBODY, NOBODY, 0), 0);
 	plant(f->root_fd, "data", "srv/app/current", NOBODY);
 	fd = ni_chase(f->root_fd, "/srv/app/current", 0, 0, &c);
@@ -413,7 +348,7 @@ static void test_chase_unsafe(void **state)
 	close(fd);
 	/* Root's relative link across root's directories keeps working (resolv.conf's shape). */
 	assert_int_equal(mkdirat(f->root_fd, "run/systemd", 0755), 0);
-	put(f->root_fd, "run/systemd/stub-resolv.conf", "nameserver 127.0.0.53\n");
+	ut_put(f->root_fd, "run/systemd/stub-resolv.conf", "nameserver 127.0.0.53\n");
 	assert_int_equal(symlinkat("../run/systemd/stub-resolv.conf", f->root_fd, "etc/resolv.conf"), 0);
 	fd = ni_chase(f->root_fd, "/etc/resolv.conf", NI_CHASE_PARENT, 0, &c);
 	assert_true(fd >= 0);
@@ -432,7 +367,7 @@ static void test_make_temp(void **state)
 	fd = ni_make_temp(f->root_fd, "hosts", 0600, name);
 	assert_true(fd >= 0);
 	assert_int_equal(regexec(&re, name, 0, NULL, 0), 0);
-	assert_int_equal(st_of(f->root_fd, name).st_mode & 07777, 0600);
+	assert_int_equal(ut_stat(f->root_fd, name).st_mode & 07777, 0600);
 	fd2 = ni_make_temp(f->root_fd, "hosts", 0600, other);
 	assert_true(fd2 >= 0);
 	assert_string_not_equal(name, other);
@@ -465,8 +400,8 @@ static void test_write_atomic(void **state)
 	assert_int_equal(ni_write_atomic_at(dfd, "app.conf", "a=1\n", 4, NI_WRITE_SYNC | NI_WRITE_SKIP_SAME, &attrs,
 					    &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_REPLACED);
-	assert_string_equal(get(f->root_fd, "etc/app.conf"), "a=1\n");
-	st = st_of(f->root_fd, "etc/app.conf");
+	assert_string_equal(ut_get(f->root_fd, "etc/app.conf"), "a=1\n");
+	st = ut_stat(f->root_fd, "etc/app.conf");
 	assert_int_equal(st.st_mode & 07777, 0640);
 
 	/* SKIP_SAME: nothing written; without it, replaced all the same (a new inode). */
@@ -476,7 +411,7 @@ static void test_write_atomic(void **state)
 	assert_int_equal(fault.writes, 0);
 	assert_int_equal(ni_write_atomic_at(dfd, "app.conf", "a=1\n", 4, 0, NULL, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_REPLACED);
-	st2 = st_of(f->root_fd, "etc/app.conf");
+	st2 = ut_stat(f->root_fd, "etc/app.conf");
 	assert_int_not_equal(st.st_ino, st2.st_ino);
 	assert_int_equal(st2.st_mode & 07777, 0640); /* kept: attrs did not say */
 
@@ -484,8 +419,8 @@ static void test_write_atomic(void **state)
 	attrs.mode = 0600;
 	assert_int_equal(ni_write_atomic_at(dfd, "app.conf", "a=1\n", 4, NI_WRITE_SKIP_SAME, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_ATTRS);
-	assert_int_equal(st_of(f->root_fd, "etc/app.conf").st_ino, st2.st_ino);
-	assert_int_equal(st_of(f->root_fd, "etc/app.conf").st_mode & 07777, 0600);
+	assert_int_equal(ut_stat(f->root_fd, "etc/app.conf").st_ino, st2.st_ino);
+	assert_int_equal(ut_stat(f->root_fd, "etc/app.conf").st_mode & 07777, 0600);
 
 	/* Failures leave the old content and no temp file. */
 	fault.write_errno = EIO;
@@ -494,24 +429,24 @@ static void test_write_atomic(void **state)
 	fault.rename_errno = EACCES;
 	assert_int_equal(ni_write_atomic_at(dfd, "app.conf", "b=2\n", 4, NI_WRITE_SYNC, NULL, &change, NULL), -EACCES);
 	fault.rename_errno = 0;
-	assert_string_equal(get(f->root_fd, "etc/app.conf"), "a=1\n");
-	assert_int_equal(temps_in(f->root_fd, "etc"), 0);
+	assert_string_equal(ut_get(f->root_fd, "etc/app.conf"), "a=1\n");
+	assert_int_equal(ut_count_names(f->root_fd, "etc", ".tmp."), 0);
 
 	/* EBUSY (a bind-mounted file): rewritten in place, and said so. */
 	fault.rename_errno = EBUSY;
 	assert_int_equal(ni_write_atomic_at(dfd, "app.conf", "longer=2\n", 9, NI_WRITE_SYNC, NULL, &change, NULL), 0);
 	fault.rename_errno = 0;
 	assert_int_equal(change, NI_FILE_IN_PLACE);
-	assert_string_equal(get(f->root_fd, "etc/app.conf"), "longer=2\n");
-	assert_int_equal(st_of(f->root_fd, "etc/app.conf").st_ino, st2.st_ino);
-	assert_int_equal(temps_in(f->root_fd, "etc"), 0);
+	assert_string_equal(ut_get(f->root_fd, "etc/app.conf"), "longer=2\n");
+	assert_int_equal(ut_stat(f->root_fd, "etc/app.conf").st_ino, st2.st_ino);
+	assert_int_equal(ut_count_names(f->root_fd, "etc", ".tmp."), 0);
 
 	/* Not a regular file. */
 	assert_int_equal(mkdirat(f->root_fd, "etc/d", 0755), 0);
 	assert_int_equal(ni_write_atomic_at(dfd, "d", "x", 1, 0, NULL, &change, NULL), -EISDIR);
 	assert_int_equal(symlinkat("hosts", f->root_fd, "etc/l"), 0);
 	assert_int_equal(ni_write_atomic_at(dfd, "l", "x", 1, 0, NULL, &change, NULL), -EINVAL);
-	assert_string_equal(get(f->root_fd, "etc/hosts"), "127.0.0.1 localhost\n");
+	assert_string_equal(ut_get(f->root_fd, "etc/hosts"), "127.0.0.1 localhost\n");
 	close(dfd);
 }
 
@@ -531,7 +466,7 @@ static void test_write_atomic_owner(void **state)
 		skip();
 	dfd = openat(f->root_fd, "etc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	assert_int_equal(ni_write_atomic_at(dfd, "tool", "#!/bin/sh\n", 10, NI_WRITE_SKIP_SAME, &attrs, &change, NULL), 0);
-	st = st_of(f->root_fd, "etc/tool");
+	st = ut_stat(f->root_fd, "etc/tool");
 	assert_int_equal(st.st_uid, 1234);
 	assert_int_equal(st.st_gid, 5678);
 	assert_int_equal(st.st_mode & 07777, 04750); /* after the chown, which clears set-id bits */
@@ -540,7 +475,7 @@ static void test_write_atomic_owner(void **state)
 	fd = openat(dfd, "tool", O_RDONLY | O_CLOEXEC);
 	assert_int_equal(ni_fd_set_attrs(fd, 04750, 1, (gid_t)-1, &changed), 0);
 	assert_true(changed);
-	assert_int_equal(st_of(f->root_fd, "etc/tool").st_mode & 07777, 04750);
+	assert_int_equal(ut_stat(f->root_fd, "etc/tool").st_mode & 07777, 04750);
 	assert_int_equal(ni_fd_set_attrs(fd, 04750, 1, (gid_t)-1, &changed), 0);
 	assert_false(changed);
 	close(fd);
@@ -551,7 +486,7 @@ static void test_write_atomic_owner(void **state)
 	 * fails with EBUSY is not followed by a write into it. */
 	assert_int_equal(mkdirat(f->root_fd, "srv/app", 0755), 0);
 	assert_int_equal(fchownat(f->root_fd, "srv/app", NOBODY, NOBODY, 0), 0);
-	put(f->root_fd, "etc/shadow", "secret\n");
+	ut_put(f->root_fd, "etc/shadow", "secret\n");
 	assert_int_equal(fchmodat(f->root_fd, "etc/shadow", 0640, 0), 0);
 	assert_int_equal(linkat(f->root_fd, "etc/shadow", f->root_fd, "srv/app/shadow", 0), 0);
 	dfd = openat(f->root_fd, "srv/app", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -563,11 +498,11 @@ static void test_write_atomic_owner(void **state)
 	assert_non_null(strstr(why, "refusing to open shadow, owned by uid 0, in a directory owned by uid 65534"));
 	assert_int_equal(ni_write_atomic_at(dfd, "shadow", "secret\n", 7, NI_WRITE_SKIP_SAME, &attrs, &change, why), 0);
 	assert_int_equal(change, NI_FILE_REPLACED);
-	assert_int_equal(st_of(f->root_fd, "etc/shadow").st_mode & 07777, 0640);
-	assert_string_equal(get(f->root_fd, "etc/shadow"), "secret\n");
-	assert_int_equal(st_of(f->root_fd, "srv/app/shadow").st_mode & 07777, 0666);
-	assert_int_not_equal(st_of(f->root_fd, "srv/app/shadow").st_ino, st_of(f->root_fd, "etc/shadow").st_ino);
-	assert_int_equal(temps_in(f->root_fd, "srv/app"), 0);
+	assert_int_equal(ut_stat(f->root_fd, "etc/shadow").st_mode & 07777, 0640);
+	assert_string_equal(ut_get(f->root_fd, "etc/shadow"), "secret\n");
+	assert_int_equal(ut_stat(f->root_fd, "srv/app/shadow").st_mode & 07777, 0666);
+	assert_int_not_equal(ut_stat(f->root_fd, "srv/app/shadow").st_ino, ut_stat(f->root_fd, "etc/shadow").st_ino);
+	assert_int_equal(ut_count_names(f->root_fd, "srv/app", ".tmp."), 0);
 	close(dfd);
 
 	/* Directories the walk makes in nobody's directory are its own to enter. */
@@ -579,6 +514,46 @@ static void test_write_atomic_owner(void **state)
 		assert_string_equal(c.path, "/srv/app/a/b");
 		close(pfd);
 	}
+}
+
+static bool no_dot(const char *name)
+{
+	return name[0] != '.';
+}
+
+/* The one lister: sorted, "." and ".." out, the filter applied, a cap that fails rather than cuts. */
+static void test_dir_names(void **state)
+{
+	struct fixture *f = *state;
+	int fd = openat(f->root_fd, "srv", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	char **v = NULL;
+	size_t n = 0;
+
+	assert_true(fd >= 0);
+	ut_put(fd, "b", "");
+	ut_put(fd, "a", "");
+	ut_put(fd, ".hidden", "");
+	assert_int_equal(mkdirat(fd, "c", 0755), 0);
+	assert_int_equal(ni_dir_names(fd, NULL, 0, &v, &n), 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(v[0], ".hidden");
+	assert_string_equal(v[1], "a");
+	assert_string_equal(v[2], "b");
+	assert_string_equal(v[3], "c");
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	assert_int_equal(ni_dir_names(fd, no_dot, 3, &v, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(v[0], "a");
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	assert_int_equal(ni_dir_names(fd, no_dot, 2, &v, &n), -E2BIG);
+	close(fd);
+	fd = openat(f->root_fd, "etc/hosts", O_PATH | O_CLOEXEC);
+	assert_int_equal(ni_dir_names(fd, NULL, 0, &v, &n), -ENOTDIR);
+	close(fd);
 }
 
 int main(void)
@@ -593,6 +568,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_make_temp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_atomic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_atomic_owner, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dir_names, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

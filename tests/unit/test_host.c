@@ -2,7 +2,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 
 #include "host.h"
 #include "luart.h"
+#include "fixture.h"
 #include "unit.h"
 
 static void test_os_release_quoting(void **state)
@@ -95,85 +95,38 @@ struct fixture {
 	lua_State *L;
 };
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-static void mkdirs(int root_fd, const char *path)
-{
-	char buf[512];
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++)
-		if (*p == '/') {
-			*p = '\0';
-			mkdirat(root_fd, buf, 0755);
-			*p = '/';
-		}
-	mkdirat(root_fd, buf, 0755);
-}
-
-static void put(int root_fd, const char *path, const char *content)
-{
-	char dir[512];
-	int fd;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	*strrchr(dir, '/') = '\0';
-	mkdirs(root_fd, dir);
-	fd = openat(root_fd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
-	close(fd);
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	const char *tmp = getenv("NI_TEST_TMP"), *build = getenv("BUILD");
 
-	if (tmp)
-		snprintf(f->dir, sizeof(f->dir), "%s/unit-host", tmp);
-	else
-		snprintf(f->dir, sizeof(f->dir), "%s/t/unit-host", build ? build : "build");
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	mkdirs(AT_FDCWD, f->dir);
+	ut_scratch_dir("host", f->dir, sizeof(f->dir));
 	f->root_fd = open(f->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	assert_true(f->root_fd >= 0);
 
 	/* /etc/os-release as Debian ships it: a relative symlink into /usr/lib */
-	put(f->root_fd, "usr/lib/os-release", "ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n");
-	mkdirs(f->root_fd, "etc");
+	ut_put(f->root_fd, "usr/lib/os-release", "ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n");
+	ut_mkdirs(f->root_fd, "etc");
 	assert_int_equal(symlinkat("../usr/lib/os-release", f->root_fd, "etc/os-release"), 0);
-	put(f->root_fd, "proc/meminfo", "MemTotal:        2048 kB\nMemFree: 1 kB\nMemAvailable:    1024 kB\n");
-	put(f->root_fd, "sys/devices/system/cpu/online", "0-1,4\n");
-	put(f->root_fd, "sys/class/net/eth0/address", "52:54:00:12:34:56\n");
-	put(f->root_fd, "sys/class/net/eth0/mtu", "9001\n");
-	put(f->root_fd, "sys/class/net/eth0/flags", "0x1003\n");
-	put(f->root_fd, "sys/class/net/dummy0/address", "aa:bb:cc:dd:ee:ff\n");
-	put(f->root_fd, "sys/class/net/dummy0/mtu", "1500\n");
-	put(f->root_fd, "sys/class/net/dummy0/flags", "0x1002\n");
-	put(f->root_fd, "sys/block/nvme0n1/size", "2097152\n");
-	put(f->root_fd, "sys/block/nvme0n1/removable", "0\n");
-	put(f->root_fd, "sys/block/nvme0n1/queue/rotational", "0\n");
-	put(f->root_fd, "sys/block/nvme0n1/device/model", "Amazon EC2 NVMe Instance Storage        \n");
-	put(f->root_fd, "sys/block/sda/size", "8\n");
-	put(f->root_fd, "sys/block/sda/removable", "1\n");
-	put(f->root_fd, "sys/block/sda/queue/rotational", "1\n");
-	put(f->root_fd, "sys/devices/system/node/node0/cpulist", "0-1\n");
-	put(f->root_fd, "sys/devices/system/node/node1/cpulist", "4\n");
-	put(f->root_fd, "sys/devices/system/node/possible", "0-1\n");
+	ut_put(f->root_fd, "proc/meminfo", "MemTotal:        2048 kB\nMemFree: 1 kB\nMemAvailable:    1024 kB\n");
+	ut_put(f->root_fd, "sys/devices/system/cpu/online", "0-1,4\n");
+	ut_put(f->root_fd, "sys/class/net/eth0/address", "52:54:00:12:34:56\n");
+	ut_put(f->root_fd, "sys/class/net/eth0/mtu", "9001\n");
+	ut_put(f->root_fd, "sys/class/net/eth0/flags", "0x1003\n");
+	ut_put(f->root_fd, "sys/class/net/dummy0/address", "aa:bb:cc:dd:ee:ff\n");
+	ut_put(f->root_fd, "sys/class/net/dummy0/mtu", "1500\n");
+	ut_put(f->root_fd, "sys/class/net/dummy0/flags", "0x1002\n");
+	ut_put(f->root_fd, "sys/block/nvme0n1/size", "2097152\n");
+	ut_put(f->root_fd, "sys/block/nvme0n1/removable", "0\n");
+	ut_put(f->root_fd, "sys/block/nvme0n1/queue/rotational", "0\n");
+	ut_put(f->root_fd, "sys/block/nvme0n1/device/model", "Amazon EC2 NVMe Instance Storage        \n");
+	ut_put(f->root_fd, "sys/block/sda/size", "8\n");
+	ut_put(f->root_fd, "sys/block/sda/removable", "1\n");
+	ut_put(f->root_fd, "sys/block/sda/queue/rotational", "1\n");
+	ut_put(f->root_fd, "sys/devices/system/node/node0/cpulist", "0-1\n");
+	ut_put(f->root_fd, "sys/devices/system/node/node1/cpulist", "4\n");
+	ut_put(f->root_fd, "sys/devices/system/node/possible", "0-1\n");
 
-	f->ctx.root_fd = f->root_fd;
-	f->ctx.proc_fd = -1;
-	f->ctx.proc_sys_fd = -1;
-	f->ctx.sig_fd = -1;
-	f->ctx.log = (struct ni_log){ .format = NI_LOG_TEXT, .min_level = NI_LOG_INFO };
-	f->ctx.log.out = open_memstream(&f->log_buf, &f->log_len);
+	ut_fake_ctx(&f->ctx, f->root_fd, &f->log_buf, &f->log_len);
 	f->L = ni_lua_new(&f->ctx);
 	assert_non_null(f->L);
 	*state = f;
@@ -185,8 +138,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	ni_lua_close(f->L);
-	fclose(f->ctx.log.out);
-	free(f->log_buf);
+	ut_fake_ctx_close(&f->ctx, &f->log_buf);
 	close(f->root_fd);
 	free(f);
 	return 0;

@@ -183,6 +183,20 @@ static void test_many_long_fields(void **state)
 	free(v);
 }
 
+/* ni_text_escape (FILE): what lint prints of a recipe's problems, escaped as ni_escape_text. */
+static void test_text_escape_file(void **state)
+{
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+
+	(void)state;
+	ni_text_escape(f, "name\x1b[2J\r\nnext\\ \xc3\xa9");
+	fclose(f);
+	assert_string_equal(buf, "name\\x1b[2J\\r\\nnext\\\\ \xc3\xa9");
+	free(buf);
+}
+
 /* ni_json_escape (FILE) escapes in pieces: a character across a piece boundary stays whole. */
 static void test_json_escape_file(void **state)
 {
@@ -318,7 +332,8 @@ int main(void)
 		cmocka_unit_test(test_escape_limit),	    cmocka_unit_test(test_text_line),
 		cmocka_unit_test(test_json_line),	    cmocka_unit_test(test_value_truncated),
 		cmocka_unit_test(test_truncation_keeps_utf8), cmocka_unit_test(test_many_long_fields),
-		cmocka_unit_test(test_json_escape_file),    cmocka_unit_test(test_utf8_decode), cmocka_unit_test(test_line_head), cmocka_unit_test(test_log_time),
+		cmocka_unit_test(test_json_escape_file),    cmocka_unit_test(test_utf8_decode), cmocka_unit_test(test_line_head),
+		cmocka_unit_test(test_log_time),           cmocka_unit_test(test_text_escape_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

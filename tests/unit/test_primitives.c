@@ -3,7 +3,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include "file.h"
 #include "luart.h"
 #include "sysctl.h"
+#include "fixture.h"
 #include "unit.h"
 #include "util.h"
 
@@ -26,56 +26,6 @@ struct fixture {
 	lua_State *L;
 };
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-static void mkdirs(int root_fd, const char *path)
-{
-	char buf[512];
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++)
-		if (*p == '/') {
-			*p = '\0';
-			mkdirat(root_fd, buf, 0755);
-			*p = '/';
-		}
-	mkdirat(root_fd, buf, 0755);
-}
-
-static void put(int root_fd, const char *path, const char *content)
-{
-	char dir[512];
-	int fd;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	*strrchr(dir, '/') = '\0';
-	mkdirs(root_fd, dir);
-	fd = openat(root_fd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
-	close(fd);
-}
-
-static const char *get(int root_fd, const char *path)
-{
-	static char buf[256];
-	int fd = openat(root_fd, path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	assert_true(fd >= 0);
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	assert_true(n >= 0);
-	buf[n] = '\0';
-	return buf;
-}
-
 static int setup(void **state)
 {
 	static const char *const keys[] = {
@@ -84,32 +34,21 @@ static int setup(void **state)
 		"net/ipv4/ip_forward", "net/core/somaxconn", "vm/swappiness",
 	};
 	struct fixture *f = calloc(1, sizeof(*f));
-	const char *tmp = getenv("NI_TEST_TMP"), *build = getenv("BUILD");
 
-	if (tmp)
-		snprintf(f->dir, sizeof(f->dir), "%s/unit-primitives", tmp);
-	else
-		snprintf(f->dir, sizeof(f->dir), "%s/t/unit-primitives", build ? build : "build");
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	mkdirs(AT_FDCWD, f->dir);
+	ut_scratch_dir("primitives", f->dir, sizeof(f->dir));
 	f->root_fd = open(f->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	assert_true(f->root_fd >= 0);
 	for (size_t i = 0; i < NI_ELEMENTSOF(keys); i++) {
 		char path[256];
 		snprintf(path, sizeof(path), "proc/sys/%s", keys[i]);
-		put(f->root_fd, path, "0\n");
+		ut_put(f->root_fd, path, "0\n");
 	}
 	assert_int_equal(ni_sysctl_open(f->root_fd, &f->proc_sys_fd), 0);
-	put(f->root_fd, "srv/d/b.txt", "b");
-	put(f->root_fd, "srv/d/a.txt", "aa");
-	mkdirs(f->root_fd, "srv/d/sub");
+	ut_put(f->root_fd, "srv/d/b.txt", "b");
+	ut_put(f->root_fd, "srv/d/a.txt", "aa");
+	ut_mkdirs(f->root_fd, "srv/d/sub");
 
-	f->ctx.root_fd = f->root_fd;
-	f->ctx.proc_fd = -1;
-	f->ctx.proc_sys_fd = -1;
-	f->ctx.sig_fd = -1;
-	f->ctx.log = (struct ni_log){ .format = NI_LOG_TEXT, .min_level = NI_LOG_INFO };
-	f->ctx.log.out = open_memstream(&f->log_buf, &f->log_len);
+	ut_fake_ctx(&f->ctx, f->root_fd, &f->log_buf, &f->log_len);
 	f->L = ni_lua_new(&f->ctx);
 	assert_non_null(f->L);
 	*state = f;
@@ -121,8 +60,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	ni_lua_close(f->L);
-	fclose(f->ctx.log.out);
-	free(f->log_buf);
+	ut_fake_ctx_close(&f->ctx, &f->log_buf);
 	close(f->proc_sys_fd);
 	if (f->ctx.proc_sys_fd >= 0)
 		close(f->ctx.proc_sys_fd);
@@ -295,15 +233,15 @@ static void test_lua_sysctl(void **state)
 	assert_string_equal(run(f, "return tostring(sysctl.apply_conf('net.ipv4.conf.*.rp_filter = 2\\n"
 				   "net.ipv4.conf.lo.rp_filter = 0\\n-net.ipv4.conf.all.rp_filter\\n-no.such.key = 1\\n'))"),
 			    "true");
-	assert_string_equal(get(f->root_fd, "proc/sys/net/ipv4/conf/eth0.100/rp_filter"), "2\n");
-	assert_string_equal(get(f->root_fd, "proc/sys/net/ipv4/conf/default/rp_filter"), "2\n");
-	assert_string_equal(get(f->root_fd, "proc/sys/net/ipv4/conf/all/rp_filter"), "0\n");
-	assert_string_equal(get(f->root_fd, "proc/sys/net/ipv4/conf/lo/rp_filter"), "0\n");
+	assert_string_equal(ut_get(f->root_fd, "proc/sys/net/ipv4/conf/eth0.100/rp_filter"), "2\n");
+	assert_string_equal(ut_get(f->root_fd, "proc/sys/net/ipv4/conf/default/rp_filter"), "2\n");
+	assert_string_equal(ut_get(f->root_fd, "proc/sys/net/ipv4/conf/all/rp_filter"), "0\n");
+	assert_string_equal(ut_get(f->root_fd, "proc/sys/net/ipv4/conf/lo/rp_filter"), "0\n");
 	assert_non_null(strstr(f->log_buf, "ignored"));
 	assert_string_equal(run(f, "local ok, msg, errno = sysctl.apply_conf('no.such.key = 1\\nvm.swappiness = 5\\n') "
 				   "return tostring(ok) .. '|' .. msg .. '|' .. errno"),
 			    "nil|1 of 2 sysctls not set: no.such.key: No such file or directory (line 1)|2");
-	assert_string_equal(get(f->root_fd, "proc/sys/vm/swappiness"), "5\n");
+	assert_string_equal(ut_get(f->root_fd, "proc/sys/vm/swappiness"), "5\n");
 	refused(f, "sysctl.apply_conf('oops\\n')", "sysctl.d text line 1");
 }
 
@@ -334,7 +272,7 @@ static void test_lua_file(void **state)
 	assert_string_equal(buf, "/srv/d/b.txt");
 	assert_string_equal(run(f, "local ok, msg, e = file.symlink('x', '/srv/d/a.txt') return tostring(ok) .. '|' .. msg .. '|' .. e"),
 			    "nil|/srv/d/a.txt: exists and is not a symlink (not replaced)|17");
-	assert_string_equal(get(f->root_fd, "srv/d/a.txt"), "aa");
+	assert_string_equal(ut_get(f->root_fd, "srv/d/a.txt"), "aa");
 	assert_string_equal(run(f, "return table.concat(file.list('/srv/d'), ',')"), "a.txt,b.txt,link,sub"); /* no temp left */
 	refused(f, "file.symlink('', '/srv/d/x')", "non-empty");
 }

@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -17,6 +16,7 @@
 
 #include "state.h"
 #include "util.h"
+#include "fixture.h"
 #include "unit.h"
 
 /* write and renameat pass through unless a test turns faking on; then each call takes its result
@@ -80,30 +80,12 @@ struct fx {
 	int dir_fd;  /* its var/lib/nodeinit */
 };
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
-static void rm_rf(const char *path)
-{
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static int setup(void **state)
 {
-	static int n;
-	char path[PATH_MAX + 16];
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	snprintf(path, sizeof(path), "%s/%d", base, ++n);
-	rm_rf(path);
-	assert_int_equal(mkdir(path, 0755), 0);
-	f->root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	assert_true(f->root_fd >= 0);
+	f->root_fd = ut_fresh_dir(base);
 	assert_int_equal(ni_state_open(f->root_fd, "/var/lib/nodeinit", 0, &f->dir_fd, NULL), 0);
 	*state = f;
 	return 0;
@@ -1192,7 +1174,7 @@ static void test_many_steps(void **state)
 	free(names);
 }
 
-int main(int argc, char **argv)
+int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_result_names),
@@ -1216,23 +1198,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_legacy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_steps, setup, teardown),
 	};
-	char exe[PATH_MAX];
-	ssize_t n;
 
-	/* <build>/unit/test_state → <build>/t/unit-state */
-	(void)argc;
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0) {
-		snprintf(exe, sizeof(exe), "%s", argv[0]);
-	} else
-		exe[n] = '\0';
-	snprintf(base, sizeof(base), "%s/t", dirname(dirname(exe)));
-	mkdir(base, 0755);
-	strncat(base, "/unit-state", sizeof(base) - strlen(base) - 1);
-	rm_rf(base);
-	if (mkdir(base, 0755) < 0) {
-		perror(base);
-		return 1;
-	}
+	ut_scratch_dir("state", base, sizeof(base));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -17,6 +16,7 @@
 
 #include "state.h"
 #include "util.h"
+#include "fixture.h"
 #include "unit.h"
 
 #define NOBODY 65534
@@ -27,31 +27,12 @@ struct fx {
 	int root_fd; /* the fake host's / */
 };
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	return flag == FTW_DP ? rmdir(path) : unlink(path);
-}
-
-static void rm_rf(const char *path)
-{
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static int setup(void **state)
 {
-	static int n;
-	char path[PATH_MAX + 16];
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	snprintf(path, sizeof(path), "%s/%d", base, ++n);
-	rm_rf(path);
-	assert_int_equal(mkdir(path, 0755), 0);
-	assert_int_equal(chmod(path, 0755), 0); /* whatever the umask */
-	f->root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	assert_true(f->root_fd >= 0);
+	f->root_fd = ut_fresh_dir(base);
 	*state = f;
 	return 0;
 }
@@ -333,7 +314,7 @@ static void test_corrupt_set_aside(void **state)
 	close(dir_fd);
 }
 
-int main(int argc, char **argv)
+int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
@@ -343,28 +324,12 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_set_aside, setup, teardown),
 	};
-	char exe[PATH_MAX];
-	ssize_t n;
 
 	if (geteuid() != 0) {
 		/* the rules are about root and another user: chown needs root */
 		fprintf(stderr, "test_statedir: needs root\n");
 		return 1;
 	}
-	/* <build>/unit/test_statedir → <build>/t/unit-statedir */
-	(void)argc;
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		snprintf(exe, sizeof(exe), "%s", argv[0]);
-	else
-		exe[n] = '\0';
-	snprintf(base, sizeof(base), "%s/t", dirname(dirname(exe)));
-	mkdir(base, 0755);
-	strncat(base, "/unit-statedir", sizeof(base) - strlen(base) - 1);
-	rm_rf(base);
-	if (mkdir(base, 0755) < 0) {
-		perror(base);
-		return 1;
-	}
+	ut_scratch_dir("statedir", base, sizeof(base));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

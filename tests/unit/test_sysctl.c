@@ -2,7 +2,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include "ctx.h"
 #include "luart.h"
 #include "sysctl.h"
+#include "fixture.h"
 #include "unit.h"
 
 /* write() counted, so "no write when equal" is seen directly; everything else passes through. */
@@ -68,64 +68,12 @@ struct fixture {
 	int proc_sys_fd;
 };
 
-static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)type;
-	(void)ftw;
-	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-static void mkdir_p(const char *path)
-{
-	char buf[512];
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++)
-		if (*p == '/') {
-			*p = '\0';
-			mkdir(buf, 0755);
-			*p = '/';
-		}
-	mkdir(buf, 0755);
-}
-
-static void put(int dirfd, const char *path, const char *content)
-{
-	int fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-	assert_true(fd >= 0);
-	assert_int_equal(__real_write(fd, content, strlen(content)), (ssize_t)strlen(content));
-	close(fd);
-}
-
-static char *get(int dirfd, const char *path)
-{
-	static char buf[4096];
-	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	assert_true(fd >= 0);
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	assert_true(n >= 0);
-	buf[n] = '\0';
-	return buf;
-}
-
 /* A fake root holding proc/sys with a few keys, as the kernel prints them. */
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	const char *tmp = getenv("NI_TEST_TMP"), *build = getenv("BUILD");
 
-	/* Under the build dir (never /tmp): $NI_TEST_TMP, else $BUILD/t, else build/t. */
-	if (tmp)
-		snprintf(f->dir, sizeof(f->dir), "%s/unit-sysctl", tmp);
-	else
-		snprintf(f->dir, sizeof(f->dir), "%s/t/unit-sysctl", build ? build : "build");
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	mkdir_p(f->dir);
+	ut_scratch_dir("sysctl", f->dir, sizeof(f->dir));
 	f->root_fd = open(f->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	assert_true(f->root_fd >= 0);
 	mkdirat(f->root_fd, "proc", 0755);
@@ -136,11 +84,11 @@ static int setup(void **state)
 	mkdirat(f->root_fd, "proc/sys/net/ipv4/conf/eth0.100", 0755);
 	mkdirat(f->root_fd, "proc/sys/net/core", 0755);
 	mkdirat(f->root_fd, "proc/sys/vm", 0755);
-	put(f->root_fd, "proc/sys/net/ipv4/ip_forward", "0\n");
-	put(f->root_fd, "proc/sys/net/ipv4/ip_local_port_range", "32768\t60999\n");
-	put(f->root_fd, "proc/sys/net/ipv4/conf/eth0.100/forwarding", "0\n");
-	put(f->root_fd, "proc/sys/net/core/somaxconn", "4096\n");
-	put(f->root_fd, "proc/sys/vm/drop_caches", "0\n");
+	ut_put(f->root_fd, "proc/sys/net/ipv4/ip_forward", "0\n");
+	ut_put(f->root_fd, "proc/sys/net/ipv4/ip_local_port_range", "32768\t60999\n");
+	ut_put(f->root_fd, "proc/sys/net/ipv4/conf/eth0.100/forwarding", "0\n");
+	ut_put(f->root_fd, "proc/sys/net/core/somaxconn", "4096\n");
+	ut_put(f->root_fd, "proc/sys/vm/drop_caches", "0\n");
 	assert_int_equal(ni_sysctl_open(f->root_fd, &f->proc_sys_fd), 0);
 	writes = 0;
 	deny_reads = false;
@@ -250,7 +198,7 @@ static void test_read(void **state)
 	for (size_t i = 0; i < 6000; i++)
 		big[i] = i % 100 == 99 ? '\t' : (char)('0' + i % 10);
 	big[6000] = '\0';
-	put(f->root_fd, "proc/sys/net/core/big", big);
+	ut_put(f->root_fd, "proc/sys/net/core/big", big);
 	reads = 0;
 	assert_int_equal(ni_sysctl_read(f->proc_sys_fd, "net.core.big", &v), 0);
 	assert_int_equal(reads, 2);
@@ -280,7 +228,7 @@ static void test_write(void **state)
 	assert_true(changed);
 	assert_int_equal(writes, 1);
 	assert_int_equal(opens, 1); /* read and write through one open */
-	assert_string_equal(get(f->root_fd, "proc/sys/net/ipv4/ip_forward"), "1\n");
+	assert_string_equal(ut_get(f->root_fd, "proc/sys/net/ipv4/ip_forward"), "1\n");
 
 	assert_int_equal(ni_sysctl_write(f->proc_sys_fd, "net/ipv4/ip_forward", "1\n", &changed), 0);
 	assert_false(changed);
@@ -292,7 +240,7 @@ static void test_write(void **state)
 	assert_int_equal(ni_sysctl_write(f->proc_sys_fd, "net.ipv4.ip_local_port_range", "1024 65000", &changed), 0);
 	assert_true(changed);
 	assert_int_equal(writes, 2);
-	assert_string_equal(get(f->root_fd, "proc/sys/net/ipv4/ip_local_port_range"), "1024 65000\n");
+	assert_string_equal(ut_get(f->root_fd, "proc/sys/net/ipv4/ip_local_port_range"), "1024 65000\n");
 
 	assert_int_equal(ni_sysctl_write(f->proc_sys_fd, "net.ipv4.nope", "1", &changed), -ENOENT);
 	assert_false(changed);
@@ -331,12 +279,13 @@ static void test_lua(void **state)
 	struct fixture *f = *state;
 	char *logbuf = NULL;
 	size_t loglen = 0;
-	FILE *logf = open_memstream(&logbuf, &loglen);
-	struct ni_ctx ctx = { .root_fd = f->root_fd, .proc_sys_fd = -1, .proc_fd = -1, .sig_fd = -1, .step = "r/s",
-			      .phase = NI_PHASE_STEP };
+	struct ni_ctx ctx;
 	lua_State *L;
 
-	ctx.log = (struct ni_log){ .format = NI_LOG_TEXT, .min_level = NI_LOG_DEBUG, .out = logf };
+	ut_fake_ctx(&ctx, f->root_fd, &logbuf, &loglen);
+	ctx.step = "r/s";
+	ctx.phase = NI_PHASE_STEP;
+	ctx.log.min_level = NI_LOG_DEBUG;
 	L = ni_lua_new(&ctx);
 	assert_non_null(L);
 
@@ -352,7 +301,7 @@ static void test_lua(void **state)
 	assert_true(lua_toboolean(L, 1));
 	assert_false(lua_toboolean(L, 2));
 	assert_true(lua_toboolean(L, 3));
-	assert_string_equal(get(f->root_fd, "proc/sys/net/core/somaxconn"), "8192\n");
+	assert_string_equal(ut_get(f->root_fd, "proc/sys/net/core/somaxconn"), "8192\n");
 	lua_settop(L, 0);
 
 	/* An OS failure: nil, "<key>: <strerror>", errno. */
@@ -381,19 +330,18 @@ static void test_lua(void **state)
 	}
 
 	/* A change is logged with the value, unless the step is sensitive. */
-	fflush(logf);
+	fflush(ctx.log.out);
 	assert_non_null(strstr(logbuf, "changed step=r/s sysctl=net.ipv4.ip_forward value=1"));
 	ctx.sensitive = true;
 	assert_int_equal(run(L, "return sysctl.set('net.ipv4.ip_local_port_range', '40000 50000')"), LUA_OK);
 	assert_true(lua_toboolean(L, 1));
-	fflush(logf);
+	fflush(ctx.log.out);
 	assert_null(strstr(logbuf, "40000"));
 	assert_non_null(strstr(logbuf, "sysctl=net.ipv4.ip_local_port_range value=(sensitive)"));
 
 	ni_lua_close(L);
 	close(ctx.proc_sys_fd);
-	fclose(logf);
-	free(logbuf);
+	ut_fake_ctx_close(&ctx, &logbuf);
 }
 
 /* plan's check mode: set reads, compares, reports current -> desired and writes nothing. */
@@ -417,12 +365,12 @@ static void test_lua_check_mode(void **state)
 	assert_true(lua_isnil(L, 3));
 	assert_string_equal(lua_tostring(L, 4), "net.ipv4.nope: No such file or directory");
 	lua_settop(L, 0);
-	assert_string_equal(get(f->root_fd, "proc/sys/net/ipv4/ip_forward"), "0\n");
+	assert_string_equal(ut_get(f->root_fd, "proc/sys/net/ipv4/ip_forward"), "0\n");
 	ctx.sensitive = true;
 	assert_int_equal(run(L, "return sysctl.set('net.ipv4.ip_forward', 'secret')"), LUA_OK);
 	ctx.sensitive = false;
 	assert_int_equal(run(L, "return sysctl.set('net.core.somaxconn', ('9'):rep(300))"), LUA_OK);
-	assert_string_equal(get(f->root_fd, "proc/sys/net/core/somaxconn"), "4096\n");
+	assert_string_equal(ut_get(f->root_fd, "proc/sys/net/core/somaxconn"), "4096\n");
 	snprintf(want, sizeof(want),
 		 "    sysctl net.ipv4.ip_forward: 0 -> 1\n"
 		 "    sysctl net.core.somaxconn: 4096 -> 4096 (same)\n"
