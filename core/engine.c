@@ -53,7 +53,6 @@ static int report_target_gone(const struct ni_ctx *ctx)
 	return NI_EXIT_TARGET;
 }
 
-/* The host's boot_id, read in its mount namespace; "unknown" when it cannot be read. */
 void ni_engine_read_boot_id(struct ni_engine *e)
 {
 	_cleanup_close_ int fd = openat(e->ctx->root_fd, "proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
@@ -88,7 +87,6 @@ static int call_field(lua_State *L)
 	return 1;
 }
 
-/* Calls the step table's field fn (run or check) under the step's limits; 1 + result truthiness, or 0 on error. */
 int ni_engine_call_step(struct ni_engine *e, const struct ni_step *s, const char *fn, bool *ret_truthy, char **ret_err)
 {
 	lua_State *L = e->L;
@@ -244,22 +242,11 @@ static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, 
 	return rec.result;
 }
 
-/* The file state.c keeps a recipe's records in (state.h: "<recipe>.state"), for messages and the existence check. */
 void ni_engine_records_file(const char *recipe, char buf[static NAME_MAX + 1])
 {
-	snprintf(buf, NAME_MAX + 1, "%s.state", recipe);
+	snprintf(buf, NAME_MAX + 1, "%s" NI_STATE_SUFFIX, recipe);
 }
 
-/* ni_state_load's answer for records that are there but not ours (-EINVAL today, -EBADMSG after the state split). */
-bool ni_engine_records_corrupt(int r)
-{
-	return r == -EINVAL || r == -EBADMSG;
-}
-
-/*
- * Loads a recipe's records and says whether its file exists: ni_state_load reads a missing file as
- * empty, which for status must not pass as converged.
- */
 int ni_engine_load_records(struct ni_engine *e, const char *recipe, struct ni_recipe_state *st, bool *ret_exists)
 {
 	char file[NAME_MAX + 1];
@@ -318,7 +305,7 @@ static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *
 		snprintf(decls[i].fingerprint, sizeof(decls[i].fingerprint), "%s", rc->steps[i].fingerprint);
 	}
 	r = ni_engine_load_records(e, rc->name, &st, &exists);
-	if (ni_engine_records_corrupt(r)) {
+	if (r == -EBADMSG) {
 		char aside[NAME_MAX + 1];
 		/* Kept for an operator to read; the steps have no trustworthy record, so they run again. */
 		r = ni_state_set_aside(e->state_fd, rc->name, aside);

@@ -24,13 +24,12 @@ void ni_engine_drop_lua(struct ni_engine *e);
 void ni_engine_read_boot_id(struct ni_engine *e);
 /* Calls the step table's field fn (run or check) under the step's limits; 1 + result truthiness, or 0 on error. */
 int ni_engine_call_step(struct ni_engine *e, const struct ni_step *s, const char *fn, bool *ret_truthy, char **ret_err);
-/* The file state.c keeps a recipe's records in (state.h: "<recipe>.state"), for messages and the existence check. */
+/* The file a recipe's records are in (journal.h: "<recipe>.state"), for messages and the existence check. */
 void ni_engine_records_file(const char *recipe, char buf[static NAME_MAX + 1]);
-/* ni_state_load's answer for records that are there but not ours (-EINVAL today, -EBADMSG after the state split). */
-bool ni_engine_records_corrupt(int r);
 /*
- * Loads a recipe's records and says whether its file exists: ni_state_load reads a missing file as
- * empty, which for status must not pass as converged.
+ * Loads a recipe's records (ni_state_load: -EBADMSG for a file that is there but not ours) and says
+ * whether its file exists: ni_state_load reads a missing file as empty, which for status must not
+ * pass as converged.
  */
 int ni_engine_load_records(struct ni_engine *e, const char *recipe, struct ni_recipe_state *st, bool *ret_exists);
 

@@ -94,6 +94,20 @@ static void plan_details(struct ni_engine *e, const struct ni_recipe *rc, const 
 	ctx->deadline_ms = 0;
 }
 
+/* Room for "<recipe>.state: <why>". */
+#define PROBLEM_MAX (NAME_MAX + 128)
+
+/* What plan and status say about a recipe's records that cannot count: ni_engine_load_records' error r, or
+ * "missing" (r = 0, no file). */
+static void records_problem(const char *recipe, int r, char buf[static PROBLEM_MAX])
+{
+	char file[NAME_MAX + 1];
+
+	ni_engine_records_file(recipe, file);
+	snprintf(buf, PROBLEM_MAX, "%s: %s", file,
+		 r == -EBADMSG ? "not a nodeinit state file" : r < 0 ? strerror(-r) : "missing");
+}
+
 static int plan_recipe(struct ni_engine *e, const struct ni_recipe *rc, int64_t now, struct ni_buf *out)
 {
 	struct ni_recipe_state st = { 0 };
@@ -103,10 +117,9 @@ static int plan_recipe(struct ni_engine *e, const struct ni_recipe *rc, int64_t 
 	if (e->state_fd >= 0)
 		r = ni_engine_load_records(e, rc->name, &st, &exists);
 	if (r < 0) {
-		char file[NAME_MAX + 1], why[NAME_MAX + 128];
+		char why[PROBLEM_MAX];
 
-		ni_engine_records_file(rc->name, file);
-		snprintf(why, sizeof(why), "%s: %s", file, ni_engine_records_corrupt(r) ? "not a nodeinit state file" : strerror(-r));
+		records_problem(rc->name, r, why);
 		ni_plan_unreadable(out, rc->name, why);
 	}
 	for (size_t k = 0; k < rc->n_steps; k++) {
@@ -135,7 +148,7 @@ static int plan_recipe(struct ni_engine *e, const struct ni_recipe *rc, int64_t 
 	}
 	ni_recipe_state_free(&st);
 	/* corrupt records are what apply repairs; any other error (EACCES, EIO) it would stop at */
-	return ni_engine_records_corrupt(r) ? 0 : r;
+	return r == -EBADMSG ? 0 : r;
 }
 
 int ni_engine_plan(struct ni_engine *e, FILE *out)
@@ -177,16 +190,17 @@ static int status_model(struct ni_engine *e, struct ni_status *m, struct ni_reci
 	int r;
 
 	for (size_t i = 0; i < n; i++) {
-		char file[NAME_MAX + 1];
 		bool exists = false;
 
-		ni_engine_records_file(names[i], file);
 		r = ni_engine_load_records(e, names[i], &states[i], &exists);
-		if (r < 0 && asprintf(&problems[i], "%s: %s", file,
-				      ni_engine_records_corrupt(r) ? "not a nodeinit state file" : strerror(-r)) < 0)
-			return -ENOMEM;
-		if (r == 0 && !exists && asprintf(&problems[i], "%s: missing", file) < 0)
-			return -ENOMEM;
+		if (r < 0 || !exists) {
+			char why[PROBLEM_MAX];
+
+			records_problem(names[i], r, why);
+			problems[i] = strdup(why);
+			if (!problems[i])
+				return -ENOMEM;
+		}
 		r = ni_status_add_recipe(m, names[i], &states[i], problems[i]);
 		if (r < 0)
 			return r;

@@ -119,10 +119,6 @@ int ni_engine_load(struct ni_engine *e, ni_problem_fn fn, void *ud, size_t *ret_
 	return ni_engine_load_lua(e, fn, ud, ret_problems);
 }
 
-/*
- * Drops the Lua state (and gives the freed memory back) while the steps' names, whens and
- * fingerprints stay: the pass needs Lua only for a step that is due, and loads it again then.
- */
 void ni_engine_drop_lua(struct ni_engine *e)
 {
 	for (size_t i = 0; i < e->set.n; i++)
