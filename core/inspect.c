@@ -135,16 +135,10 @@ static int plan_recipe(struct ni_engine *e, const struct ni_recipe *rc, int64_t 
 			why = NI_REASON_ONLY;
 		}
 		ni_plan_step(out, rc->name, s->name, due, why);
-		if (err) {
-			char msg[600];
-			char *tb = strstr(err, "\nstack traceback:");
-			if (tb)
-				*tb = '\0';
-			snprintf(msg, sizeof(msg), "(cannot evaluate only: %s)", s->sensitive ? "hidden" : err);
-			ni_plan_detail(out, msg);
-		} else if (due) {
+		if (err)
+			plan_error(out, "cannot evaluate only", s, err);
+		else if (due)
 			plan_details(e, rc, s, out);
-		}
 	}
 	ni_recipe_state_free(&st);
 	/* corrupt records are what apply repairs; any other error (EACCES, EIO) it would stop at */
