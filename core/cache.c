@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "embed.h"
+#include "fingerprint.h"
 
 #define CACHE_MAGIC "nodeinit-cache 1"
 #define SUM_LEN 16 /* hex digits of the checksum */
@@ -51,6 +52,10 @@ int ni_cache_key(int proc_fd, char ret_key[static NI_SHA256_HEX_LEN + 1])
 	ni_buf_put_i64(&b, (int64_t)st.st_mtim.tv_nsec);
 	ni_buf_putc(&b, '\n');
 	ni_buf_puts(&b, ni_embedded_lua_sha256); /* computed at build time: hashing 40 KB here cost a no-op apply 1.3M instructions */
+	ni_buf_putc(&b, '\n');
+	/* the C fingerprint code's own version: the binary's identity above need not change with it */
+	ni_buf_puts(&b, "fingerprint ");
+	ni_buf_put_i64(&b, NI_FINGERPRINT_VERSION);
 	ni_buf_putc(&b, '\n');
 	if (b.err) {
 		int r = b.err;

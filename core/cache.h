@@ -13,9 +13,12 @@
 #define NI_CACHE_FILE "cache"
 
 /*
- * What every entry also depends on: the cache format, the release, Lua's version, the embedded Lua
- * sources (lua/recipe.lua builds the material) and the binary itself (device, inode, size, mtime of
- * /proc/self/exe below proc_fd), so a rebuilt binary never trusts an old cache. -errno from fstatat.
+ * What every entry also depends on: the cache format, the release, Lua's version, the binary itself
+ * (device, inode, size, mtime of /proc/self/exe below proc_fd), the embedded Lua sources and the C
+ * fingerprint code's version (NI_FINGERPRINT_VERSION), so neither a rebuilt binary nor other
+ * fingerprint code ever trusts an old cache: its key differs (-ESTALE) and it is rebuilt. The key
+ * is a SHA-256 of "nodeinit-cache 1\n<release>\n<LUA_RELEASE>\n<dev> <ino> <size> <sec>.<nsec>\n
+ * <embedded sources' SHA-256>\nfingerprint <version>\n". -errno from fstatat.
  */
 int ni_cache_key(int proc_fd, char ret_key[static NI_SHA256_HEX_LEN + 1]);
 

@@ -1,4 +1,5 @@
-/* The engine: one pass over recipes and the legacy script, plan, status, the run loop (due-ness: schedule.h). */
+/* The engine: one pass over recipes and the legacy script, plan, status, the run loop (due-ness:
+ * schedule.h). Its files: engine.c (the pass), load.c, inspect.c (plan, status), runloop.c. */
 #ifndef NI_ENGINE_H
 #define NI_ENGINE_H
 

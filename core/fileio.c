@@ -401,6 +401,23 @@ int ni_make_temp(int dir_fd, const char *name, mode_t mode, char ret_name[static
 	return -EEXIST;
 }
 
+bool ni_temp_name_of(const char *entry, const char **ret_name, size_t *ret_len)
+{
+	/* ".<name>.tmp.<16 hex>", as ni_make_temp writes it: lowercase hex, a name of at least one byte */
+	size_t n = strlen(entry);
+
+	if (n < 1 + 1 + 5 + 16 || entry[0] != '.' || memcmp(entry + n - 21, ".tmp.", 5) != 0)
+		return false;
+	for (size_t i = n - 16; i < n; i++)
+		if (!((entry[i] >= '0' && entry[i] <= '9') || (entry[i] >= 'a' && entry[i] <= 'f')))
+			return false;
+	if (ret_name)
+		*ret_name = entry + 1;
+	if (ret_len)
+		*ret_len = n - 1 - 21;
+	return true;
+}
+
 int ni_fd_set_attrs(int fd, mode_t mode, uid_t uid, gid_t gid, bool *ret_changed)
 {
 	struct stat st;

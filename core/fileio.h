@@ -78,10 +78,16 @@ int ni_chase_open(int dir_fd, struct ni_chase *c, int flags, mode_t mode);
 
 /*
  * Creates ".<name>.tmp.<16 hex>" in dir_fd exclusively (O_EXCL|O_NOFOLLOW), with mode, and names it
- * in ret_name. The state dir's clean-up of abandoned temp files matches exactly this pattern; a long
- * name is shortened in the middle part so the pattern always fits NAME_MAX. Returns the fd or -errno.
+ * in ret_name. The state dir's clean-up of abandoned temp files matches exactly this pattern
+ * (ni_temp_name_of); a long name is shortened in the middle part so the pattern always fits
+ * NAME_MAX. Returns the fd or -errno.
  */
 int ni_make_temp(int dir_fd, const char *name, mode_t mode, char ret_name[static NAME_MAX + 1]);
+/*
+ * Whether entry is a name ni_make_temp makes: then *ret_name and *ret_len (may be NULL) say which
+ * <name> it was made for (its first NAME_MAX - 22 bytes, when it was longer).
+ */
+bool ni_temp_name_of(const char *entry, const char **ret_name, size_t *ret_len);
 
 /* What a write or mkdir should leave behind; a field without its has_ flag is left as it is. */
 struct ni_file_attrs {

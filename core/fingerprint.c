@@ -746,7 +746,11 @@ static void walk_value(struct walk *w)
 		step(w);
 }
 
-/* The first part of every material: version, recipe name, step name, then the parts (args 1-4). */
+/*
+ * The first part of every material: version, recipe name, step name, then the parts (args 1-4).
+ * What this file puts in the material decides the fingerprints: change it only with a new tag and
+ * NI_FINGERPRINT_VERSION bumped (fingerprint.h), or a cache keeps the old code's fingerprints.
+ */
 static void walk_parts(struct walk *w)
 {
 	lua_State *L = w->L;

@@ -35,6 +35,15 @@
 #define NI_FINGERPRINT_MATERIAL_MAX (64u << 20)
 
 /*
+ * The version of the fingerprints this code computes. Bump it with ANY change to what the material
+ * or its hash comes out as for some step (a new tag above, or a fix for one shape that keeps the
+ * tag): it is part of the fingerprint cache's key (cache.h), so fingerprints an older or newer
+ * release cached are never trusted, and the cache is rebuilt. test_fingerprint.c pins it beside
+ * the golden values.
+ */
+#define NI_FINGERPRINT_VERSION 1
+
+/*
  * Lua: material(recipe_name, step_name, parts, file_ctx) -> string. file_ctx is the file's table
  * with src (its text) and chunkname ("@" .. file); a line index is cached in it. Raises on a material
  * over NI_FINGERPRINT_MATERIAL_MAX bytes or out of memory.

@@ -361,19 +361,17 @@ int ni_state_lock(int dir_fd, bool wait, int cancel_fd, int *ret_lock_fd)
 	return 0;
 }
 
-/* ".<name>.tmp.<16 hex>" for name "index" or "<recipe>.state": the temp files of writers that hold the lock. */
+/*
+ * A temp file (ni_make_temp's name) of a writer that holds the lock: every writer of the state dir
+ * (the index, the journals, the fingerprint cache, whatever comes next) but the legacy record's,
+ * which is written without the lock and may be in flight in another instance.
+ */
 static bool is_locked_temp(const char *f)
 {
-	size_t n = strlen(f), base, s = strlen(NI_STATE_SUFFIX);
+	const char *name;
+	size_t len;
 
-	if (n < 1 + 5 + 21 || f[0] != '.' || strncmp(f + n - 21, ".tmp.", 5) != 0)
-		return false;
-	for (size_t i = n - 16; i < n; i++)
-		if (!((f[i] >= '0' && f[i] <= '9') || (f[i] >= 'a' && f[i] <= 'f')))
-			return false;
-	base = n - 21 - 1;
-	return (base == 5 && strncmp(f + 1, "index", 5) == 0) ||
-	       (base > s && strncmp(f + 1 + base - s, NI_STATE_SUFFIX, s) == 0);
+	return ni_temp_name_of(f, &name, &len) && !(len == strlen("legacy") && memcmp(name, "legacy", len) == 0);
 }
 
 int ni_state_remove_temps(int dir_fd)

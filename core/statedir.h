@@ -51,9 +51,10 @@ int ni_state_open(int root_fd, const char *state_dir, unsigned flags, int *ret_d
  */
 int ni_state_lock(int dir_fd, bool wait, int cancel_fd, int *ret_lock_fd);
 /*
- * Removes the temp files of the index and the journals left by a writer that was killed before
- * its rename (SIGKILL, the OOM killer). Call it holding the lock: those writers hold it too.
- * The legacy record is written without the lock, so its temp files are left alone.
+ * Removes the temp files (fileio.h's ni_make_temp names) left by a writer that was killed before
+ * its rename (SIGKILL, the OOM killer): the index's, the journals', the fingerprint cache's. Call it
+ * holding the lock: those writers hold it too. The legacy record is written without the lock, so
+ * its temp files are left alone.
  */
 int ni_state_remove_temps(int dir_fd);
 

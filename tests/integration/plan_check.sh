@@ -113,6 +113,23 @@ check_contains "YAML lua: its effects in check mode" $'y/l run new\n    file /et
 check "YAML exec did not run in plan" in_fake test ! -e /tmp/ran-by-plan-yaml
 check "YAML lua did not write in plan" in_fake test ! -e /etc/pc-yaml-lua
 
+# An only guard that raises: plan says so under the step, as it says a failing body or check (its
+# first line; a sensitive step's error hidden the same way).
+rm -f "$R"/*
+cat > "$R/25-guard.lua" <<'EOF'
+recipe "guard" {
+  step "broken" { only = function() error("guard broke\nsecond line") end, function() end },
+  step "secret" { sensitive = true, only = function() error("hunter2-guard") end, function() end },
+}
+EOF
+plan=$(nodeinit plan --target-pid "$FAKE" --recipes "$R" 2>&1)
+check_contains "a raising only guard: its first line" $'guard/broken run new\n    (cannot evaluate only: ' "$plan"
+check_contains "a raising only guard: its message" 'guard broke)' "$plan"
+check_eq "a raising only guard: not its later lines" 0 "$(grep -c 'second line' <<<"$plan")"
+check_contains "a sensitive step's raising guard: hidden as a failing body's is" \
+	$'guard/secret run new\n    (cannot evaluate only: hidden: sensitive step)' "$plan"
+check_eq "a sensitive step's raising guard: the value is not shown" 0 "$(grep -c hunter2 <<<"$plan")"
+
 # After apply, plan of an always step shows "(same)": check mode reads the state apply left.
 rm -f "$R"/*
 echo 'recipe "again" { step "s" { when = "always", function() must(sysctl.set("net.core.somaxconn", "4099")) end } }' > "$R/30-again.lua"

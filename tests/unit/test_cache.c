@@ -6,9 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cache.h"
+#include "embed.h"
+#include "fingerprint.h"
 #include "luart.h"
 #include "recipe.h"
 #include "unit.h"
@@ -174,12 +177,59 @@ static void test_damage(void **state)
 	ni_recipe_files_free(files, n);
 }
 
+/* The key as cache.h defines it, computed here on its own, for a given fingerprint version. */
+static void key_for(int proc_fd, int fingerprint_version, char ret[static NI_SHA256_HEX_LEN + 1])
+{
+	struct stat st;
+	char *m = NULL;
+	int n;
+
+	assert_int_equal(fstatat(proc_fd, "self/exe", &st, 0), 0);
+	n = asprintf(&m, "nodeinit-cache 1\n%s\n%s\n%lld %lld %lld %lld.%lld\n%s\nfingerprint %d\n", NI_VERSION,
+		     LUA_RELEASE, (long long)st.st_dev, (long long)st.st_ino, (long long)st.st_size,
+		     (long long)st.st_mtim.tv_sec, (long long)st.st_mtim.tv_nsec, ni_embedded_lua_sha256,
+		     fingerprint_version);
+	assert_true(n > 0);
+	ni_sha256_hex(m, (size_t)n, ret);
+	free(m);
+}
+
+/*
+ * The fingerprint code's version is part of the key: a cache written by a release whose fingerprint
+ * code differs (all else equal, even the binary's identity) is stale, never trusted.
+ */
+static void test_fingerprint_version(void **state)
+{
+	struct fixture *f = *state;
+	char now[NI_SHA256_HEX_LEN + 1], other[NI_SHA256_HEX_LEN + 1], want[NI_SHA256_HEX_LEN + 1];
+	struct ni_recipe_file *files;
+	struct ni_recipe_set got;
+	size_t n;
+	int proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	assert_true(proc_fd >= 0);
+	assert_int_equal(ni_cache_key(proc_fd, now), 0);
+	key_for(proc_fd, NI_FINGERPRINT_VERSION, want);
+	assert_string_equal(now, want);
+	key_for(proc_fd, NI_FINGERPRINT_VERSION + 1, other);
+	assert_string_not_equal(now, other);
+
+	assert_int_equal(ni_cache_format(other, &f->set, &f->text), 0);
+	scan(f, &files, &n);
+	assert_int_equal(ni_cache_lookup(f->text.p, f->text.len, now, files, 2, &got), -ESTALE);
+	assert_int_equal(ni_cache_lookup(f->text.p, f->text.len, other, files, 2, &got), 0);
+	ni_recipe_set_free(NULL, &got);
+	ni_recipe_files_free(files, n);
+	close(proc_fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_tracking, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_damage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fingerprint_version, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

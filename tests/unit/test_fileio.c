@@ -360,6 +360,8 @@ static void test_make_temp(void **state)
 {
 	struct fixture *f = *state;
 	char name[NAME_MAX + 1], other[NAME_MAX + 1], longname[NAME_MAX + 1];
+	const char *base;
+	size_t base_len;
 	regex_t re;
 	int fd, fd2;
 
@@ -367,6 +369,13 @@ static void test_make_temp(void **state)
 	fd = ni_make_temp(f->root_fd, "hosts", 0600, name);
 	assert_true(fd >= 0);
 	assert_int_equal(regexec(&re, name, 0, NULL, 0), 0);
+	/* the state dir's cleanup knows the name, and for which file it was made */
+	assert_true(ni_temp_name_of(name, &base, &base_len));
+	assert_int_equal(base_len, 5);
+	assert_memory_equal(base, "hosts", 5);
+	assert_false(ni_temp_name_of(".hosts.tmp.0123456789abcdeg", NULL, NULL));
+	assert_false(ni_temp_name_of("hosts.tmp.0123456789abcdef", NULL, NULL));
+	assert_false(ni_temp_name_of("..tmp.0123456789abcdef", NULL, NULL));
 	assert_int_equal(ut_stat(f->root_fd, name).st_mode & 07777, 0600);
 	fd2 = ni_make_temp(f->root_fd, "hosts", 0600, other);
 	assert_true(fd2 >= 0);
@@ -384,6 +393,8 @@ static void test_make_temp(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(strlen(name), NAME_MAX);
 	assert_int_equal(strncmp(name + NAME_MAX - 21, ".tmp.", 5), 0);
+	assert_true(ni_temp_name_of(name, NULL, &base_len));
+	assert_int_equal(base_len, NAME_MAX - 22);
 	close(fd);
 	unlinkat(f->root_fd, name, 0);
 }

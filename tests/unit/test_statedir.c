@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "state.h"
 #include "util.h"
 #include "fixture.h"
@@ -314,6 +315,42 @@ static void test_corrupt_set_aside(void **state)
 	close(dir_fd);
 }
 
+/*
+ * Every state-dir writer that holds the lock makes its temp file with ni_make_temp (index, journals,
+ * the fingerprint cache): one cleanup removes all of them. The legacy record's (written without the
+ * lock, so one may be in flight) and names that are not ni_make_temp's stay.
+ */
+static void test_remove_temps(void **state)
+{
+	struct fx *f = *state;
+	static const char *const gone[] = { ".index.tmp.0123456789abcdef", ".r.state.tmp.0123456789abcdef",
+					     ".cache.tmp.0123456789abcdef", NULL };
+	static const char *const kept[] = { ".legacy.tmp.0123456789abcdef", ".cache.tmp.x", ".cache.tmp.0123456789ABCDEF",
+					     "cache.tmp.0123456789abcdef", ".tmp.0123456789abcdef", "r.state", NULL };
+	char made[NAME_MAX + 1];
+	int dir_fd, fd;
+
+	assert_int_equal(ni_state_open(f->root_fd, "/var/lib/nodeinit", 0, &dir_fd, NULL), 0);
+	for (size_t i = 0; gone[i]; i++)
+		put_file(dir_fd, gone[i], "x");
+	for (size_t i = 0; kept[i]; i++)
+		put_file(dir_fd, kept[i], "x");
+	/* a cache writer killed before its rename: the name ni_statedir_write_atomic's temp file has */
+	fd = ni_make_temp(dir_fd, "cache", 0600, made);
+	assert_true(fd >= 0);
+	close(fd);
+
+	assert_int_equal(ni_state_remove_temps(dir_fd), 0);
+	for (size_t i = 0; gone[i]; i++)
+		if (faccessat(dir_fd, gone[i], F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			fail_msg("%s: left behind", gone[i]);
+	assert_int_equal(faccessat(dir_fd, made, F_OK, AT_SYMLINK_NOFOLLOW), -1);
+	for (size_t i = 0; kept[i]; i++)
+		if (faccessat(dir_fd, kept[i], F_OK, AT_SYMLINK_NOFOLLOW) != 0)
+			fail_msg("%s: removed", kept[i]);
+	close(dir_fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -323,6 +360,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_symlinks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_set_aside, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_temps, setup, teardown),
 	};
 
 	if (geteuid() != 0) {
