@@ -3,7 +3,6 @@
 #define _GNU_SOURCE
 #include "statedir.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -112,27 +111,25 @@ static bool is_our_file(const char *name)
 /* Every file of ours in the dir: regular, owned by root. */
 static int check_files(int dir_fd, const char *path, struct ni_state_refusal *ret)
 {
-	struct dirent *de;
-	DIR *d;
+	char **names;
+	size_t n;
 	int r;
 
-	r = ni_opendir_at(dir_fd, &d);
+	r = ni_dir_names(dir_fd, is_our_file, 0, &names, &n);
 	if (r < 0)
 		return r;
-	while (r == 0 && (de = readdir(d))) {
+	for (size_t i = 0; r == 0 && i < n; i++) {
 		struct stat st;
 
-		if (!is_our_file(de->d_name))
-			continue;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (fstatat(dir_fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno != ENOENT)
 				r = -errno;
 			continue;
 		}
 		if (!S_ISREG(st.st_mode) || !trusted_uid(st.st_uid))
-			r = refuse(ret, path, de->d_name, &st, RULE_FILE);
+			r = refuse(ret, path, names[i], &st, RULE_FILE);
 	}
-	closedir(d);
+	ni_strv_free(names, n);
 	return r;
 }
 
@@ -376,17 +373,17 @@ static bool is_locked_temp(const char *f)
 
 int ni_state_remove_temps(int dir_fd)
 {
-	struct dirent *de;
-	DIR *d;
+	char **names;
+	size_t n;
 	int r;
 
-	r = ni_opendir_at(dir_fd, &d);
+	r = ni_dir_names(dir_fd, is_locked_temp, 0, &names, &n);
 	if (r < 0)
 		return r;
-	while ((de = readdir(d)))
-		if (is_locked_temp(de->d_name) && unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT && r == 0)
+	for (size_t i = 0; i < n; i++)
+		if (unlinkat(dir_fd, names[i], 0) < 0 && errno != ENOENT && r == 0)
 			r = -errno;
-	closedir(d);
+	ni_strv_free(names, n);
 	return r;
 }
 
