@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "luanames.h"
 #include "util.h"
 
 #define MATERIAL_MT "nodeinit.fingerprint.Material"
@@ -417,57 +418,10 @@ static const size_t *line_starts(struct walk *w, size_t *ret_n_lines)
 	return v + 1;
 }
 
-static bool is_name_start(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-
-static bool is_name_char(unsigned char c)
-{
-	return is_name_start(c) || (c >= '0' && c <= '9');
-}
-
-static bool is_keyword(const char *s, size_t n)
-{
-	static const char *const kw[] = { "and", "break", "do", "else", "elseif", "end", "false", "for",
-					  "function", "goto", "if", "in", "local", "nil", "not", "or",
-					  "repeat", "return", "then", "true", "until", "while" };
-
-	for (size_t i = 0; i < NI_ELEMENTSOF(kw); i++)
-		if (strlen(kw[i]) == n && memcmp(kw[i], s, n) == 0)
-			return true;
-	return false;
-}
-
-/* At s[i] == '[': the level of a long bracket "[==[" opening there, or -1. */
-static long long_open(const char *s, size_t n, size_t i)
-{
-	size_t j = i + 1;
-
-	while (j < n && s[j] == '=')
-		j++;
-	return j < n && s[j] == '[' ? (long)(j - i - 1) : -1;
-}
-
-/* Past the "]==]" closing a long bracket of level lvl whose opening starts at s[i]. */
-static size_t long_skip(const char *s, size_t n, size_t i, long lvl)
-{
-	for (i += (size_t)lvl + 2; i < n; i++) {
-		size_t j = i + 1;
-
-		if (s[i] != ']')
-			continue;
-		while (j < n && s[j] == '=')
-			j++;
-		if (j < n && s[j] == ']' && (long)(j - i - 1) == lvl)
-			return j + 1;
-	}
-	return n;
-}
-
 /* Queues name (once) in the names queue: queue[k] = name and queue[name] = k, in the order first met. */
-static void queue_name(struct walk *w, const char *s, size_t n)
+static void queue_name(void *ud, const char *s, size_t n)
 {
+	struct walk *w = ud;
 	lua_State *L = w->L;
 
 	lua_pushlstring(L, s, n);
@@ -481,69 +435,6 @@ static void queue_name(struct walk *w, const char *s, size_t n)
 		lua_rawseti(L, w->names, k);
 	}
 	lua_pop(L, 1);
-}
-
-/*
- * The identifiers of a function's own source text that can name a global: not a keyword, not a
- * field after '.' or ':', not inside a string or a comment. A cheap lexer, not a parser: a local or
- * a table key that shares a global's name also counts (a step then re-runs when that global changes,
- * never the other way round).
- */
-static void scan_names(struct walk *w, const char *s, size_t n)
-{
-	bool field = false; /* the last token was '.' or ':' */
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char c = (unsigned char)s[i];
-		long lvl;
-
-		if (c == '-' && i + 1 < n && s[i + 1] == '-') {
-			i += 2;
-			if (i < n && s[i] == '[' && (lvl = long_open(s, n, i)) >= 0)
-				i = long_skip(s, n, i, lvl);
-			else
-				while (i < n && s[i] != '\n')
-					i++;
-		} else if (c == '[' && (lvl = long_open(s, n, i)) >= 0) {
-			i = long_skip(s, n, i, lvl);
-			field = false;
-		} else if (c == '"' || c == '\'') {
-			for (i++; i < n && (unsigned char)s[i] != c && s[i] != '\n'; i++)
-				if (s[i] == '\\')
-					i++; /* an escaped quote or newline stays inside */
-			i++;
-			field = false;
-		} else if ((c >= '0' && c <= '9') || (c == '.' && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '9')) {
-			for (i++; i < n; i++) {
-				if ((s[i] == '+' || s[i] == '-') && strchr("eEpP", s[i - 1]))
-					continue;
-				if (!is_name_char((unsigned char)s[i]) && s[i] != '.')
-					break;
-			}
-			field = false;
-		} else if (c == '.' || c == ':') {
-			size_t j = i;
-
-			while (j < n && s[j] == c)
-				j++;
-			field = j - i == 1; /* ".." and "..." are operators, "::" a label */
-			i = j;
-		} else if (is_name_start(c)) {
-			size_t j = i;
-
-			while (j < n && is_name_char((unsigned char)s[j]))
-				j++;
-			if (!field && !is_keyword(s + i, j - i))
-				queue_name(w, s + i, j - i);
-			field = false;
-			i = j;
-		} else {
-			if (c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != '\v')
-				field = false;
-			i++;
-		}
-	}
 }
 
 static void function_part(struct walk *w, int idx)
@@ -572,7 +463,7 @@ static void function_part(struct walk *w, int idx)
 		if (a <= b) {
 			part2(w, "f:", 2, src + starts[a - 1], starts[b] - 1 - starts[a - 1]);
 			if (w->names)
-				scan_names(w, src + starts[a - 1], starts[b] - 1 - starts[a - 1]);
+				ni_lua_global_names(src + starts[a - 1], starts[b] - 1 - starts[a - 1], queue_name, w);
 		} else {
 			part(w, "f:", 2);
 		}
