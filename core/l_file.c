@@ -371,8 +371,8 @@ static int write_and_push(lua_State *L, enum ni_act act, const char *op, const c
 	if (change == NI_FILE_IN_PLACE)
 		ni_log(&ctx->log, NI_LOG_WARN, "rename refused (EBUSY: a bind-mounted file?): rewritten in place, "
 		       "not atomically", "step", ctx->step, "op", op, "path", path, NULL);
-	else if (change != NI_FILE_UNCHANGED)
-		log_changed(ctx, op, path);
+	if (change != NI_FILE_UNCHANGED)
+		log_changed(ctx, op, path); /* in place too: the step changed the host */
 	lua_pushboolean(L, change != NI_FILE_UNCHANGED);
 	return 1;
 }

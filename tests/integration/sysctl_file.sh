@@ -116,6 +116,7 @@ EOF
 check_eq "write onto a bind-mounted file" true "$out"
 check_eq "its content changed in place" new "$(in_fake cat /tmp/bind-src)"
 check_contains "the in-place write is a warning" "rewritten in place" "$(cat "$T/ev.err")"
+check_contains "the in-place write is logged as a change too" "op=write path=/etc/nitest-bind" "$(grep ' changed ' "$T/ev.err")"
 
 # --- ensure_line, mkdir, remove, exists ---------------------------------------------------------
 in_fake sh -c 'printf "# sshd\nPermitRootLogin yes\nPort 22" > /etc/nitest.conf'
