@@ -12,7 +12,7 @@ CC        ?= cc
 SAN       ?=
 
 # Build dependencies, installed with apt-get when missing (README: Dependencies).
-DEB_PKGS  := gcc make lua5.4 liblua5.4-dev libyaml-dev libcmocka-dev libmd-dev util-linux bash file procps iproute2 strace valgrind python3-yaml
+DEB_PKGS  := gcc make lua5.4 liblua5.4-dev libyaml-dev libcmocka-dev libmd-dev util-linux bash file procps iproute2 strace valgrind python3-yaml libmbedtls-dev libjansson-dev openssl
 
 WARN      := -std=gnu11 -Wall -Wextra -Wshadow -Wundef -Wwrite-strings -Wmissing-prototypes \
              -Wmissing-declarations -Wstrict-prototypes -Wold-style-definition -Wformat=2 \
@@ -33,7 +33,7 @@ endif
 CFLAGS    ?=
 # -iquote, not -I: core/yaml.h must not hide libyaml's <yaml.h>.
 CFLAGS    += $(WARN) $(OPT) $(DEFS) $(LUA_INC) -iquote core -I$(BUILD)
-LIBS      := -llua5.4 -lyaml -lmd -lm
+LIBS      := -llua5.4 -lyaml -lmd -ljansson -lmbedtls -lmbedx509 -lmbedcrypto -lm
 STATIC_LIBS := $(LIBS)
 
 CORE_SRCS := $(sort $(wildcard core/*.c))

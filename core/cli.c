@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "file.h"
 #include "util.h"
 
 static const char usage[] =
@@ -33,6 +34,11 @@ static const char usage[] =
 	"  --interval SECONDS    seconds between passes of run         NODEINIT_INTERVAL (30)\n"
 	"  --log-format FORMAT   text or json                          NODEINIT_LOG_FORMAT (text)\n"
 	"  --log-level LEVEL     debug, info, warn or error            NODEINIT_LOG_LEVEL (info)\n"
+	"  --kube MODE           auto (use the API when in a cluster) or off  NODEINIT_KUBE (auto)\n"
+	"  --kube-sa-dir DIR     service account dir (token, ca.crt, namespace)  NODEINIT_KUBE_SA_DIR\n"
+	"                        (/var/run/secrets/kubernetes.io/serviceaccount)\n"
+	"  --startup-taint KEY   remove taints with KEY once the node converges  NODEINIT_STARTUP_TAINT\n"
+	"  --ready-file PATH     host file present exactly while converged   NODEINIT_READY_FILE\n"
 	"  --json                status: print JSON\n"
 	"  --ready               status: exit 0 only when converged (readiness probe)\n"
 	"  -h, --help            this text\n"
@@ -130,6 +136,38 @@ static int set_dir(const char **field, const char *v, const char *src, char *err
 	return 0;
 }
 
+static int set_kube(struct ni_options *o, const char *v, const char *src, char *err, size_t n)
+{
+	if (ni_streq(v, "auto"))
+		o->kube_off = false;
+	else if (ni_streq(v, "off"))
+		o->kube_off = true;
+	else
+		return fail(err, n, "%s: must be auto or off, not '%s'", src, v);
+	return 0;
+}
+
+/* A taint key is a qualified name: [DNS-subdomain/]name, letters, digits, '-', '_', '.'. */
+static int set_taint(struct ni_options *o, const char *v, const char *src, char *err, size_t n)
+{
+	const char *slash = strchr(v, '/');
+	size_t len = strlen(v);
+
+	if (len == 0 || len > 316 || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./") != len ||
+	    (slash && (slash == v || !slash[1] || strchr(slash + 1, '/'))))
+		return fail(err, n, "%s: not a taint key ([prefix/]name): '%s'", src, v);
+	o->startup_taint = v;
+	return 0;
+}
+
+static int set_ready_file(struct ni_options *o, const char *v, const char *src, char *err, size_t n)
+{
+	if (!ni_file_path_valid(v))
+		return fail(err, n, "%s: must be an absolute path without '.' or '..' parts: '%s'", src, v);
+	o->ready_file = v;
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	enum ni_command cmd;
@@ -139,7 +177,8 @@ static const struct {
 	{ "version", NI_CMD_VERSION }, { "help", NI_CMD_HELP },
 };
 
-enum { OPT_TARGET = 0x100, OPT_RECIPES, OPT_STATE, OPT_INTERVAL, OPT_LOGFMT, OPT_LOGLEVEL, OPT_JSON, OPT_READY, OPT_VERSION };
+enum { OPT_TARGET = 0x100, OPT_RECIPES, OPT_STATE, OPT_INTERVAL, OPT_LOGFMT, OPT_LOGLEVEL, OPT_JSON, OPT_READY, OPT_VERSION,
+       OPT_KUBE, OPT_KUBE_SA, OPT_TAINT, OPT_READY_FILE };
 
 int ni_cli_parse(int argc, char **argv, ni_getenv_fn getenv_fn, struct ni_options *ret, char *err, size_t errlen)
 {
@@ -152,6 +191,10 @@ int ni_cli_parse(int argc, char **argv, ni_getenv_fn getenv_fn, struct ni_option
 		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "ready", no_argument, NULL, OPT_READY },
+		{ "kube", required_argument, NULL, OPT_KUBE },
+		{ "kube-sa-dir", required_argument, NULL, OPT_KUBE_SA },
+		{ "startup-taint", required_argument, NULL, OPT_TAINT },
+		{ "ready-file", required_argument, NULL, OPT_READY_FILE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -162,6 +205,7 @@ int ni_cli_parse(int argc, char **argv, ni_getenv_fn getenv_fn, struct ni_option
 		.state_dir = NI_DEFAULT_STATE_DIR,
 		.interval_s = NI_DEFAULT_INTERVAL,
 		.log_level = 1, /* info */
+		.kube_sa_dir = NI_DEFAULT_KUBE_SA_DIR,
 	};
 	const char *v;
 	int c, r;
@@ -177,6 +221,15 @@ int ni_cli_parse(int argc, char **argv, ni_getenv_fn getenv_fn, struct ni_option
 	if ((v = getenv_fn("NODEINIT_LOG_FORMAT")) && (r = set_log_format(&o, v, "NODEINIT_LOG_FORMAT", err, errlen)) < 0)
 		return r;
 	if ((v = getenv_fn("NODEINIT_LOG_LEVEL")) && (r = set_log_level(&o, v, "NODEINIT_LOG_LEVEL", err, errlen)) < 0)
+		return r;
+	if ((v = getenv_fn("NODEINIT_KUBE")) && (r = set_kube(&o, v, "NODEINIT_KUBE", err, errlen)) < 0)
+		return r;
+	if ((v = getenv_fn("NODEINIT_KUBE_SA_DIR")) && (r = set_dir(&o.kube_sa_dir, v, "NODEINIT_KUBE_SA_DIR", err, errlen)) < 0)
+		return r;
+	/* Empty means unset: a manifest can leave these variables blank. */
+	if ((v = getenv_fn("NODEINIT_STARTUP_TAINT")) && *v && (r = set_taint(&o, v, "NODEINIT_STARTUP_TAINT", err, errlen)) < 0)
+		return r;
+	if ((v = getenv_fn("NODEINIT_READY_FILE")) && *v && (r = set_ready_file(&o, v, "NODEINIT_READY_FILE", err, errlen)) < 0)
 		return r;
 
 	optind = 0; /* full reset: tests and callers may parse more than once */
@@ -216,6 +269,18 @@ int ni_cli_parse(int argc, char **argv, ni_getenv_fn getenv_fn, struct ni_option
 			break;
 		case OPT_LOGLEVEL:
 			r = set_log_level(&o, optarg, "--log-level", err, errlen);
+			break;
+		case OPT_KUBE:
+			r = set_kube(&o, optarg, "--kube", err, errlen);
+			break;
+		case OPT_KUBE_SA:
+			r = set_dir(&o.kube_sa_dir, optarg, "--kube-sa-dir", err, errlen);
+			break;
+		case OPT_TAINT:
+			r = set_taint(&o, optarg, "--startup-taint", err, errlen);
+			break;
+		case OPT_READY_FILE:
+			r = set_ready_file(&o, optarg, "--ready-file", err, errlen);
 			break;
 		case OPT_JSON:
 			o.json = true;

@@ -7,6 +7,8 @@
 #include "cli.h"
 #include "log.h"
 
+struct ni_kube;
+
 struct ni_ctx {
 	struct ni_options opt;
 	struct ni_log log;
@@ -19,6 +21,7 @@ struct ni_ctx {
 	const char *step;   /* "recipe/step" being applied, for log lines; NULL outside steps */
 	bool sensitive;     /* the current step's values must not reach logs */
 	long deadline_ms;   /* CLOCK_MONOTONIC ms by which the current step must end; 0: none */
+	struct ni_kube *kube; /* the cluster side (kube.h); NULL: nothing to tell */
 };
 
 #endif

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "exec.h"
+#include "kube.h"
 #include "legacy.h"
 #include "luart.h"
 #include "util.h"
@@ -280,6 +281,7 @@ static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, 
 		rec.failures = prev && prev->result == NI_RESULT_FAILED ? prev->failures + 1 : 1;
 		rec.retry_after_ms = rec.started_ms + rec.duration_ms + ni_backoff_ms(rec.failures, ctx->opt.interval_s);
 	}
+	ni_kube_note_step(ctx->kube, rc->name, s->name, why, rec.result, s->sensitive ? NULL : err);
 	r = ni_journal_end(j, &rec);
 	if (r < 0)
 		ni_log(&ctx->log, NI_LOG_WARN, "cannot record the step end; it will run again", "recipe", rc->name,
@@ -386,6 +388,7 @@ static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *
 			n_due = 0;
 		}
 	}
+	ni_kube_applying(ctx->kube, whys, n_due);
 	for (size_t k = 0; k < n_due; k++) {
 		const struct ni_step *s = &rc->steps[idx[k]];
 		enum ni_result res;
@@ -496,7 +499,7 @@ static int legacy_pass(struct ni_engine *e)
 	return rec.done ? NI_EXIT_OK : NI_EXIT_FAILED;
 }
 
-int ni_engine_pass(struct ni_engine *e)
+static int pass(struct ni_engine *e)
 {
 	struct ni_ctx *ctx = e->ctx;
 	_cleanup_close_ int lock_fd = -1;
@@ -529,6 +532,16 @@ int ni_engine_pass(struct ni_engine *e)
 	if (target_gone(ctx, 0))
 		return NI_EXIT_TARGET;
 	return failed || interrupted ? NI_EXIT_FAILED : NI_EXIT_OK;
+}
+
+int ni_engine_pass(struct ni_engine *e)
+{
+	int r;
+
+	ni_kube_pass_begin(e->ctx->kube);
+	r = pass(e);
+	ni_kube_after_pass(e->ctx->kube, r == NI_EXIT_OK);
+	return r;
 }
 
 /* plan's details: a YAML sysctl or file step describes the change it would make (values masked if sensitive). */

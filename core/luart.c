@@ -11,6 +11,7 @@
 
 #include "embed.h"
 #include "exec.h"
+#include "kube.h"
 #include "util.h"
 
 #define HOOK_EVERY 10000
@@ -34,6 +35,7 @@ static const struct {
 } c_modules[] = {
 	{ "exec", luaopen_nodeinit_exec },
 	{ "file", luaopen_nodeinit_file },
+	{ "kube", luaopen_nodeinit_kube },
 	{ "log", luaopen_nodeinit_log },
 	{ "ns", luaopen_nodeinit_ns },
 	{ "sysctl", luaopen_nodeinit_sysctl },

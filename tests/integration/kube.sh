@@ -1,0 +1,324 @@
+# The cluster side against a strict stand-in API server (tests/kube/apiserver.py) and a fake host:
+# condition, startup taint, Events, ready file, kube.node(), and that the API never decides a pass.
+. "$(dirname "$0")/../lib/common.sh"
+require_root
+command -v openssl >/dev/null || skip_all "needs the openssl CLI (Debian: openssl) to make a test CA"
+command -v jq >/dev/null || skip_all "needs jq to read the stand-in's state"
+PY=/usr/bin/python3
+"$PY" -c 'import ssl' 2>/dev/null || PY=python3
+"$PY" -c 'import ssl' 2>/dev/null || skip_all "no python3 with the ssl module"
+
+STANDIN=$PWD/tests/kube/apiserver.py
+API=$T/api   # the stand-in's directory: token, node.json, port, requests.jsonl, events.json
+SA=$T/sa     # the pod's service account directory
+TAINT=nodeinit.example.com/not-ready
+mkdir -p "$API" "$SA" "$T/pki" "$T/r"
+
+# --- A test CA and a serving certificate, made here with the openssl CLI -------------------------
+pki() { # NAME: a CA NAME.ca.crt and a server certificate NAME.crt signed by it
+	( cd "$T/pki" &&
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.ca.key" -out "$1.ca.crt" \
+		-days 2 -subj "/CN=$1-ca" &&
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1.key" -out "$1.csr" -subj /CN=kube-apiserver &&
+	printf '%s\n' "subjectAltName=DNS:kubernetes.default.svc,DNS:kubernetes,IP:127.0.0.1" \
+		"basicConstraints=CA:FALSE" "extendedKeyUsage=serverAuth" > "$1.ext" &&
+	openssl x509 -req -in "$1.csr" -CA "$1.ca.crt" -CAkey "$1.ca.key" -CAcreateserial -out "$1.crt" -days 2 \
+		-extfile "$1.ext" ) >/dev/null 2>&1
+}
+pki good && pki other || { not_ok "openssl made the test CAs"; finish; }
+cp "$T/pki/good.ca.crt" "$SA/ca.crt"
+printf 'token-one' > "$SA/token"
+printf 'token-one\n' > "$API/token"
+printf 'nodeinit\n' > "$SA/namespace"
+
+node_json() {
+	cat > "$API/node.json" <<'EOF'
+{"apiVersion": "v1", "kind": "Node",
+ "metadata": {"name": "n1", "labels": {"kubernetes.io/hostname": "n1", "nodeinit.example.com/pool": "gpu"},
+              "annotations": {"note": "hello"}},
+ "spec": {"taints": [{"key": "nodeinit.example.com/not-ready", "effect": "NoSchedule"},
+                     {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"},
+                     {"key": "nodeinit.example.com/not-ready", "effect": "NoExecute"}]},
+ "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}}
+EOF
+}
+
+API_PID=
+api_start() { # [apiserver.py options]: starts the stand-in afresh, sets API_PORT
+	api_stop
+	rm -f "$API/port" "$API/requests.jsonl" "$API/events.json"
+	node_json
+	"$PY" "$STANDIN" --dir "$API" --cert "$T/pki/good.crt" --key "$T/pki/good.key" --lifetime 300 "$@" \
+		2>>"$T/apiserver.err" &
+	API_PID=$!
+	for _ in $(seq 100); do [ -s "$API/port" ] && break; sleep 0.1; done
+	API_PORT=$(cat "$API/port" 2>/dev/null)
+	[ -n "$API_PORT" ] || { not_ok "the stand-in started: $(cat "$T/apiserver.err")"; finish; }
+}
+api_stop() { [ -n "$API_PID" ] && kill "$API_PID" 2>/dev/null && wait "$API_PID" 2>/dev/null; API_PID=; }
+trap 'api_stop; fakehost_stop' EXIT
+
+requests() { cat "$API/requests.jsonl" 2>/dev/null; }
+nreq() { requests | wc -l; }
+cond() { jq -r '.status.conditions[] | select(.type == "NodeinitConverged") | '"$1" "$API/node.json"; }
+
+# kn CMD ARGS...: nodeinit with the in-cluster environment, pointed at the fake host.
+kn() {
+	KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$API_PORT NODE_NAME=n1 \
+		nodeinit "$@" --target-pid "$FAKE" --kube-sa-dir "$SA"
+}
+
+fakehost_start
+api_start
+
+# The recipes: one step that converges; "fail" adds one that fails.
+cat > "$T/r/10-base.lua" <<'EOF'
+recipe "base" {
+  step "marker" { function() file.write("/etc/nodeinit-kube-test", "ok\n") end },
+}
+EOF
+mkdir -p "$T/rfail"
+cp "$T/r/10-base.lua" "$T/rfail/"
+cat > "$T/rfail/20-broken.lua" <<'EOF'
+recipe "broken" {
+  step "boom" { function() error("boom: the first line\nthe second line", 0) end },
+}
+EOF
+
+# --- The fake host's network namespace cannot reach the stand-in; the pod's can -------------------
+in_fake bash -c "exec 3<>/dev/tcp/127.0.0.1/$API_PORT" 2>/dev/null
+check "the fake host's network namespace has no route to the stand-in" test $? -ne 0
+
+# --- Convergence: condition True, only the startup taint removed, ready file, Normal event -------
+out=$(kn apply --recipes "$T/r" --startup-taint "$TAINT" --ready-file /run/nodeinit/ready 2>&1)
+check_eq "apply converges (exit 0)" 0 $?
+check_contains "one line says the API is on, and why" "kube: on" "$out"
+check_eq "exactly one kube on/off line" 1 "$(printf '%s\n' "$out" | grep -c 'kube: o[nf]')"
+check_eq "condition NodeinitConverged is True" True "$(cond .status)"
+check_eq "its reason is Converged" Converged "$(cond .reason)"
+check_eq "the other conditions stay (strategic merge by type)" True \
+	"$(jq -r '.status.conditions[] | select(.type == "Ready") | .status' "$API/node.json")"
+check_eq "both startup taints removed, the other taint kept" '["dedicated"]' \
+	"$(jq -c '[.spec.taints[].key]' "$API/node.json")"
+check_eq "the taint went by JSON patch: a test of the current taints, then replace" "test replace" \
+	"$(requests | jq -r 'select(.content_type == "application/json-patch+json") | .body' | jq -r '[.[].op] | join(" ")')"
+check_eq "Applying was sent while the pass ran due steps" Applying \
+	"$(requests | jq -r 'select(.path == "/api/v1/nodes/n1/status") | .body' | head -n 1 | jq -r '.status.conditions[0].reason')"
+check_eq "the status patches carry the condition alone" 1 \
+	"$(requests | jq -r 'select(.path == "/api/v1/nodes/n1/status") | .body' | head -n 1 | jq '.status.conditions | length')"
+check_eq "a Normal Converged event about the Node" "Normal Converged Node n1" \
+	"$(jq -r '.[] | select(.reason == "Converged") | "\(.type) \(.reason) \(.regarding.kind) \(.regarding.name)"' "$API/events.json")"
+check_eq "the ready file is in the fake host" converged "$(in_fake cat /run/nodeinit/ready)"
+check "the ready file is not on the real machine" test ! -e /run/nodeinit/ready
+check_eq "status --ready exits 0" 0 "$(nodeinit status --ready --target-pid "$FAKE" >/dev/null 2>&1; echo $?)"
+
+before=$(nreq)
+kn apply --recipes "$T/r" --startup-taint "$TAINT" --ready-file /run/nodeinit/ready >/dev/null 2>&1
+check_eq "a converged apply again: exit 0" 0 $?
+check "it never adds a taint" test "$(jq -c '[.spec.taints[].key]' "$API/node.json")" = '["dedicated"]'
+check "no request adds a taint" sh -c "! jq -r 'select(.content_type == \"application/json-patch+json\") | .body' '$API/requests.jsonl' | grep -q '\"add\"'"
+
+# --- A failing step: condition False/StepFailed, one Warning event, no flood ---------------------
+out=$(kn apply --recipes "$T/rfail" --ready-file /run/nodeinit/ready 2>&1)
+check_eq "a failing step: apply exits 1" 1 $?
+check_eq "condition False" False "$(cond .status)"
+check_eq "reason StepFailed" StepFailed "$(cond .reason)"
+check_contains "the message names the recipe/step" "broken/boom" "$(cond .message)"
+ev=$(jq -r '.[] | select(.reason == "StepFailed") | "\(.type)|\(.note)"' "$API/events.json")
+check_contains "a Warning StepFailed event with recipe, step and the first error line" \
+	"Warning|recipe broken, step boom failed: boom: the first line" "$ev"
+check "the event carries the first line only" sh -c "! jq -r '.[].note' '$API/events.json' | grep -q 'second line'"
+check "the ready file is removed when not converged" in_fake test ! -e /run/nodeinit/ready
+for _ in 1 2; do kn apply --recipes "$T/rfail" >/dev/null 2>&1; done
+check_eq "the same failure three times (three applies): still one Warning event" 1 \
+	"$(jq '[.[] | select(.reason == "StepFailed")] | length' "$API/events.json")"
+check_eq "its series counts the repeats" 3 "$(jq '.[] | select(.reason == "StepFailed") | .series.count' "$API/events.json")"
+# A run retrying it with back-off counts on the same Event (a fresh state: no back-off left by apply).
+in_fake rm -rf /var/lib/nodeinit
+kn run --interval 1 --recipes "$T/rfail" >/dev/null 2>&1 &
+runner=$!
+for _ in $(seq 100); do [ "$(jq '.[] | select(.reason == "StepFailed") | .series.count' "$API/events.json")" -ge 5 ] && break; sleep 0.1; done
+kill -TERM $runner; wait $runner
+check_eq "a run's retries: still one Warning event" 1 "$(jq '[.[] | select(.reason == "StepFailed")] | length' "$API/events.json")"
+check "a run's retries count on its series" test "$(jq '.[] | select(.reason == "StepFailed") | .series.count' "$API/events.json")" -ge 5
+check_eq "status --ready says not converged (exit 1)" 1 "$(nodeinit status --ready --target-pid "$FAKE" >/dev/null 2>&1; echo $?)"
+
+# --- Sensitive values reach no request and no log line -------------------------------------------
+mkdir -p "$T/rsecret"
+cat > "$T/rsecret/10-secret.lua" <<'EOF'
+recipe "secret" {
+  step "fails" { sensitive = true, function() error("token=s3cr3t-VALUE-42") end },
+}
+EOF
+out=$(kn apply --recipes "$T/rsecret" 2>&1)
+check_eq "a failing sensitive step: exit 1" 1 $?
+check "no secret in any request body" sh -c "! grep -q 's3cr3t-VALUE-42' '$API/requests.jsonl'"
+check "no secret in the stored events" sh -c "! grep -q 's3cr3t-VALUE-42' '$API/events.json'"
+check "no secret in the log" sh -c "! printf '%s' \"\$1\" | grep -q 's3cr3t-VALUE-42'" _ "$out"
+check "the token is in no log line" sh -c "! printf '%s' \"\$1\" | grep -q 'token-one'" _ "$out"
+check_contains "the event says the step is sensitive" "hidden: sensitive step" "$(jq -r '.[].note' "$API/events.json")"
+
+# --- A rotated token is picked up (401, read the file again, retry) ------------------------------
+printf 'token-two\n' > "$API/token"
+printf 'token-two' > "$SA/token"
+before=$(nreq)
+out=$(kn apply --recipes "$T/r" 2>&1)
+check_eq "after rotation: apply exits 0" 0 $?
+check_eq "after rotation the condition is True again" True "$(cond .status)"
+check "requests after the rotation succeed" test "$(requests | tail -n +$((before + 1)) | jq -s '[.[] | select(.status < 300)] | length')" -ge 1
+# Rotated while a run is up: the old token gets a 401, the file is read again, the retry succeeds.
+kn run --interval 1 --recipes "$T/rfail" >"$T/rot.log" 2>&1 &
+runner=$!
+for _ in $(seq 100); do [ "$(cond .status)" = False ] && break; sleep 0.1; done
+printf 'token-three\n' > "$API/token"
+printf 'token-three' > "$SA/token"
+before=$(nreq)
+cat > "$T/rfail/20-broken.lua" <<'EOF'
+recipe "broken" {
+  step "boom" { function() return true end },
+}
+EOF
+for _ in $(seq 150); do [ "$(cond .status)" = True ] && break; sleep 0.1; done
+kill -TERM $runner; wait $runner
+check_eq "a running run picks up the rotated token" True "$(cond .status)"
+check "the old token got a 401 and the retry a 2xx" sh -c "tail -n +$((before + 1)) '$API/requests.jsonl' | jq -r .status | grep -q 401"
+check "no 'unauthorized' problem was logged" sh -c "! grep -q unauthorized '$T/rot.log'"
+cat > "$T/rfail/20-broken.lua" <<'EOF'
+recipe "broken" {
+  step "boom" { function() error("boom: the first line\nthe second line", 0) end },
+}
+EOF
+
+# --- kube.node(): labels, annotations and taints reach a recipe ----------------------------------
+mkdir -p "$T/rnode"
+cat > "$T/rnode/10-pool.lua" <<'EOF'
+recipe "pool" {
+  step "by-label" { function()
+    local node = assert(kube.node())
+    local again = kube.node()
+    file.write("/etc/nodeinit-pool", node.name .. " " .. node.labels["nodeinit.example.com/pool"] .. " "
+      .. node.annotations.note .. " " .. node.taints[1].key .. " " .. tostring(node == again or again.name == node.name) .. "\n")
+  end },
+}
+EOF
+before=$(nreq)
+kn apply --recipes "$T/rnode" >/dev/null 2>&1
+check_eq "kube.node() reached the recipe" "n1 gpu hello dedicated true" "$(in_fake cat /etc/nodeinit-pool)"
+check_eq "the Node was read once in the pass" 1 \
+	"$(requests | tail -n +$((before + 1)) | jq -r 'select(.method == "GET") | .path' | grep -c '^/api/v1/nodes/n1$')"
+out=$(printf 'return kube.node()\n' | nodeinit eval - --target-pid "$FAKE" --kube off 2>&1)
+check_contains "kube off: kube.node() is nil and a message" "nil	kube: the API is off" "$out"
+
+# --- A wrong CA: nothing is sent, the recipes still converge -------------------------------------
+SA_GOOD=$SA
+SA=$T/sa-wrong
+mkdir -p "$SA" && cp "$SA_GOOD/token" "$SA_GOOD/namespace" "$SA/" && cp "$T/pki/other.ca.crt" "$SA/ca.crt"
+before=$(nreq)
+in_fake rm -rf /var/lib/nodeinit
+out=$(kn apply --recipes "$T/r" --ready-file /run/nodeinit/ready 2>&1)
+check_eq "wrong CA: apply still exits 0" 0 $?
+check_eq "wrong CA: no request reached the server" "$before" "$(nreq)"
+check_contains "wrong CA: the failed verification names the CA file" "does not verify against $SA/ca.crt" "$out"
+check_eq "wrong CA: logged once" 1 "$(printf '%s\n' "$out" | grep -c 'does not verify')"
+check_eq "wrong CA: status --ready exits 0" 0 "$(nodeinit status --ready --target-pid "$FAKE" >/dev/null 2>&1; echo $?)"
+check_eq "wrong CA: the ready file is still written" converged "$(in_fake cat /run/nodeinit/ready)"
+SA=$SA_GOOD
+
+# --- 403 and API down change nothing about exit codes or --ready --------------------------------
+api_start --deny patch:nodes/status --deny create:events
+in_fake rm -rf /var/lib/nodeinit
+out=$(kn apply --recipes "$T/r" 2>&1)
+check_eq "403: apply exits 0" 0 $?
+check_contains "403: names the verb and resource" "RBAC must allow patch on nodes/status" "$out"
+check_eq "403: logged once" 1 "$(printf '%s\n' "$out" | grep -c 'RBAC must allow patch on nodes/status')"
+check_eq "403: status --ready exits 0" 0 "$(nodeinit status --ready --target-pid "$FAKE" >/dev/null 2>&1; echo $?)"
+out=$(kn apply --recipes "$T/rfail" 2>&1)
+check_eq "403: a failing step still exits 1" 1 $?
+
+port=$API_PORT
+api_stop
+in_fake rm -rf /var/lib/nodeinit
+out=$(kn apply --recipes "$T/r" 2>&1)
+check_eq "API down: apply exits 0" 0 $?
+check_contains "API down: says it cannot reach the API server" "cannot reach the API server" "$out"
+check_eq "API down: logged once" 1 "$(printf '%s\n' "$out" | grep -c 'cannot reach the API server')"
+check_eq "API down: status --ready exits 0" 0 "$(nodeinit status --ready --target-pid "$FAKE" >/dev/null 2>&1; echo $?)"
+out=$(kn apply --recipes "$T/rfail" 2>&1)
+check_eq "API down: a failing step still exits 1" 1 $?
+
+# A slow API server (accepts, never answers): requests time out, the pass goes on.
+api_start --hang
+in_fake rm -rf /var/lib/nodeinit
+out=$(kn apply --recipes "$T/r" 2>&1)
+check_eq "slow API: apply exits 0" 0 $?
+check_contains "slow API: the request timed out" "timed out" "$out"
+check_eq "slow API: the step still ran" ok "$(in_fake cat /etc/nodeinit-kube-test)"
+
+# --- --kube off and auto without a cluster: one line each, no requests ---------------------------
+api_start
+out=$(KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$API_PORT NODE_NAME=n1 \
+	nodeinit apply --recipes "$T/r" --target-pid "$FAKE" --kube-sa-dir "$SA" --kube off 2>&1)
+check_contains "--kube off: one line says so, and why" "kube: off why=\"--kube off\"" "$out"
+check_eq "--kube off: no request" 0 "$(nreq)"
+out=$(unset KUBERNETES_SERVICE_HOST; nodeinit apply --recipes "$T/r" --target-pid "$FAKE" 2>&1)
+check_contains "auto outside a cluster: off, and why" "KUBERNETES_SERVICE_HOST is not set" "$out"
+out=$(KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$API_PORT nodeinit apply --recipes "$T/r" \
+	--target-pid "$FAKE" --kube-sa-dir "$SA" 2>&1)
+check_contains "auto without NODE_NAME: off, and why" "NODE_NAME is not set" "$out"
+
+# --- Idle: a converged run with the API on forks nothing and sends at most a heartbeat -----------
+if command -v strace >/dev/null; then
+	in_fake rm -rf /var/lib/nodeinit
+	KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$API_PORT NODE_NAME=n1 \
+		strace -f -qq -e trace=fork,vfork,clone,clone3,execve -o "$T/idle.strace" \
+		"$NODEINIT" run --interval 1 --recipes "$T/r" --target-pid "$FAKE" --kube-sa-dir "$SA" 2>"$T/idle.log" &
+	tracer=$!
+	for _ in $(seq 100); do [ "$(cond .status 2>/dev/null)" = True ] && break; sleep 0.1; done
+	busy=$(nreq)
+	sleep 3.5 # three idle passes
+	idle=$(( $(nreq) - busy ))
+	kill -TERM $(cat /proc/$tracer/task/$tracer/children) 2>/dev/null
+	wait $tracer
+	check_eq "idle run: converged" True "$(cond .status)"
+	check "idle run: at most one request (a heartbeat) over three idle passes ($idle)" test "$idle" -le 1
+	check_eq "idle run: one execve (its own start)" 1 "$(grep -c 'execve(' "$T/idle.strace")"
+	check_eq "idle run: no fork or clone" 0 "$(grep -cE '(fork|clone3?)\(' "$T/idle.strace")"
+	# With a short (test-only) heartbeat, the condition is written again while idle.
+	before=$(nreq)
+	KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$API_PORT NODE_NAME=n1 NODEINIT_KUBE_HEARTBEAT_SECONDS=1 \
+		"$NODEINIT" run --interval 1 --recipes "$T/r" --target-pid "$FAKE" --kube-sa-dir "$SA" 2>/dev/null &
+	runner=$!
+	sleep 3.5
+	kill -TERM $runner; wait $runner
+	hbs=$(requests | tail -n +$((before + 1)) | jq -r 'select(.path == "/api/v1/nodes/n1/status") | .status' | grep -c 200)
+	check "a short heartbeat (test-only variable) writes the unchanged condition again ($hbs writes)" test "$hbs" -ge 2
+else
+	echo "SKIP - $TEST_NAME: strace missing, idle forks not counted"
+fi
+
+# --- The stand-in is strict where kube-apiserver is ---------------------------------------------
+api_start --deny get:nodes
+c() { curl -s -o "$T/curl.out" -w '%{http_code}' --cacert "$T/pki/good.ca.crt" --resolve "kubernetes.default.svc:$API_PORT:127.0.0.1" \
+	-H "Authorization: Bearer $(cat "$API/token")" "$@"; }
+U=https://kubernetes.default.svc:$API_PORT
+check_eq "stand-in: a failed JSON patch test answers 422" 422 \
+	"$(c -X PATCH -H 'Content-Type: application/json-patch+json' -d '[{"op":"test","path":"/spec/taints","value":[]}]' "$U/api/v1/nodes/n1")"
+check_eq "stand-in: errors are Status objects" "Status Invalid 422" "$(jq -r '"\(.kind) \(.reason) \(.code)"' "$T/curl.out")"
+check_eq "stand-in: a stale resourceVersion answers 409" 409 \
+	"$(c -X PATCH -H 'Content-Type: application/merge-patch+json' -d '{"metadata":{"resourceVersion":"0"},"metadata2":1}' "$U/api/v1/nodes/n1")"
+check_eq "stand-in: a denied verb answers 403" 403 "$(c "$U/api/v1/nodes/n1")"
+check_eq "stand-in: a wrong token answers 401" 401 \
+	"$(curl -s -o /dev/null -w '%{http_code}' --cacert "$T/pki/good.ca.crt" --resolve "kubernetes.default.svc:$API_PORT:127.0.0.1" \
+		-H 'Authorization: Bearer nope' -X PATCH "$U/api/v1/nodes/n1/status")"
+check_eq "stand-in: a strategic patch replaces spec.taints whole" '[{"key":"x","effect":"NoSchedule"}]' \
+	"$(c -X PATCH -H 'Content-Type: application/strategic-merge-patch+json' -d '{"spec":{"taints":[{"key":"x","effect":"NoSchedule"}]}}' \
+		"$U/api/v1/nodes/n1" >/dev/null; jq -c .spec.taints "$API/node.json")"
+check_eq "stand-in: core/v1 events are created" 201 \
+	"$(c -X POST -H 'Content-Type: application/json' -d '{"metadata":{"name":"e1"},"involvedObject":{"kind":"Node","name":"n1"},"reason":"R","type":"Normal"}' \
+		"$U/api/v1/namespaces/nodeinit/events")"
+check_eq "stand-in: an events.k8s.io/v1 event without eventTime is invalid" 422 \
+	"$(c -X POST -H 'Content-Type: application/json' -d '{"metadata":{"name":"e2"},"reason":"R","type":"Normal"}' \
+		"$U/apis/events.k8s.io/v1/namespaces/nodeinit/events")"
+api_stop
+
+finish
