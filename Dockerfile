@@ -9,7 +9,7 @@ ARG BASE=debian:bookworm-slim
 FROM ${BASE} AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      gcc make liblua5.4-dev libyaml-dev libmd-dev libc6-dev file ca-certificates \
+      gcc make liblua5.4-dev libyaml-dev libmd-dev libmbedtls-dev libjansson-dev libc6-dev file ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

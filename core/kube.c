@@ -608,15 +608,18 @@ static void send_event(struct ni_kube *k, const char *type, const char *reason, 
 	r = api(k, SLOT_EVENT, "create", "events", "POST", path, "application/json", ev, key ? expect_409 : NULL, NULL);
 	json_decref(ev);
 	if (r == 409) {
-		/* A previous nodeinit sent this failure already: count on from its series. */
+		/* A previous nodeinit sent this failure already: count on from its series. An empty merge
+		 * patch reads it back (RBAC gives events create and patch, not get). */
 		json_int_t count = 1;
-		char get[900];
-		if (path_of(get, sizeof(get), "%s/%s", path, name) == 0 &&
-		    api(k, SLOT_EVENT, "get", "events", "GET", get, NULL, NULL, NULL, &old) == 0) {
+		char one[900];
+		json_t *empty = json_object();
+		if (empty && path_of(one, sizeof(one), "%s/%s", path, name) == 0 &&
+		    api(k, SLOT_EVENT, "patch", "events", "PATCH", one, "application/merge-patch+json", empty, NULL, &old) == 0) {
 			json_t *c = json_object_get(json_object_get(old, "series"), "count");
 			if (json_is_integer(c) && json_integer_value(c) > 0)
 				count = json_integer_value(c);
 		}
+		json_decref(empty);
 		json_decref(old);
 		if (count_event(k, name, (unsigned)count + 1, now) == 0) {
 			set_str(&k->event_name, name);

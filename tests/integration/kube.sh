@@ -321,4 +321,58 @@ check_eq "stand-in: an events.k8s.io/v1 event without eventTime is invalid" 422 
 		"$U/apis/events.k8s.io/v1/namespaces/nodeinit/events")"
 api_stop
 
+# --- examples/kustomization.yaml: hash-suffixed recipes, rolling update, RBAC, probe, policy ------
+if command -v kubectl >/dev/null && /usr/bin/python3 -c 'import yaml' 2>/dev/null; then
+	rm -rf "$T/ex" && cp -r examples "$T/ex"
+	kubectl kustomize "$T/ex" > "$T/k1.yaml" 2>"$T/k.err"
+	check_eq "kubectl kustomize examples/ works" 0 $?
+	printf '\n-- edited\n' >> "$T/ex/recipes/10-network.lua"
+	kubectl kustomize "$T/ex" > "$T/k2.yaml" 2>>"$T/k.err"
+	/usr/bin/python3 - "$T/k1.yaml" "$T/k2.yaml" <<'PYEOF'
+import sys, yaml
+def ok(what, cond, detail=""):
+    print(("ok - kube: " if cond else "FAIL - kube: ") + "kustomize: " + what + ("" if cond else f" ({detail})"))
+def load(p):
+    return {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(open(p)) if d}
+one, two = load(sys.argv[1]), load(sys.argv[2])
+cms = [n for k, n in one if k == "ConfigMap"]
+ok("one generated ConfigMap, hash-suffixed", len(cms) == 1 and cms[0].startswith("nodeinit-recipes-"), cms)
+ds = one.get(("DaemonSet", "nodeinit"), {})
+spec = ds.get("spec", {})
+pod = spec.get("template", {}).get("spec", {})
+vols = [v.get("configMap", {}).get("name") for v in pod.get("volumes", [])]
+ok("the DaemonSet mounts the generated ConfigMap", cms and cms[0] in vols, vols)
+cms2 = [n for k, n in two if k == "ConfigMap"]
+ok("editing a recipe changes the ConfigMap's name", cms2 and cms2 != cms, (cms, cms2))
+ok("RollingUpdate with maxUnavailable", spec.get("updateStrategy", {}).get("type") == "RollingUpdate"
+   and spec["updateStrategy"].get("rollingUpdate", {}).get("maxUnavailable"))
+ok("minReadySeconds", (spec.get("minReadySeconds") or 0) > 0)
+c = (pod.get("containers") or [{}])[0]
+env = {e["name"]: e for e in c.get("env", [])}
+ok("NODE_NAME from spec.nodeName",
+   env.get("NODE_NAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "spec.nodeName")
+ok("readiness probe is status --ready",
+   c.get("readinessProbe", {}).get("exec", {}).get("command") == ["/nodeinit", "status", "--ready"])
+ok("runs as the nodeinit ServiceAccount", pod.get("serviceAccountName") == "nodeinit"
+   and ("ServiceAccount", "nodeinit") in one)
+role = one.get(("ClusterRole", "nodeinit"), {})
+rules = sorted((g, r, v) for rule in role.get("rules", []) for g in rule["apiGroups"]
+               for r in rule["resources"] for v in rule["verbs"])
+want = sorted([("", "nodes", "get"), ("", "nodes", "patch"), ("", "nodes/status", "patch"),
+               ("events.k8s.io", "events", "create"), ("events.k8s.io", "events", "patch")])
+ok("ClusterRole: exactly nodes get/patch, nodes/status patch, events create/patch", rules == want, rules)
+b = one.get(("ClusterRoleBinding", "nodeinit"), {})
+ok("ClusterRoleBinding to the ServiceAccount", b.get("roleRef", {}).get("name") == "nodeinit"
+   and b.get("subjects", [{}])[0].get("name") == "nodeinit"
+   and b["subjects"][0].get("namespace") == ds["metadata"]["namespace"])
+pol = one.get(("ValidatingAdmissionPolicy", "nodeinit-own-node"), {})
+exprs = " ".join(v.get("expression", "") for v in pol.get("spec", {}).get("validations", []))
+ok("admission policy limits patches to the token's own node",
+   'authentication.kubernetes.io/node-name' in exprs
+   and ("ValidatingAdmissionPolicyBinding", "nodeinit-own-node") in one, exprs)
+PYEOF
+else
+	echo "SKIP - $TEST_NAME: kubectl or PyYAML missing, examples/kustomization.yaml not checked"
+fi
+
 finish
