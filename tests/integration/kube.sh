@@ -68,6 +68,12 @@ kn() {
 		nodeinit "$@" --target-pid "$FAKE" --kube-sa-dir "$SA"
 }
 
+# kn_bg CMD ARGS... &: the same, exec'd, so that $! is nodeinit itself (stopped by that PID).
+kn_bg() {
+	KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$API_PORT NODE_NAME=n1 \
+		exec $NODEINIT_WRAP "$NODEINIT" "$@" --target-pid "$FAKE" --kube-sa-dir "$SA"
+}
+
 fakehost_start
 api_start
 
@@ -135,7 +141,7 @@ check_eq "the same failure three times (three applies): still one Warning event"
 check_eq "its series counts the repeats" 3 "$(jq '.[] | select(.reason == "StepFailed") | .series.count' "$API/events.json")"
 # A run retrying it with back-off counts on the same Event (a fresh state: no back-off left by apply).
 in_fake rm -rf /var/lib/nodeinit
-kn run --interval 1 --recipes "$T/rfail" >/dev/null 2>&1 &
+kn_bg run --interval 1 --recipes "$T/rfail" >/dev/null 2>&1 &
 runner=$!
 for _ in $(seq 100); do [ "$(jq '.[] | select(.reason == "StepFailed") | .series.count' "$API/events.json")" -ge 5 ] && break; sleep 0.1; done
 kill -TERM $runner; wait $runner
@@ -167,12 +173,15 @@ check_eq "after rotation: apply exits 0" 0 $?
 check_eq "after rotation the condition is True again" True "$(cond .status)"
 check "requests after the rotation succeed" test "$(requests | tail -n +$((before + 1)) | jq -s '[.[] | select(.status < 300)] | length')" -ge 1
 # Rotated while a run is up: the old token gets a 401, the file is read again, the retry succeeds.
-kn run --interval 1 --recipes "$T/rfail" >"$T/rot.log" 2>&1 &
+before=$(nreq)
+kn_bg run --interval 1 --recipes "$T/rfail" >"$T/rot.log" 2>&1 &
 runner=$!
-for _ in $(seq 100); do [ "$(cond .status)" = False ] && break; sleep 0.1; done
+# Rotate only once this run has used its token: the condition was True, its failing step makes it False.
+for _ in $(seq 200); do [ "$(cond .status)" = False ] && break; sleep 0.1; done
+check_eq "the run reported its failing step" False "$(cond .status)"
+before=$(nreq)
 printf 'token-three\n' > "$API/token"
 printf 'token-three' > "$SA/token"
-before=$(nreq)
 cat > "$T/rfail/20-broken.lua" <<'EOF'
 recipe "broken" {
   step "boom" { function() return true end },
