@@ -12,7 +12,7 @@ CC        ?= cc
 SAN       ?=
 
 # Build dependencies, installed with apt-get when missing (README: Dependencies).
-DEB_PKGS  := gcc make lua5.4 liblua5.4-dev libyaml-dev libcmocka-dev libmd-dev util-linux bash file procps iproute2 strace valgrind python3-yaml libmbedtls-dev libjansson-dev openssl
+DEB_PKGS  := gcc make lua5.4 liblua5.4-dev libyaml-dev libcmocka-dev libmd-dev util-linux bash file procps iproute2 strace valgrind python3-yaml libmbedtls-dev libjansson-dev openssl jq curl
 
 WARN      := -std=gnu11 -Wall -Wextra -Wshadow -Wundef -Wwrite-strings -Wmissing-prototypes \
              -Wmissing-declarations -Wstrict-prototypes -Wold-style-definition -Wformat=2 \
