@@ -1,8 +1,9 @@
 # nodeinit: one small C binary that prepares Kubernetes nodes. See README.md.
 #   make            build/nodeinit (dynamic, for development)
-#   make test       unit + integration tests, ends with "N passed, N failed"
+#   make test       unit + integration tests, ends with "N passed, N failed, N skipped"
+#                   (a skip fails it unless ALLOW_SKIP=1)
 #   make check      the same under ASan+UBSan (and Lua's API checks)
-#   make static     build/nodeinit linked statically (what the image ships)
+#   make static     build/nodeinit linked statically (what the image ships); a later make relinks it
 #   make demo       the main job against a throwaway fake host
 #   make valgrind | image | image-test | bench | fuzz   (see README)
 
@@ -12,7 +13,7 @@ CC        ?= cc
 SAN       ?=
 
 # Build dependencies, installed with apt-get when missing (README: Dependencies).
-DEB_PKGS  := gcc make lua5.4 liblua5.4-dev libyaml-dev libcmocka-dev libmd-dev util-linux bash file procps iproute2 strace valgrind python3-yaml libmbedtls-dev libjansson-dev openssl jq curl
+DEB_PKGS  := gcc make lua5.4 liblua5.4-dev libyaml-dev libcmocka-dev libmd-dev util-linux bash file procps iproute2 strace valgrind python3-yaml libseccomp-dev libmbedtls-dev libjansson-dev openssl jq curl
 
 WARN      := -std=gnu11 -Wall -Wextra -Wshadow -Wundef -Wwrite-strings -Wmissing-prototypes \
              -Wmissing-declarations -Wstrict-prototypes -Wold-style-definition -Wformat=2 \
@@ -40,21 +41,24 @@ CORE_SRCS := $(sort $(wildcard core/*.c))
 LIB_SRCS  := $(filter-out core/main.c,$(CORE_SRCS))
 LUA_SRCS  := $(sort $(wildcard lua/*.lua))
 OBJS      := $(CORE_SRCS:core/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/lua_embed.o
-LIB_OBJS  := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 
 # Unit tests: -O0 and no _FORTIFY_SOURCE, so -Wl,--wrap= sees the plain syscall names.
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 TCFLAGS   := $(filter-out -O2 -D_FORTIFY_SOURCE=2,$(CFLAGS)) -O0 -Itests/unit
+# core/ without main.c, compiled once with TCFLAGS and archived: every unit binary links against it.
+TOBJS     := $(LIB_SRCS:core/%.c=$(BUILD)/tobj/%.o) $(BUILD)/tobj/lua_embed.o
+# Present while build/nodeinit is the dynamic link: `make static` removes it, so `make` relinks.
+LINK_STAMP := $(BUILD)/.link-dynamic
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all deps test unit integration check static demo valgrind image image-test bench fuzz clean
+.PHONY: FORCE all deps test unit integration check static demo valgrind image image-test bench fuzz clean helpers
 all: $(BUILD)/nodeinit
 
 # $(call apt_install,PACKAGES): installs those of the Debian PACKAGES that are missing (as root).
 define apt_install
-	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(1); do dpkg-query -W -f='$${db:Status-Status}\n' $$p 2>/dev/null | grep -qx installed || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing (run make as root to install them)"; exit 1; fi; \
 		echo "installing:$$missing"; \
@@ -86,23 +90,54 @@ $(BUILD)/obj/lua_embed.o: $(BUILD)/lua_embed.c core/embed.h
 	@mkdir -p $(@D)
 	@$(CC) $(filter-out -Wmissing-prototypes,$(CFLAGS)) -c -o $@ $<
 
-$(BUILD)/nodeinit: $(OBJS)
-	@echo "  LD      $@"
-	@$(CC) $(LDSAN) -o $@ $^ $(LIBS)
+$(LINK_STAMP): | $(DEPS_STAMP)
+	@touch $@
 
+$(BUILD)/nodeinit: $(OBJS) $(LINK_STAMP)
+	@echo "  LD      $@"
+	@$(CC) $(LDSAN) -o $@ $(OBJS) $(LIBS)
+
+# Same path as the dynamic build (the image, the bench and scripts use it); dropping the stamp makes
+# the next `make` or `make test` relink dynamically instead of testing this binary unnoticed.
 static: $(OBJS)
+	@rm -f $(LINK_STAMP)
 	@echo "  LD      $(BUILD)/nodeinit (static)"
 	@$(CC) -static -o $(BUILD)/nodeinit $^ $(STATIC_LIBS)
 	@file $(BUILD)/nodeinit
 
-$(BUILD)/libnicore.a: $(LIB_OBJS)
-	@rm -f $@ && ar rcs $@ $^
-
-$(BUILD)/unit/%: tests/unit/%.c $(LIB_SRCS) $(wildcard core/*.h) tests/unit/unit.h $(BUILD)/lua_embed.c | $(DEPS_STAMP)
+$(BUILD)/tobj/%.o: core/%.c $(wildcard core/*.h) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	@echo "  CC      $@"
-	@$(CC) $(TCFLAGS) -o $@ $< $(LIB_SRCS) $(BUILD)/lua_embed.c $(LDSAN) \
+	@$(CC) $(TCFLAGS) -c -o $@ $<
+
+$(BUILD)/tobj/lua_embed.o: $(BUILD)/lua_embed.c core/embed.h
+	@mkdir -p $(@D)
+	@$(CC) $(filter-out -Wmissing-prototypes,$(TCFLAGS)) -c -o $@ $<
+
+# The member list, rewritten only when it changes: a core file removed rebuilds the archive too,
+# so no stale member can satisfy a link that a fresh build would fail.
+$(BUILD)/tobj/members: FORCE
+	@mkdir -p $(@D) && echo '$(TOBJS)' | cmp -s - $@ || echo '$(TOBJS)' > $@
+
+$(BUILD)/libnicore.a: $(TOBJS) $(BUILD)/tobj/members
+	@echo "  AR      $@"
+	@rm -f $@ && ar rcs $@ $(TOBJS)
+
+# --wrap rewrites the undefined references of every input, archive members included.
+$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libnicore.a tests/unit/unit.h $(wildcard core/*.h) $(wildcard tests/unit/*.wrap)
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	@$(CC) $(TCFLAGS) -o $@ $< $(BUILD)/libnicore.a $(LDSAN) \
 		$(foreach s,$(shell cat tests/unit/$*.wrap 2>/dev/null),-Wl,--wrap=$(s)) -lcmocka $(LIBS)
+
+# Test helpers, built by the integration tests that use them: enosys runs a command with the
+# syscalls newer than 4.18 answering ENOSYS (tests/integration/oldkernel.sh).
+HELPERS := $(BUILD)/helpers/enosys
+$(BUILD)/helpers/%: tests/helpers/%.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	@$(CC) $(WARN) -O2 -g -o $@ $< -lseccomp
+helpers: $(HELPERS)
 
 unit: $(UNIT_BINS)
 test: $(BUILD)/nodeinit $(UNIT_BINS)

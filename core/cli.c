@@ -51,7 +51,7 @@ static const char usage[] =
 	"Exit codes:\n"
 	"  0  converged (or, for status --ready, ready)\n"
 	"  1  a step or the legacy script failed (status --ready: not converged)\n"
-	"  2  bad usage or bad input (recipe, YAML, option)\n"
+	"  2  bad usage or bad input (recipe, YAML, option), or a state dir another user owns or can write\n"
 	"  3  cannot enter the target (permissions, no such pid), or it exited mid-pass\n";
 
 const char *ni_cli_usage(void)

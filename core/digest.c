@@ -2,7 +2,7 @@
 #include "digest.h"
 
 #include <md5.h>
-#include <stdio.h>
+#include <sha2.h>
 
 static void to_hex(const uint8_t *bin, size_t n, char *out)
 {
@@ -22,28 +22,6 @@ void ni_md5_hex(const void *data, size_t len, char ret_hex[NI_MD5_HEX_LEN + 1])
 	MD5Init(&ctx);
 	MD5Update(&ctx, data, len);
 	MD5Final(bin, &ctx);
-	to_hex(bin, sizeof(bin), ret_hex);
-}
-
-void ni_sha256_init(ni_sha256 *h)
-{
-	SHA256Init(&h->ctx);
-}
-
-void ni_sha256_field(ni_sha256 *h, const void *data, size_t len)
-{
-	char prefix[24];
-	int n = snprintf(prefix, sizeof(prefix), "%zu:", len);
-
-	SHA256Update(&h->ctx, (const uint8_t *)prefix, (size_t)n);
-	SHA256Update(&h->ctx, data, len);
-}
-
-void ni_sha256_end(ni_sha256 *h, char ret_hex[NI_SHA256_HEX_LEN + 1])
-{
-	uint8_t bin[SHA256_DIGEST_LENGTH];
-
-	SHA256Final(bin, &h->ctx);
 	to_hex(bin, sizeof(bin), ret_hex);
 }
 

@@ -4,21 +4,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sha2.h>
 
 #define NI_MD5_HEX_LEN 32
 #define NI_SHA256_HEX_LEN 64
 
 void ni_md5_hex(const void *data, size_t len, char ret_hex[NI_MD5_HEX_LEN + 1]);
 void ni_sha256_hex(const void *data, size_t len, char ret_hex[NI_SHA256_HEX_LEN + 1]);
-
-/* Incremental SHA-256; fields are length-prefixed so ("ab","c") and ("a","bc") differ. */
-typedef struct ni_sha256 {
-	SHA2_CTX ctx;
-} ni_sha256;
-
-void ni_sha256_init(ni_sha256 *h);
-void ni_sha256_field(ni_sha256 *h, const void *data, size_t len);
-void ni_sha256_end(ni_sha256 *h, char ret_hex[NI_SHA256_HEX_LEN + 1]);
 
 #endif

@@ -1,4 +1,4 @@
-/* The engine: due-ness of steps, the pass (recipes, then the legacy script), plan, status, run loop. */
+/* The engine: the pass (recipes, then the legacy script), run_step, plan and status over the records, the run loop. */
 #define _GNU_SOURCE
 #include "engine.h"
 
@@ -14,79 +14,10 @@
 #include "kube.h"
 #include "legacy.h"
 #include "luart.h"
+#include "report.h"
 #include "util.h"
 
-#define BACKOFF_MAX_MS (10 * 60 * 1000)
 #define DEBOUNCE_MS 200
-
-static const char *const reason_names[] = {
-	[NI_REASON_NEW] = "new",       [NI_REASON_CHANGED] = "changed",         [NI_REASON_BOOT] = "boot",
-	[NI_REASON_ALWAYS] = "always", [NI_REASON_FAILED] = "failed",           [NI_REASON_INTERRUPTED] = "interrupted",
-	[NI_REASON_DONE] = "done",     [NI_REASON_KEPT] = "kept",               [NI_REASON_BACKOFF] = "backoff",
-};
-
-const char *ni_reason_name(enum ni_reason r)
-{
-	return reason_names[r];
-}
-
-int64_t ni_backoff_ms(unsigned failures, unsigned interval_s)
-{
-	int64_t ms = (int64_t)interval_s * 1000;
-
-	for (unsigned i = 1; i < failures && ms < BACKOFF_MAX_MS; i++)
-		ms *= 2;
-	return ms < BACKOFF_MAX_MS ? ms : BACKOFF_MAX_MS;
-}
-
-bool ni_step_due(const struct ni_step *s, const struct ni_step_record *rec, const char *boot_id, int64_t now_ms,
-		 bool honour_backoff, enum ni_reason *ret_reason)
-{
-	if (!rec || rec->result == NI_RESULT_PENDING) {
-		*ret_reason = NI_REASON_NEW;
-		return true;
-	}
-	if (!ni_streq(rec->fingerprint, s->fingerprint)) {
-		*ret_reason = NI_REASON_CHANGED;
-		return true;
-	}
-	if (rec->result == NI_RESULT_INTERRUPTED) {
-		*ret_reason = NI_REASON_INTERRUPTED;
-		return true;
-	}
-	if (rec->result == NI_RESULT_FAILED) {
-		bool wait = honour_backoff && now_ms < rec->retry_after_ms;
-		*ret_reason = wait ? NI_REASON_BACKOFF : NI_REASON_FAILED;
-		return !wait;
-	}
-	if (s->when == NI_WHEN_ALWAYS) {
-		*ret_reason = NI_REASON_ALWAYS;
-		return true;
-	}
-	if (s->when == NI_WHEN_BOOT && !ni_streq(rec->boot_id, boot_id)) {
-		*ret_reason = NI_REASON_BOOT;
-		return true;
-	}
-	*ret_reason = rec->result == NI_RESULT_KEPT ? NI_REASON_KEPT : NI_REASON_DONE;
-	return false;
-}
-
-static void format_time(int64_t ms, char *buf, size_t n)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-/* A stop signal waiting on the signalfd (not consumed: the loop reads it). */
-static bool stop_pending(const struct ni_ctx *ctx)
-{
-	struct pollfd p = { .fd = ctx->sig_fd, .events = POLLIN };
-
-	return ctx->sig_fd >= 0 && poll(&p, 1, 0) > 0;
-}
 
 /*
  * The target exited (the fake host was killed, the node goes down): nothing can be started there
@@ -177,11 +108,19 @@ static int open_state(struct ni_engine *e)
 
 	if (e->state_fd >= 0)
 		return 0;
-	r = ni_state_open(e->ctx->root_fd, e->ctx->opt.state_dir, &e->state_fd);
+	r = ni_state_open(e->ctx->root_fd, e->ctx->opt.state_dir, 0, &e->state_fd, NULL);
 	if (r < 0)
 		ni_log(&e->ctx->log, NI_LOG_ERROR, "cannot open the state directory on the host", "dir",
 		       e->ctx->opt.state_dir, "error", strerror(-r), NULL);
 	return r;
+}
+
+/* In a protected call: the step table (1), the name of its field to call (2, light userdata). */
+static int call_field(lua_State *L)
+{
+	lua_getfield(L, 1, lua_touserdata(L, 2));
+	lua_call(L, 0, 1);
+	return 1;
 }
 
 /* Calls the step table's field fn (run or check) under the step's limits; 1 + result truthiness, or 0 on error. */
@@ -190,10 +129,10 @@ static int call_step(struct ni_engine *e, const struct ni_step *s, const char *f
 	lua_State *L = e->L;
 	int r;
 
+	lua_pushcfunction(L, call_field);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref);
-	lua_getfield(L, -1, fn);
-	lua_remove(L, -2);
-	r = ni_lua_pcall(L, 0, 1);
+	lua_pushlightuserdata(L, (void *)fn);
+	r = ni_lua_pcall(L, 2, 1);
 	if (r != LUA_OK) {
 		*ret_err = strdup(lua_tostring(L, -1) ? lua_tostring(L, -1) : "(error)");
 		lua_pop(L, 1);
@@ -202,16 +141,6 @@ static int call_step(struct ni_engine *e, const struct ni_step *s, const char *f
 	*ret_truthy = lua_toboolean(L, -1);
 	lua_pop(L, 1);
 	return 1;
-}
-
-static bool step_has(struct ni_engine *e, const struct ni_step *s, const char *field)
-{
-	bool has;
-
-	lua_rawgeti(e->L, LUA_REGISTRYINDEX, s->ref);
-	has = lua_getfield(e->L, -1, field) == LUA_TFUNCTION;
-	lua_pop(e->L, 2);
-	return has;
 }
 
 /*
@@ -249,7 +178,7 @@ static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, 
 	ctx->sensitive = s->sensitive;
 	t0 = ni_now_ms();
 	ctx->deadline_ms = s->timeout_ms > 0 ? t0 + s->timeout_ms : 0;
-	if (step_has(e, s, "check") && call_step(e, s, "check", &truthy, &err) && truthy) {
+	if (s->has_check && call_step(e, s, "check", &truthy, &err) && truthy) {
 		rec.result = NI_RESULT_KEPT;
 	} else if (!err && call_step(e, s, "run", &truthy, &err)) {
 		rec.result = NI_RESULT_OK;
@@ -263,7 +192,7 @@ static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, 
 	ctx->deadline_ms = 0;
 	snprintf(dur, sizeof(dur), "%lld", (long long)rec.duration_ms);
 
-	if (rec.result == NI_RESULT_FAILED && stop_pending(ctx)) {
+	if (rec.result == NI_RESULT_FAILED && ni_stop_pending(ctx)) {
 		ni_log(&ctx->log, NI_LOG_WARN, "step interrupted by a stop signal", "recipe", rc->name, "step", s->name,
 		       "duration_ms", dur, NULL);
 		return NI_RESULT_INTERRUPTED;
@@ -303,6 +232,32 @@ static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, 
 	return rec.result;
 }
 
+/* The file state.c keeps a recipe's records in (state.h: "<recipe>.state"), for messages and the existence check. */
+static void records_file(const char *recipe, char buf[static NAME_MAX + 1])
+{
+	snprintf(buf, NAME_MAX + 1, "%s.state", recipe);
+}
+
+/* ni_state_load's answer for records that are there but not ours (-EINVAL today, -EBADMSG after the state split). */
+static bool records_corrupt(int r)
+{
+	return r == -EINVAL || r == -EBADMSG;
+}
+
+/*
+ * Loads a recipe's records and says whether its file exists: ni_state_load reads a missing file as
+ * empty, which for status must not pass as converged.
+ */
+static int load_records(struct ni_engine *e, const char *recipe, struct ni_recipe_state *st, bool *ret_exists)
+{
+	char file[NAME_MAX + 1];
+	struct stat sb;
+
+	records_file(recipe, file);
+	*ret_exists = fstatat(e->state_fd, file, &sb, AT_SYMLINK_NOFOLLOW) == 0;
+	return ni_state_load(e->state_fd, recipe, st);
+}
+
 static bool decls_match(const struct ni_recipe_state *st, const struct ni_step_decl *d, size_t n)
 {
 	if (st->n_decls != n)
@@ -335,27 +290,45 @@ static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *
 	_cleanup_free_ enum ni_reason *whys = calloc(rc->n_steps + 1, sizeof(*whys));
 	_cleanup_free_ size_t *idx = calloc(rc->n_steps + 1, sizeof(*idx));
 	size_t n_due = 0;
-	bool ok = true;
+	bool ok = true, exists = false;
+	char st_file[NAME_MAX + 1];
 	int64_t now;
 	int r;
 
 	if (!decls || !due || !whys || !idx)
 		return false;
+	records_file(rc->name, st_file);
 	for (size_t i = 0; i < rc->n_steps; i++) {
 		decls[i].name = rc->steps[i].name;
 		snprintf(decls[i].when, sizeof(decls[i].when), "%s", ni_when_name(rc->steps[i].when));
 		snprintf(decls[i].fingerprint, sizeof(decls[i].fingerprint), "%s", rc->steps[i].fingerprint);
 	}
-	r = ni_state_load(e->state_fd, rc->name, &st);
-	if (r < 0) {
+	r = load_records(e, rc->name, &st, &exists);
+	if (records_corrupt(r)) {
+		char aside[NAME_MAX + 1];
+		/* Kept for an operator to read; the steps have no trustworthy record, so they run again. */
+		r = ni_state_set_aside(e->state_fd, rc->name, aside);
+		if (r < 0) {
+			ni_log(&ctx->log, NI_LOG_ERROR, "the recipe's state records are corrupt and cannot be moved aside",
+			       "recipe", rc->name, "file", st_file, "error", strerror(-r), NULL);
+			return false;
+		}
+		ni_log(&ctx->log, NI_LOG_ERROR, "the recipe's state records are corrupt; moved aside, running its steps again",
+		       "recipe", rc->name, "file", st_file, "moved_to", aside, NULL);
+		exists = false;
+	} else if (r < 0) {
 		ni_log(&ctx->log, NI_LOG_ERROR, "cannot read the recipe's state", "recipe", rc->name, "error",
 		       strerror(-r), NULL);
 		return false;
 	}
 	if (st.n_corrupt)
 		ni_log(&ctx->log, NI_LOG_WARN, "skipped unreadable lines in the recipe's state", "recipe", rc->name, NULL);
-	/* A new or edited recipe: declare its steps before any runs, so status sees them even after a crash. */
-	if (!decls_match(&st, decls, rc->n_steps))
+	/*
+	 * A new or edited recipe: declare its steps before any runs, so status sees them even after a
+	 * crash. A recipe without steps gets its (empty) records too: status counts a missing file as
+	 * not converged.
+	 */
+	if (!exists || !decls_match(&st, decls, rc->n_steps))
 		compact(e, rc, decls, &st);
 
 	/* The steps this pass runs, in order, up to one waiting for its back-off (later ones may depend on it). */
@@ -394,7 +367,7 @@ static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *
 		enum ni_result res;
 
 		/* A stop signal that came while the last step was in C code (it could not cut that short). */
-		if (stop_pending(ctx)) {
+		if (ni_stop_pending(ctx)) {
 			*ret_interrupted = true;
 			ok = false;
 			break;
@@ -445,14 +418,17 @@ static int legacy_pass(struct ni_engine *e)
 	};
 	struct ni_exec_result res;
 	struct ni_legacy_record rec = { .checkpoint = lg->checkpoint };
-	char code[16], ms[24];
-	bool done;
+	char code[16], ms[24], untrusted[96];
+	bool done, replaced;
 	int r;
 
-	r = ni_legacy_is_done(ctx->root_fd, lg->checkpoint, &done);
+	r = ni_legacy_check(ctx->root_fd, lg->checkpoint, &done, untrusted, sizeof(untrusted));
 	if (r < 0)
 		ni_log(&ctx->log, NI_LOG_WARN, "cannot stat the legacy checkpoint, running the script", "step", "legacy",
 		       "checkpoint", lg->checkpoint, "error", strerror(-r), NULL);
+	else if (*untrusted)
+		ni_log(&ctx->log, NI_LOG_WARN, "legacy checkpoint not trusted (only a root-owned file counts), running the script",
+		       "step", "legacy", "checkpoint", lg->checkpoint, "found", untrusted, NULL);
 	if (done)
 		return NI_EXIT_OK;
 
@@ -482,13 +458,16 @@ static int legacy_pass(struct ni_engine *e)
 		ni_log(&ctx->log, NI_LOG_ERROR, "STARTUP_SCRIPT failed", "step", "legacy", "exit_code", code, "duration_ms",
 		       ms, NULL);
 		fprintf(stderr, NI_LEGACY_FAIL_FMT, res.code);
-	} else if ((r = ni_legacy_mark_done(ctx->root_fd, lg->checkpoint)) < 0) {
-		/* The script ran but cannot be remembered: say so, and fail as `touch` failing did. */
-		ni_log(&ctx->log, NI_LOG_ERROR, "cannot create the legacy checkpoint", "step", "legacy", "checkpoint",
-		       lg->checkpoint, "error", strerror(-r), NULL);
-		fprintf(stderr, NI_LEGACY_FAIL_FMT, 1);
+	} else if ((r = ni_legacy_mark_done(ctx->root_fd, lg->checkpoint, &replaced)) < 0) {
+		/* The script ran but cannot be remembered: fail as `touch` failing under errexit did, with no
+		 * `!!!` line (the script did not fail). */
+		ni_log(&ctx->log, NI_LOG_ERROR, "STARTUP_SCRIPT succeeded, but the legacy checkpoint cannot be created",
+		       "step", "legacy", "checkpoint", lg->checkpoint, "error", strerror(-r), NULL);
 		rec.exit_code = 1;
 	} else {
+		if (replaced)
+			ni_log(&ctx->log, NI_LOG_WARN, "replaced the untrusted legacy checkpoint with a root-owned file", "step",
+			       "legacy", "checkpoint", lg->checkpoint, NULL);
 		rec.done = true;
 		fputs(NI_LEGACY_OK_LINE, stderr);
 		ni_log(&ctx->log, NI_LOG_INFO, "STARTUP_SCRIPT done", "step", "legacy", "duration_ms", ms, NULL);
@@ -544,193 +523,171 @@ int ni_engine_pass(struct ni_engine *e)
 	return r;
 }
 
-/* plan's details: a YAML sysctl or file step describes the change it would make (values masked if sensitive). */
-static void plan_details(struct ni_engine *e, const struct ni_step *s, FILE *out)
+/* In a protected call: the step table (1), the buffer (2, light userdata), sensitive (3). */
+static int describe_protected(lua_State *L)
 {
-	lua_State *L = e->L;
+	struct ni_buf *out = lua_touserdata(L, 2);
 	lua_Integer n;
 
-	if (!step_has(e, s, "describe"))
-		return;
-	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref);
-	lua_getfield(L, -1, "describe");
-	lua_remove(L, -2);
-	if (ni_lua_pcall(L, 0, 1) != LUA_OK || !lua_istable(L, -1)) {
-		fprintf(out, "    (cannot describe: %s)\n", s->sensitive ? "hidden" : luaL_optstring(L, -1, "?"));
-		lua_pop(L, 1);
-		return;
-	}
+	lua_getfield(L, 1, "describe");
+	lua_call(L, 0, 1);
+	if (!lua_istable(L, -1))
+		return luaL_error(L, "describe returned a %s", luaL_typename(L, -1));
 	n = luaL_len(L, -1);
 	for (lua_Integer i = 1; i <= n; i++) {
 		lua_geti(L, -1, i);
-		fprintf(out, "    %s\n", luaL_optstring(L, -1, ""));
+		ni_plan_detail(out, luaL_optstring(L, -1, ""));
 		lua_pop(L, 1);
 	}
-	lua_pop(L, 1);
+	return 0;
+}
+
+/* plan's details: a YAML sysctl or file step describes the change it would make (values masked if sensitive). */
+static void plan_details(struct ni_engine *e, const struct ni_step *s, struct ni_buf *out)
+{
+	lua_State *L = e->L;
+	char msg[600];
+
+	if (!s->has_describe)
+		return;
+	lua_pushcfunction(L, describe_protected);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref);
+	lua_pushlightuserdata(L, out);
+	if (ni_lua_pcall(L, 2, 0) != LUA_OK) {
+		snprintf(msg, sizeof(msg), "(cannot describe: %s)",
+			 s->sensitive ? "hidden" : lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+		ni_plan_detail(out, msg);
+		lua_pop(L, 1);
+	}
+}
+
+static int plan_recipe(struct ni_engine *e, const struct ni_recipe *rc, int64_t now, struct ni_buf *out)
+{
+	struct ni_recipe_state st = { 0 };
+	bool exists = false;
+	int r = 0;
+
+	if (e->state_fd >= 0)
+		r = load_records(e, rc->name, &st, &exists);
+	if (r < 0) {
+		char file[NAME_MAX + 1], why[NAME_MAX + 128];
+
+		records_file(rc->name, file);
+		snprintf(why, sizeof(why), "%s: %s", file, records_corrupt(r) ? "not a nodeinit state file" : strerror(-r));
+		ni_plan_unreadable(out, rc->name, why);
+	}
+	for (size_t k = 0; k < rc->n_steps; k++) {
+		const struct ni_step *s = &rc->steps[k];
+		enum ni_reason why;
+		bool due = ni_step_due(s, ni_recipe_state_find(&st, s->name), e->boot_id, now, false, &why);
+
+		ni_plan_step(out, rc->name, s->name, due, why);
+		if (due)
+			plan_details(e, s, out);
+	}
+	ni_recipe_state_free(&st);
+	/* corrupt records are what apply repairs; any other error (EACCES, EIO) it would stop at */
+	return records_corrupt(r) ? 0 : r;
 }
 
 int ni_engine_plan(struct ni_engine *e, FILE *out)
 {
 	int64_t now = ni_wall_ms();
+	struct ni_buf b = NI_BUF_INIT(0);
+	int r = 0, k;
 
 	read_boot_id(e);
 	if (e->legacy.script) {
 		bool done = false;
 		ni_legacy_is_done(e->ctx->root_fd, e->legacy.checkpoint, &done);
-		fprintf(out, "legacy/STARTUP_SCRIPT %s %s (checkpoint %s)\n", done ? "skip" : "run", done ? "done" : "new",
-			e->legacy.checkpoint);
-	}
-	/* A missing state dir is not created here: plan changes nothing on the host. */
-	if (e->state_fd < 0 && e->set.n > 0) {
-		char *path = NULL;
-		if (asprintf(&path, "%s", e->ctx->opt.state_dir + strspn(e->ctx->opt.state_dir, "/")) >= 0) {
-			e->state_fd = openat(e->ctx->root_fd, *path ? path : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-			free(path);
-		}
+		ni_plan_legacy(&b, done, e->legacy.checkpoint);
 	}
 	for (size_t i = 0; i < e->set.n; i++) {
-		const struct ni_recipe *rc = &e->set.recipes[i];
-		struct ni_recipe_state st = { 0 };
-
-		if (e->state_fd >= 0)
-			ni_state_load(e->state_fd, rc->name, &st);
-		for (size_t k = 0; k < rc->n_steps; k++) {
-			const struct ni_step *s = &rc->steps[k];
-			enum ni_reason why;
-			bool due = ni_step_due(s, ni_recipe_state_find(&st, s->name), e->boot_id, now, false, &why);
-
-			fprintf(out, "%s/%s %s %s\n", rc->name, s->name, due ? "run" : "skip", ni_reason_name(why));
-			if (due)
-				plan_details(e, s, out);
-		}
-		ni_recipe_state_free(&st);
+		k = plan_recipe(e, &e->set.recipes[i], now, &b);
+		if (r == 0)
+			r = k;
+		/* a recipe at a time: a long plan shows as it goes */
+		if (b.len > 0 && fwrite(b.p, 1, b.len, out) != b.len && r == 0)
+			r = -EIO;
+		b.len = 0;
 	}
+	if (b.len > 0 && fwrite(b.p, 1, b.len, out) != b.len && r == 0)
+		r = -EIO;
+	if (r == 0)
+		r = b.err;
+	ni_buf_free(&b);
+	return r;
+}
+
+/* The status model from the state dir: the index's recipes, their records, the legacy record and checkpoint. */
+static int status_model(struct ni_engine *e, struct ni_status *m, struct ni_recipe_state *states, char **problems,
+			char *const *names, size_t n, struct ni_legacy_record *lrec)
+{
+	int r;
+
+	for (size_t i = 0; i < n; i++) {
+		char file[NAME_MAX + 1];
+		bool exists = false;
+
+		records_file(names[i], file);
+		r = load_records(e, names[i], &states[i], &exists);
+		if (r < 0 && asprintf(&problems[i], "%s: %s", file,
+				      records_corrupt(r) ? "not a nodeinit state file" : strerror(-r)) < 0)
+			return -ENOMEM;
+		if (r == 0 && !exists && asprintf(&problems[i], "%s: missing", file) < 0)
+			return -ENOMEM;
+		r = ni_status_add_recipe(m, names[i], &states[i], problems[i]);
+		if (r < 0)
+			return r;
+	}
+	/* The checkpoint itself is the truth for legacy, as for the old images. */
+	if (e->legacy.script || lrec->checkpoint) {
+		m->legacy = (struct ni_status_legacy){
+			.present = true,
+			.checkpoint = e->legacy.script ? e->legacy.checkpoint : lrec->checkpoint,
+			.have_record = lrec->checkpoint != NULL,
+			.exit_code = lrec->exit_code,
+			.duration_ms = lrec->duration_ms,
+		};
+		ni_legacy_is_done(e->ctx->root_fd, m->legacy.checkpoint, &m->legacy.done);
+	}
+	ni_status_judge(m);
 	return 0;
-}
-
-static void json_str(FILE *out, const char *s)
-{
-	fputc('"', out);
-	ni_json_escape(out, s);
-	fputc('"', out);
-}
-
-/* A step's result as status reports it: records of another fingerprint or boot count as pending. */
-static enum ni_result status_result(const struct ni_step_decl *d, const struct ni_step_record *rec, const char *boot_id)
-{
-	if (!rec || !ni_streq(rec->fingerprint, d->fingerprint))
-		return NI_RESULT_PENDING;
-	if (rec->result != NI_RESULT_FAILED && rec->result != NI_RESULT_INTERRUPTED && ni_streq(d->when, "boot") &&
-	    !ni_streq(rec->boot_id, boot_id))
-		return NI_RESULT_PENDING;
-	return rec->result;
 }
 
 int ni_engine_status(struct ni_engine *e, bool json, FILE *out, bool *ret_converged)
 {
-	char **names = NULL;
-	size_t n = 0;
-	bool converged = true, legacy_done = false, have_legacy = false;
+	struct ni_status m = { 0 };
 	struct ni_legacy_record lrec = { 0 };
+	struct ni_buf b = NI_BUF_INIT(0);
+	struct ni_recipe_state *states = NULL;
+	char **names = NULL, **problems = NULL;
+	size_t n = 0;
 	int r;
 
 	read_boot_id(e);
-	if (e->state_fd < 0) {
-		const char *rel = e->ctx->opt.state_dir + strspn(e->ctx->opt.state_dir, "/");
-		e->state_fd = openat(e->ctx->root_fd, *rel ? rel : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	}
+	m.boot_id = e->boot_id;
 	if (e->state_fd >= 0 && (r = ni_state_read_index(e->state_fd, &names, &n)) < 0)
 		return r;
-	if (e->state_fd >= 0 && ni_state_read_legacy(e->state_fd, &lrec) == 0)
-		have_legacy = true;
-	/* The checkpoint itself is the truth for legacy, as for the old images. */
-	if (e->legacy.script || have_legacy) {
-		const char *cp = e->legacy.script ? e->legacy.checkpoint : lrec.checkpoint;
-		ni_legacy_is_done(e->ctx->root_fd, cp, &legacy_done);
-		have_legacy = true;
-		converged = converged && legacy_done;
-	}
-	if (n == 0 && !have_legacy)
-		converged = false; /* nothing has been applied yet */
-
-	/* The recipes go to a buffer first: the verdict that heads the output is known only after them. */
-	{
-		char *buf = NULL;
-		size_t len = 0;
-		FILE *body = open_memstream(&buf, &len);
-
-		if (!body) {
-			ni_strv_free(names, n);
-			ni_legacy_record_free(&lrec);
-			return -ENOMEM;
-		}
-		for (size_t i = 0; i < n; i++) {
-			struct ni_recipe_state st = { 0 };
-			ni_state_load(e->state_fd, names[i], &st);
-			if (json)
-				fprintf(body, "%s{\"name\":", i ? "," : "");
-			if (json)
-				json_str(body, names[i]), fputs(",\"steps\":[", body);
-			else
-				fprintf(body, "%s\n", names[i]);
-			for (size_t k = 0; k < st.n_decls; k++) {
-				const struct ni_step_decl *d = &st.decls[k];
-				const struct ni_step_record *rec = ni_recipe_state_find(&st, d->name);
-				enum ni_result res = status_result(d, rec, e->boot_id);
-				char fin[32] = "";
-				bool finished = rec && res != NI_RESULT_PENDING && res != NI_RESULT_INTERRUPTED;
-
-				if (res != NI_RESULT_OK && res != NI_RESULT_KEPT)
-					converged = false;
-				if (finished)
-					format_time(rec->started_ms + rec->duration_ms, fin, sizeof(fin));
-				if (json) {
-					fprintf(body, "%s{\"name\":", k ? "," : "");
-					json_str(body, d->name);
-					fprintf(body, ",\"when\":\"%s\",\"result\":\"%s\",\"duration_ms\":%lld,\"finished_at\":", d->when,
-						ni_result_name(res), finished ? (long long)rec->duration_ms : 0LL);
-					if (finished)
-						fprintf(body, "\"%s\"}", fin);
-					else
-						fputs("null}", body);
-				} else {
-					fprintf(body, "  %-32s %-7s %-12s %s\n", d->name, d->when, ni_result_name(res), fin);
-				}
-			}
-			if (json)
-				fputs("]}", body);
-			ni_recipe_state_free(&st);
-		}
-		fclose(body);
-		if (json) {
-			fprintf(out, "{\"converged\":%s,\"boot_id\":", converged ? "true" : "false");
-			json_str(out, e->boot_id);
-			fprintf(out, ",\"recipes\":[%s],\"legacy\":", buf ? buf : "");
-			if (have_legacy) {
-				fputs("{\"checkpoint\":", out);
-				json_str(out, e->legacy.script ? e->legacy.checkpoint : lrec.checkpoint);
-				fprintf(out, ",\"done\":%s", legacy_done ? "true" : "false");
-				if (lrec.checkpoint)
-					fprintf(out, ",\"exit_code\":%d,\"duration_ms\":%lld", lrec.exit_code,
-						(long long)lrec.duration_ms);
-				fputs("}", out);
-			} else {
-				fputs("null", out);
-			}
-			fputs("}\n", out);
-		} else {
-			fprintf(out, "converged: %s\nboot_id: %s\n", converged ? "yes" : "no", e->boot_id);
-			if (have_legacy)
-				fprintf(out, "legacy: %s (checkpoint %s)\n", legacy_done ? "done" : "not done",
-					e->legacy.script ? e->legacy.checkpoint : lrec.checkpoint);
-			fputs(buf ? buf : "", out);
-		}
-		free(buf);
-	}
+	if (e->state_fd >= 0 && ni_state_read_legacy(e->state_fd, &lrec) < 0)
+		lrec = (struct ni_legacy_record){ 0 };
+	states = calloc(n + 1, sizeof(*states));
+	problems = calloc(n + 1, sizeof(*problems));
+	r = states && problems ? status_model(e, &m, states, problems, names, n, &lrec) : -ENOMEM;
+	if (r == 0)
+		r = ni_status_format(&m, json, &b);
+	if (r == 0 && fwrite(b.p, 1, b.len, out) != b.len)
+		r = -EIO;
+	*ret_converged = r == 0 && m.converged;
+	ni_buf_free(&b);
+	ni_status_free(&m);
+	for (size_t i = 0; states && i < n; i++)
+		ni_recipe_state_free(&states[i]);
+	free(states);
+	ni_strv_free(problems, problems ? n : 0);
 	ni_strv_free(names, n);
 	ni_legacy_record_free(&lrec);
-	*ret_converged = converged;
-	return 0;
+	return r;
 }
 
 /* Drains the inotify fd, then waits until it has been quiet for DEBOUNCE_MS (a ConfigMap swap is several events). */
@@ -764,7 +721,7 @@ int ni_engine_run(struct ni_engine *e, int inotify_fd)
 		if (r != NI_EXIT_OK && e->legacy.script) {
 			bool done = false;
 			ni_legacy_is_done(ctx->root_fd, e->legacy.checkpoint, &done);
-			if (!done && !stop_pending(ctx))
+			if (!done && !ni_stop_pending(ctx))
 				return NI_EXIT_FAILED;
 		}
 		deadline = ni_now_ms() + (long)ctx->opt.interval_s * 1000;

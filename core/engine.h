@@ -1,4 +1,4 @@
-/* The engine: which steps are due, one pass over recipes and the legacy script, plan, status, run loop. */
+/* The engine: one pass over recipes and the legacy script, plan, status, the run loop (due-ness: schedule.h). */
 #ifndef NI_ENGINE_H
 #define NI_ENGINE_H
 
@@ -8,32 +8,8 @@
 
 #include "ctx.h"
 #include "recipe.h"
+#include "schedule.h"
 #include "state.h"
-
-/* Why a step runs or is skipped; the names are what plan prints (DESIGN.md "State on the host"). */
-enum ni_reason {
-	NI_REASON_NEW,
-	NI_REASON_CHANGED,
-	NI_REASON_BOOT,
-	NI_REASON_ALWAYS,
-	NI_REASON_FAILED,
-	NI_REASON_INTERRUPTED,
-	NI_REASON_DONE,
-	NI_REASON_KEPT,
-	NI_REASON_BACKOFF, /* failed, and its back-off has not run out (run only) */
-};
-
-const char *ni_reason_name(enum ni_reason r);
-
-/*
- * Whether a step is due, from its last record (NULL: none) and the host's boot_id. A failed step
- * is due again at once unless honour_backoff, then once now_ms reaches its retry time.
- */
-bool ni_step_due(const struct ni_step *s, const struct ni_step_record *rec, const char *boot_id, int64_t now_ms,
-		 bool honour_backoff, enum ni_reason *ret_reason);
-
-/* Back-off after the n-th failure in a row: interval << (n-1), capped at ten minutes. */
-int64_t ni_backoff_ms(unsigned failures, unsigned interval_s);
 
 struct ni_legacy {
 	const char *script; /* STARTUP_SCRIPT; NULL when unset */
@@ -57,10 +33,17 @@ int ni_engine_load(struct ni_engine *e, ni_problem_fn fn, void *userdata, size_t
 /* One pass. Returns an NI_EXIT_* code: 0 converged, 1 a step or the script failed. */
 int ni_engine_pass(struct ni_engine *e);
 
-/* Prints one line per step: RECIPE/STEP run|skip REASON, then the changes a sysctl or file step would make. */
+/*
+ * Prints one line per step: RECIPE/STEP run|skip REASON, then the changes a sysctl or file step would
+ * make; a recipe whose records are corrupt is named (its steps run as new). Returns -errno when the
+ * state dir or a recipe's records cannot be read for another reason, after printing everything.
+ */
 int ni_engine_plan(struct ni_engine *e, FILE *out);
 
-/* Prints what the state records say; ret_converged for --ready. Returns -errno on an unreadable state dir. */
+/*
+ * Prints what the state records say; ret_converged for --ready: false when a recipe of the index has
+ * missing or unreadable records. Returns -errno on an unreadable state dir or index.
+ */
 int ni_engine_status(struct ni_engine *e, bool json, FILE *out, bool *ret_converged);
 
 /* run: pass, then wait for the interval, a recipe change (inotify_fd, -1 for none) or a stop signal. */

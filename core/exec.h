@@ -55,6 +55,12 @@ struct ni_exec_result {
  * The caller ignores SIGPIPE (stdin data may meet a closed pipe); the child gets default signals
  * and an empty mask. Returns 0 once the command ran (whatever its status), -errno when it could
  * not be started.
+ *
+ * Nothing it starts outlives the caller: the command gets PR_SET_PDEATHSIG(SIGKILL), and unless
+ * keep_group, a guard process in the command's group kills the whole group when the caller dies
+ * (commands that leave the group, setsid or a daemon's double fork, are not followed). The death
+ * signal fires when the forking THREAD exits: call this from a thread that lives as long as the
+ * process (nodeinit's main thread).
  */
 int ni_exec_run(const struct ni_exec_opts *opts, struct ni_exec_result *ret);
 

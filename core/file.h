@@ -1,4 +1,4 @@
-/* Files on the host: paths resolved inside a root fd, atomic replace, metadata, mkdir, remove. */
+/* Host paths over fileio: the safe resolver for every path, atomic writes, directories, kernel files. */
 #ifndef NI_FILE_H
 #define NI_FILE_H
 
@@ -6,64 +6,54 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "fileio.h"
+
 #define NI_FILE_READ_MAX (16u << 20) /* what file.read and the comparisons take in; more is -EFBIG */
-#define NI_FILE_SYMLINK_HOPS 40     /* like the kernel's MAXSYMLINKS */
-
-/* What a write or mkdir should leave behind; a field without its has_ flag is left as it is. */
-struct ni_file_attrs {
-	mode_t mode; /* permission bits, 07777 at most */
-	uid_t uid;
-	gid_t gid;
-	bool has_mode, has_uid, has_gid;
-};
-
-enum ni_file_change {
-	NI_FILE_UNCHANGED, /* content and attributes were already right: nothing written */
-	NI_FILE_REPLACED,  /* new content, atomically: temp file, fsync, rename, fsync of the directory */
-	NI_FILE_ATTRS,     /* same content: only mode or owner fixed, on the file itself */
-	NI_FILE_IN_PLACE,  /* rename got EBUSY (a bind-mounted file): rewritten in place, not atomically */
-	NI_FILE_KERNEL,    /* a procfs, sysfs or cgroupfs file: one write(), as `echo v > file` */
-};
 
 /*
- * Host paths are absolute; they resolve inside root_fd (leading slashes dropped), with
- * openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS), so ".." and absolute symlinks stop at that
- * root. Kernels without openat2 (before 5.6: ENOSYS) get a plain openat, which does not confine
- * symlinks; in production root_fd is the host's "/" anyway. Returns an fd (O_CLOEXEC added) or -errno.
+ * Host paths are absolute; they resolve inside root_fd through ni_chase (fileio.h): symlinks are
+ * followed inside the root, with the safety rule at every component. Each function below that can
+ * refuse an unsafe link or transition returns -ENOLINK and, when why is not NULL, fills why
+ * (NI_WHY_MAX bytes) with what was refused and the rule, for "<path>: <why>".
  */
-int ni_file_open_in_root(int root_fd, const char *path, int flags);
 
 /* Whether path is absolute with no "." or ".." parts: what recipes may name. */
 bool ni_file_path_valid(const char *path);
 
-/* Reads fd to its end; more than max bytes is -EFBIG. *ret is malloc'd and NUL-terminated. */
-int ni_file_read_fd(int fd, size_t max, char **ret, size_t *ret_len);
+/* The bounded reader under its older name (recipe.c, main.c and sysctl.c call it). */
+static inline int ni_file_read_fd(int fd, size_t max, char **ret, size_t *ret_len)
+{
+	return ni_read_fd_bounded(fd, max, ret, ret_len);
+}
 
 /* Reads a whole file (following symlinks inside the root), at most NI_FILE_READ_MAX bytes. */
-int ni_file_read(int root_fd, const char *path, char **ret, size_t *ret_len);
+int ni_file_read(int root_fd, const char *path, char **ret, size_t *ret_len, char *why);
 
 /*
- * Makes path hold exactly data, with attrs. A symlink at path is followed (inside the root) and
- * its target written, as a shell's ">" would. A new file gets mode 0644 unless attrs say
- * otherwise; an existing one keeps the mode and owner that attrs do not set. Nothing is written
- * when content and attributes already match. On failure no temp file is left behind and the old
- * content is intact (except when an in-place write itself fails).
+ * Makes path hold exactly data, with attrs. A symlink at path is followed (inside the root, if the
+ * rule allows it) and its target written, as a shell's ">" would. A new file gets mode 0644 unless
+ * attrs say otherwise; an existing one keeps the mode and owner that attrs do not set. Nothing is
+ * written when content and attributes already match. On failure no temp file is left behind and the
+ * old content is intact (except when an in-place write itself fails). On procfs, sysfs and cgroupfs,
+ * one write() of data (NI_FILE_KERNEL), skipped when the file reads the same.
  */
 int ni_file_write(int root_fd, const char *path, const void *data, size_t len,
-		  const struct ni_file_attrs *attrs, enum ni_file_change *ret_change);
+		  const struct ni_file_attrs *attrs, enum ni_file_change *ret_change, char *why);
 
 /*
- * Makes path a directory (a symlink to one counts), with attrs: mode defaults to 0755 for a new
- * directory; an existing one gets mode and owner fixed when attrs set them. With parents, missing
- * parents are made with mode 0755 (before the umask), like mkdir -p.
+ * Makes path a directory (a symlink to one counts, if the rule allows following it), with attrs
+ * (NULL: none): mode defaults to 0755 for a new directory; an existing one gets mode and owner fixed
+ * when attrs set them, through an fd of the directory itself. With parents, missing parents are
+ * made with mode 0755 (before the umask), like mkdir -p.
  */
 int ni_file_mkdir(int root_fd, const char *path, const struct ni_file_attrs *attrs, bool parents,
-		  bool *ret_changed);
+		  bool *ret_changed, char *why);
 
-/* Removes a file, a symlink (not its target) or an empty directory; absent is not an error. */
-int ni_file_remove(int root_fd, const char *path, bool *ret_changed);
+/* Removes a file, a symlink (not its target) or an empty directory, with unlinkat in the directory
+ * the walk resolved; absent is not an error. */
+int ni_file_remove(int root_fd, const char *path, bool *ret_changed, char *why);
 
 /* Whether path exists, following symlinks inside the root (a dangling symlink does not exist). */
-int ni_file_exists(int root_fd, const char *path, bool *ret_exists);
+int ni_file_exists(int root_fd, const char *path, bool *ret_exists, char *why);
 
 #endif

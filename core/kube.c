@@ -3,7 +3,6 @@
 #include "kube.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
@@ -12,6 +11,7 @@
 #include "file.h"
 #include "http.h"
 #include "log.h"
+#include "luart.h"
 #include "util.h"
 
 #ifndef NI_VERSION
@@ -676,13 +676,6 @@ void ni_kube_note_step(struct ni_kube *k, const char *recipe, const char *step, 
 		k->fail_line[strcspn(k->fail_line, "\n")] = '\0';
 }
 
-static bool stop_pending(const struct ni_ctx *ctx)
-{
-	struct pollfd p = { .fd = ctx->sig_fd, .events = POLLIN };
-
-	return ctx->sig_fd >= 0 && poll(&p, 1, 0) > 0;
-}
-
 /* The host-side handshake file: written atomically when converged, removed when not. */
 static void ready_file(struct ni_kube *k, bool converged)
 {
@@ -690,6 +683,7 @@ static void ready_file(struct ni_kube *k, bool converged)
 	static const char content[] = "converged\n";
 	struct ni_file_attrs attrs = { .mode = 0644, .has_mode = true };
 	enum ni_file_change change;
+	char why[NI_WHY_MAX] = "";
 	bool removed = false;
 	int r;
 
@@ -702,14 +696,15 @@ static void ready_file(struct ni_kube *k, bool converged)
 		bool made;
 		if (slash && slash != dir) {
 			*slash = '\0';
-			ni_file_mkdir(k->ctx->root_fd, dir, NULL, true, &made);
+			ni_file_mkdir(k->ctx->root_fd, dir, NULL, true, &made, NULL);
 		}
 	}
-	r = converged ? ni_file_write(k->ctx->root_fd, path, content, sizeof(content) - 1, &attrs, &change)
-		      : ni_file_remove(k->ctx->root_fd, path, &removed);
+	r = converged ? ni_file_write(k->ctx->root_fd, path, content, sizeof(content) - 1, &attrs, &change, why)
+		      : ni_file_remove(k->ctx->root_fd, path, &removed, why);
 	if (r < 0) {
+		/* A refused symlink says which and why (file.h), as file.write's message does. */
 		problem(k, SLOT_READY, NI_LOG_WARN, converged ? "cannot write the ready file" : "cannot remove the ready file",
-			strerror(-r));
+			r == -ENOLINK && why[0] ? why : strerror(-r));
 		return;
 	}
 	problem(k, SLOT_READY, NI_LOG_WARN, NULL, NULL);
@@ -722,7 +717,7 @@ void ni_kube_after_pass(struct ni_kube *k, bool converged)
 {
 	char msg[1200];
 
-	if (!k || stop_pending(k->ctx)) /* stopping: a cut-short pass says nothing about the node */
+	if (!k || ni_stop_pending(k->ctx)) /* stopping: a cut-short pass says nothing about the node */
 		return;
 	ready_file(k, converged);
 	if (!k->on)

@@ -13,7 +13,6 @@
 
 #define CAPTURE_MAX (1u << 20)    /* bytes kept per stream; the rest is counted and dropped */
 #define LOG_LINE_MAX 4096         /* a longer output line reaches the log in pieces */
-#define TIMEOUT_MAX (366.0 * 86400) /* seconds; beyond that it is a mistake, not a timeout */
 #define RESULT_MT "nodeinit.ExecResult"
 
 extern char **environ;
@@ -45,14 +44,11 @@ static void flush_line(struct streamer *s, int stream)
 
 	s->logged[stream - 1] += lb->len + 1;
 	if (before <= CAPTURE_MAX) {
-		/* A NUL would end the log line early: binary output shows as '?' there. */
-		for (size_t i = 0; i < lb->len; i++)
-			if (lb->buf[i] == '\0')
-				lb->buf[i] = '?';
-		lb->buf[lb->len] = '\0';
+		const char *kv[] = { "step", s->ctx->step, "cmd", s->cmd, "stream", stream_name(stream) };
+
+		/* The line goes with its length: the log escapes every byte (NUL, CR, ESC) in it. */
 		if (s->logged[stream - 1] <= CAPTURE_MAX)
-			ni_log(&s->ctx->log, NI_LOG_INFO, lb->buf, "step", s->ctx->step, "cmd", s->cmd, "stream",
-			       stream_name(stream), NULL);
+			ni_log_bytes(&s->ctx->log, NI_LOG_INFO, lb->buf, lb->len, kv, 3);
 		else
 			ni_log(&s->ctx->log, NI_LOG_WARN, "more output than the log takes from one command, not logged",
 			       "step", s->ctx->step, "cmd", s->cmd, "stream", stream_name(stream), NULL);
@@ -136,13 +132,13 @@ static lua_Integer check_args(lua_State *L, int t, long *ret_timeout_ms)
 		ni_lua_argerror(L, t, "stdin must be a string, got %s", luaL_typename(L, -1));
 	*ret_timeout_ms = 0;
 	if (lua_getfield(L, t, "timeout") != LUA_TNIL) {
-		lua_Number secs;
+		int64_t ms;
 		if (lua_type(L, -1) != LUA_TNUMBER)
 			ni_lua_argerror(L, t, "timeout must be a number of seconds, got %s", luaL_typename(L, -1));
-		secs = lua_tonumber(L, -1);
-		if (!(secs > 0 && secs <= TIMEOUT_MAX))
+		/* the same rule as a step's timeout (ni_timeout_ms): rounded up to 1 ms, at most a year */
+		if (ni_timeout_ms(lua_tonumber(L, -1), &ms) < 0)
 			ni_lua_argerror(L, t, "timeout must be more than 0 and at most a year of seconds");
-		*ret_timeout_ms = (long)ceil(secs * 1000);
+		*ret_timeout_ms = (long)ms;
 	}
 	if (lua_getfield(L, t, "env") != LUA_TNIL) {
 		int e = lua_gettop(L);

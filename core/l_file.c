@@ -1,4 +1,4 @@
-/* Lua module nodeinit.file: read, write, ensure_line, mkdir, remove, exists on host paths. */
+/* Lua module nodeinit.file: read, write, ensure_line (its text work in lua/ensure_line.lua), mkdir, remove, exists. */
 #include <errno.h>
 #include <lauxlib.h>
 #include <lualib.h>
@@ -152,6 +152,18 @@ static int resolve_ids(lua_State *L, struct ni_ctx *ctx, const char *path, struc
 	return 0;
 }
 
+/* Lua's OS-failure triple; a refused symlink or transition (-ENOLINK) says which and why. */
+static int fail(lua_State *L, int r, const char *path, const char *why)
+{
+	if (r == -ENOLINK && why[0]) {
+		luaL_pushfail(L);
+		lua_pushfstring(L, "%s: %s", path, why);
+		lua_pushinteger(L, ENOLINK);
+		return 3;
+	}
+	return ni_lua_fail(L, r, path);
+}
+
 static void log_changed(struct ni_ctx *ctx, const char *op, const char *path)
 {
 	ni_log(&ctx->log, NI_LOG_INFO, "changed", "step", ctx->step, "op", op, "path", path, NULL);
@@ -163,14 +175,15 @@ static int write_and_push(lua_State *L, const char *op, const char *path, const 
 {
 	struct ni_ctx *ctx = ni_lua_ctx(L);
 	enum ni_file_change change;
+	char why[NI_WHY_MAX] = "";
 	int r;
 
 	r = resolve_ids(L, ctx, path, o);
 	if (r > 0)
 		return r;
-	r = ni_file_write(ctx->root_fd, path, data, len, &o->attrs, &change);
+	r = ni_file_write(ctx->root_fd, path, data, len, &o->attrs, &change, why);
 	if (r < 0)
-		return ni_lua_fail(L, r, path);
+		return fail(L, r, path, why);
 	if (change == NI_FILE_IN_PLACE)
 		ni_log(&ctx->log, NI_LOG_WARN, "rename refused (EBUSY: a bind-mounted file?): rewritten in place, "
 		       "not atomically", "step", ctx->step, "op", op, "path", path, NULL);
@@ -180,79 +193,34 @@ static int write_and_push(lua_State *L, const char *op, const char *path, const 
 	return 1;
 }
 
+/*
+ * Checks the arguments here (so misuse raises naming ensure_line), lets lua/ensure_line.lua work out
+ * the new content on top of file.read, and writes it as file.write does: the write is skipped when
+ * nothing changed, and mode and owner are fixed even when the line was there.
+ */
 static int l_file_ensure_line(lua_State *L)
 {
-	struct ni_ctx *ctx = ni_lua_ctx(L);
 	const char *path = check_path(L, 1);
-	size_t llen, len, at = 0, at_end = 0;
+	size_t llen, len;
 	const char *line = luaL_checklstring(L, 2, &llen), *content;
-	bool present = false, matched = false;
 	struct opts o;
-	luaL_Buffer b;
-	char **box;
-	int r;
 
 	luaL_argcheck(L, !memchr(line, '\n', llen) && strlen(line) == llen, 2, "one line expected (no newline or NUL)");
 	check_opts(L, 3, ensure_line_options, &o);
-	if (o.match) {
-		/* A malformed pattern raises here, not only once the file has lines. */
-		lua_pushvalue(L, lua_upvalueindex(1));
-		lua_pushliteral(L, "");
+	lua_settop(L, 3);
+	if (ni_lua_require_embedded(L, "ensure_line") != LUA_OK)
+		return lua_error(L);
+	lua_getfield(L, -1, "content");
+	lua_pushvalue(L, 1);
+	lua_pushvalue(L, 2);
+	if (o.match)
 		lua_pushstring(L, o.match);
-		lua_call(L, 2, 0);
-	}
-
-	box = ni_lua_box_new(L);
-	r = ni_file_read(ctx->root_fd, path, box, &len);
-	if (r == -ENOENT) {
-		len = 0;
-	} else if (r < 0) {
-		return ni_lua_fail(L, r, path);
-	}
-	content = lua_pushlstring(L, *box ? *box : "", len);
-	free(*box);
-	*box = NULL;
-
-	/* First the exact line anywhere, then the first line the pattern finds. */
-	for (size_t s = 0; s < len && !present;) {
-		const char *nl = memchr(content + s, '\n', len - s);
-		size_t e = nl ? (size_t)(nl - content) : len;
-		present = e - s == llen && memcmp(content + s, line, llen) == 0;
-		s = e + 1;
-	}
-	for (size_t s = 0; s < len && !present && o.match && !matched;) {
-		const char *nl = memchr(content + s, '\n', len - s);
-		size_t e = nl ? (size_t)(nl - content) : len;
-		lua_pushvalue(L, lua_upvalueindex(1));
-		lua_pushlstring(L, content + s, e - s);
-		lua_pushstring(L, o.match);
-		lua_call(L, 2, 1);
-		matched = !lua_isnil(L, -1);
-		lua_pop(L, 1);
-		if (matched) {
-			at = s;
-			at_end = e;
-		}
-		s = e + 1;
-	}
-
-	luaL_buffinit(L, &b);
-	if (present) {
-		luaL_addlstring(&b, content, len);
-	} else if (matched) {
-		luaL_addlstring(&b, content, at);
-		luaL_addlstring(&b, line, llen);
-		luaL_addlstring(&b, content + at_end, len - at_end);
-	} else {
-		luaL_addlstring(&b, content, len);
-		if (len > 0 && content[len - 1] != '\n')
-			luaL_addchar(&b, '\n');
-		luaL_addlstring(&b, line, llen);
-		luaL_addchar(&b, '\n');
-	}
-	luaL_pushresult(&b);
-	content = lua_tolstring(L, -1, &len);
-	/* Written even when the line is there: write skips identical content but still fixes mode/owner. */
+	else
+		lua_pushnil(L);
+	lua_call(L, 3, 3);
+	if (lua_isnil(L, -3))
+		return 3; /* file.read's nil, message, errno */
+	content = lua_tolstring(L, -3, &len);
 	return write_and_push(L, "ensure_line", path, content, len, &o);
 }
 
@@ -261,11 +229,12 @@ static int l_file_exists(lua_State *L)
 	struct ni_ctx *ctx = ni_lua_ctx(L);
 	const char *path = check_path(L, 1);
 	bool exists;
+	char why[NI_WHY_MAX] = "";
 	int r;
 
-	r = ni_file_exists(ctx->root_fd, path, &exists);
+	r = ni_file_exists(ctx->root_fd, path, &exists, why);
 	if (r < 0)
-		return ni_lua_fail(L, r, path);
+		return fail(L, r, path, why);
 	lua_pushboolean(L, exists);
 	return 1;
 }
@@ -275,6 +244,7 @@ static int l_file_mkdir(lua_State *L)
 	struct ni_ctx *ctx = ni_lua_ctx(L);
 	const char *path = check_path(L, 1);
 	bool changed;
+	char why[NI_WHY_MAX] = "";
 	struct opts o;
 	int r;
 
@@ -282,9 +252,9 @@ static int l_file_mkdir(lua_State *L)
 	r = resolve_ids(L, ctx, path, &o);
 	if (r > 0)
 		return r;
-	r = ni_file_mkdir(ctx->root_fd, path, &o.attrs, o.parents, &changed);
+	r = ni_file_mkdir(ctx->root_fd, path, &o.attrs, o.parents, &changed, why);
 	if (r < 0)
-		return ni_lua_fail(L, r, path);
+		return fail(L, r, path, why);
 	if (changed)
 		log_changed(ctx, "mkdir", path);
 	lua_pushboolean(L, changed);
@@ -296,12 +266,13 @@ static int l_file_read(lua_State *L)
 	struct ni_ctx *ctx = ni_lua_ctx(L);
 	const char *path = check_path(L, 1);
 	char **box = ni_lua_box_new(L);
+	char why[NI_WHY_MAX] = "";
 	size_t len;
 	int r;
 
-	r = ni_file_read(ctx->root_fd, path, box, &len);
+	r = ni_file_read(ctx->root_fd, path, box, &len, why);
 	if (r < 0)
-		return ni_lua_fail(L, r, path);
+		return fail(L, r, path, why);
 	lua_pushlstring(L, *box, len);
 	free(*box);
 	*box = NULL;
@@ -313,11 +284,12 @@ static int l_file_remove(lua_State *L)
 	struct ni_ctx *ctx = ni_lua_ctx(L);
 	const char *path = check_path(L, 1);
 	bool changed;
+	char why[NI_WHY_MAX] = "";
 	int r;
 
-	r = ni_file_remove(ctx->root_fd, path, &changed);
+	r = ni_file_remove(ctx->root_fd, path, &changed, why);
 	if (r < 0)
-		return ni_lua_fail(L, r, path);
+		return fail(L, r, path, why);
 	if (changed)
 		log_changed(ctx, "remove", path);
 	lua_pushboolean(L, changed);
@@ -348,7 +320,11 @@ static const luaL_Reg file_funcs[] = {
 int luaopen_nodeinit_file(lua_State *L)
 {
 	luaL_newlibtable(L, file_funcs);
-	/* string.find, the original (recipes get copies of string): ensure_line's patterns are Lua's. */
+	/*
+	 * Every function keeps string.find as its one upvalue, as when ensure_line was C and used it: a
+	 * step that holds this table in an upvalue has its functions and their upvalues in its fingerprint
+	 * material, so a change here would re-run such `once` steps after an upgrade.
+	 */
 	luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 0);
 	lua_getfield(L, -1, "find");
 	lua_remove(L, -2);

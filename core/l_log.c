@@ -10,7 +10,8 @@
 static int log_at(lua_State *L, enum ni_log_level level)
 {
 	struct ni_ctx *ctx = ni_lua_ctx(L);
-	const char *msg = luaL_checkstring(L, 1);
+	size_t msg_len;
+	const char *msg = luaL_checklstring(L, 1, &msg_len);
 	const char *kv[2 * (MAX_FIELDS + 1)];
 	size_t n = 0;
 
@@ -45,7 +46,8 @@ static int log_at(lua_State *L, enum ni_log_level level)
 				kv[j - 1] = v;
 			}
 	}
-	ni_log_kv(&ctx->log, level, msg, kv, n / 2);
+	/* With its length: a NUL in the message shows escaped instead of ending it. */
+	ni_log_bytes(&ctx->log, level, msg, msg_len, kv, n / 2);
 	return 0;
 }
 

@@ -140,7 +140,7 @@ static int enter(lua_State *L, const struct spec *sp)
 	struct ni_ctx *ctx = ni_lua_ctx(L);
 	struct ns_switch *sw;
 	enum ni_ns_kind failed = _NI_NS_MAX;
-	char what[64 + NAME_MAX];
+	char what[128 + NAME_MAX];
 	int r, slot;
 
 	sw = lua_newuserdatauv(L, sizeof(*sw), 0);
@@ -170,11 +170,14 @@ static int enter(lua_State *L, const struct spec *sp)
 			snprintf(what, sizeof(what), "our own %s namespace", ni_ns_name(failed));
 	}
 	if (r == 0) {
+		char names[NI_NS_NAMES_MAX];
+		unsigned unjoined = 0;
 		sw->entered = true;
-		r = ni_ns_enter(&sw->target, &failed);
+		r = ni_ns_enter(&sw->target, &failed, &unjoined);
 		if (r < 0)
-			snprintf(what, sizeof(what), "entering the %s namespace of %s%s", ni_ns_name(failed),
-				 sp->netns ? "/run/netns/" : "pid ", sp->netns ? sp->netns : lua_pushfstring(L, "%d", (int)sp->pid));
+			snprintf(what, sizeof(what), "entering the %s namespace of %s%s (not joined: %s)", ni_ns_name(failed),
+				 sp->netns ? "/run/netns/" : "pid ", sp->netns ? sp->netns : lua_pushfstring(L, "%d", (int)sp->pid),
+				 ni_ns_names(unjoined, names));
 	}
 	if (r < 0) {
 		lua_settop(L, slot - 1); /* closes the switch: back where we were */

@@ -2,9 +2,11 @@
 #define _GNU_SOURCE
 #include "luart.h"
 
+#include <errno.h>
 #include <lauxlib.h>
 #include <poll.h>
 #include <lualib.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +30,7 @@ struct ni_lua {
 static const char TEMPLATE_KEY = 'T'; /* registry: the globals every environment copies */
 static const char MODULES_KEY = 'M';  /* registry: name -> module table, the originals */
 static const char TRUSTED_KEY = 'E';  /* registry: name -> loaded embedded (lua/) module */
+static const char MEMMSG_KEY = 'X';   /* registry: the memory limit message, made while memory was there */
 
 static const struct {
 	const char *name;
@@ -77,8 +80,7 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	return p;
 }
 
-/* A stop signal waiting on the signalfd; it is left there for the loop to read. */
-static bool stop_pending(const struct ni_ctx *ctx)
+bool ni_stop_pending(const struct ni_ctx *ctx)
 {
 	struct pollfd p = { .fd = ctx->sig_fd, .events = POLLIN };
 
@@ -95,7 +97,7 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 	s->instr_left -= lua_gethookcount(L);
 	if (s->instr_left < 0)
 		s->instr_hit = true;
-	else if (!(ctx->deadline_ms && ni_now_ms() > ctx->deadline_ms) && !stop_pending(ctx))
+	else if (!(ctx->deadline_ms && ni_now_ms() > ctx->deadline_ms) && !ni_stop_pending(ctx))
 		return;
 	/* A pcall in the recipe may catch this: it comes back at the very next instruction then, so
 	 * every protected level is left in turn and a runaway cannot swallow its own stop. */
@@ -196,11 +198,15 @@ static int l_collectgarbage(lua_State *L)
 	}
 }
 
-/* print() goes to nodeinit's log, tagged with the step, instead of a bare stdout line. */
+/* print() goes to nodeinit's log, tagged with the step, instead of a bare stdout line: one log line per
+ * line printed, so a newline in a value cannot forge a line of its own. */
 static int l_print(lua_State *L)
 {
 	struct ni_ctx *ctx = ni_lua_ctx(L);
+	const char *kv[] = { "step", ctx->step };
+	const char *s, *end, *nl;
 	luaL_Buffer b;
+	size_t len;
 	int n = lua_gettop(L);
 
 	luaL_buffinit(L, &b);
@@ -211,7 +217,13 @@ static int l_print(lua_State *L)
 		luaL_addvalue(&b);
 	}
 	luaL_pushresult(&b);
-	ni_log(&ctx->log, NI_LOG_INFO, lua_tostring(L, -1), "step", ctx->step, NULL);
+	s = lua_tolstring(L, -1, &len);
+	end = s + len;
+	do {
+		nl = memchr(s, '\n', (size_t)(end - s));
+		ni_log_bytes(&ctx->log, NI_LOG_INFO, s, (size_t)((nl ? nl : end) - s), kv, 1);
+		s = nl ? nl + 1 : end;
+	} while (s < end);
 	return 0;
 }
 
@@ -316,12 +328,27 @@ static void build_template(lua_State *L)
 	lua_rawsetp(L, LUA_REGISTRYINDEX, &MODULES_KEY);
 	lua_newtable(L);
 	lua_rawsetp(L, LUA_REGISTRYINDEX, &TRUSTED_KEY);
+	lua_pushfstring(L, "memory limit exceeded (%d MiB)", (int)(state_of(L)->mem_max >> 20));
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &MEMMSG_KEY);
 }
 
 static int build_template_protected(lua_State *L)
 {
 	build_template(L);
 	return 0;
+}
+
+/*
+ * The last resort: an error outside any protected call. Every entry into Lua goes through
+ * ni_lua_pcall, so this means a bug; say so plainly before Lua aborts.
+ */
+static int panic(lua_State *L)
+{
+	const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(error object is not a string)";
+
+	fprintf(stderr, "nodeinit: internal error: Lua error outside a protected call: %s\n", msg);
+	fflush(stderr);
+	return 0; /* Lua aborts */
 }
 
 lua_State *ni_lua_new(struct ni_ctx *ctx)
@@ -339,6 +366,7 @@ lua_State *ni_lua_new(struct ni_ctx *ctx)
 		free(s);
 		return NULL;
 	}
+	lua_atpanic(L, panic);
 	lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_EVERY);
 	lua_pushcfunction(L, build_template_protected);
 	if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
@@ -346,6 +374,13 @@ lua_State *ni_lua_new(struct ni_ctx *ctx)
 		return NULL;
 	}
 	return L;
+}
+
+void ni_lua_limit_mem(lua_State *L, size_t headroom)
+{
+	struct ni_lua *s = state_of(L);
+
+	s->mem_max = s->mem_used + headroom;
 }
 
 void ni_lua_close(lua_State *L)
@@ -359,7 +394,7 @@ void ni_lua_close(lua_State *L)
 	free(s);
 }
 
-void ni_lua_push_env(lua_State *L)
+static int push_env(lua_State *L)
 {
 	int env, mods;
 
@@ -402,32 +437,36 @@ void ni_lua_push_env(lua_State *L)
 	lua_pushvalue(L, env);
 	lua_pushcclosure(L, l_load, 1);
 	lua_setfield(L, env, "load");
+	return 1;
+}
+
+int ni_lua_push_env(lua_State *L)
+{
+	lua_pushcfunction(L, push_env);
+	return ni_lua_pcall(L, 0, 1);
 }
 
 /*
- * Our own lua/ modules run trusted: a sandbox environment plus the real load() and the parts of
- * debug they need (source lines and upvalues, for fingerprints). Recipes never reach them.
+ * Our own lua/ modules run trusted: a sandbox environment plus the real load() and debug.getinfo
+ * (recipe.lua names the line a step is written on). Recipes never reach them.
  */
-int ni_lua_require_embedded(lua_State *L, const char *name)
+static int require_embedded(lua_State *L)
 {
+	const char *name = lua_touserdata(L, 1);
 	const struct ni_embedded *e;
 	char chunkname[64];
 	int r;
 
+	lua_settop(L, 0);
 	lua_rawgetp(L, LUA_REGISTRYINDEX, &TRUSTED_KEY);
-	if (lua_getfield(L, -1, name) != LUA_TNIL) {
-		lua_remove(L, -2);
-		return LUA_OK;
-	}
+	if (lua_getfield(L, -1, name) != LUA_TNIL)
+		return 1;
 	lua_pop(L, 1);
 	for (e = ni_embedded_lua; e->name && !ni_streq(e->name, name); e++)
 		;
-	if (!e->name) {
-		lua_pop(L, 1);
-		lua_pushfstring(L, "no embedded module '%s'", name);
-		return LUA_ERRRUN;
-	}
-	ni_lua_push_env(L);
+	if (!e->name)
+		return luaL_error(L, "no embedded module '%s'", name);
+	push_env(L);
 	lua_pushglobaltable(L);
 	lua_getfield(L, -1, "load");
 	lua_setfield(L, -3, "load");
@@ -436,23 +475,33 @@ int ni_lua_require_embedded(lua_State *L, const char *name)
 	lua_newtable(L);
 	lua_getfield(L, -2, "getinfo");
 	lua_setfield(L, -2, "getinfo");
-	lua_getfield(L, -2, "getupvalue");
-	lua_setfield(L, -2, "getupvalue");
 	lua_setfield(L, -3, "debug");
 	lua_pop(L, 1);
 	snprintf(chunkname, sizeof(chunkname), "=lua/%s.lua", name);
 	r = ni_lua_load(L, chunkname, e->data, e->len, -1);
 	lua_remove(L, -2); /* the environment */
-	if (r == LUA_OK)
-		r = ni_lua_pcall(L, 0, 1);
-	if (r != LUA_OK) {
-		lua_remove(L, -2);
-		return r;
-	}
+	if (r != LUA_OK)
+		return lua_error(L);
+	lua_call(L, 0, 1);
 	lua_pushvalue(L, -1);
 	lua_setfield(L, -3, name);
-	lua_remove(L, -2);
-	return LUA_OK;
+	return 1;
+}
+
+int ni_lua_require_embedded(lua_State *L, const char *name)
+{
+	lua_pushcfunction(L, require_embedded);
+	lua_pushlightuserdata(L, (void *)name);
+	return ni_lua_pcall(L, 1, 1);
+}
+
+int ni_timeout_ms(double seconds, int64_t *ret_ms)
+{
+	/* NaN fails both comparisons; the bound keeps the product far from int64_t's range */
+	if (!(seconds > 0 && seconds <= NI_TIMEOUT_MAX_S))
+		return -EINVAL;
+	*ret_ms = (int64_t)ceil(seconds * 1000);
+	return 0;
 }
 
 int ni_lua_load(lua_State *L, const char *chunkname, const char *src, size_t len, int env_idx)
@@ -494,8 +543,9 @@ int ni_lua_pcall(lua_State *L, int nargs, int nresults)
 	r = lua_pcall(L, nargs, nresults, base);
 	lua_remove(L, base);
 	if (r == LUA_ERRMEM || (r != LUA_OK && s->mem_hit)) {
+		/* made by ni_lua_new: pushing it allocates nothing, which matters right after running out */
 		lua_pop(L, 1);
-		lua_pushfstring(L, "memory limit exceeded (%d MiB)", (int)(s->mem_max >> 20));
+		lua_rawgetp(L, LUA_REGISTRYINDEX, &MEMMSG_KEY);
 		r = LUA_ERRMEM;
 	}
 	return r;

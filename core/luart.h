@@ -5,6 +5,7 @@
 #include <lua.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ctx.h"
 
@@ -15,6 +16,9 @@
 lua_State *ni_lua_new(struct ni_ctx *ctx);
 void ni_lua_close(lua_State *L);
 
+/* Caps L's memory at what it holds now plus headroom bytes (tests: running out anywhere must be an error). */
+void ni_lua_limit_mem(lua_State *L, size_t headroom);
+
 /* The context a binding acts on (stored in the registry by ni_lua_new). */
 struct ni_ctx *ni_lua_ctx(lua_State *L);
 
@@ -23,7 +27,7 @@ struct ni_ctx *ni_lua_ctx(lua_State *L);
  * coroutine and a few os functions, nodeinit's modules as globals, and a require that only
  * knows nodeinit.*. Each chunk gets its own, so one recipe cannot change another's globals.
  */
-void ni_lua_push_env(lua_State *L);
+int ni_lua_push_env(lua_State *L); /* in a protected call; a LUA_* status, the error message pushed instead */
 
 /*
  * Loads a text chunk (binary chunks are refused) with the environment at env_idx as its _ENV.
@@ -31,8 +35,18 @@ void ni_lua_push_env(lua_State *L);
  */
 int ni_lua_load(lua_State *L, const char *chunkname, const char *src, size_t len, int env_idx);
 
-/* Pushes the embedded module lua/<name>.lua, loaded once, trusted; or an error message. */
+/* Pushes the embedded module lua/<name>.lua, loaded once, trusted, in a protected call; or an error message. */
 int ni_lua_require_embedded(lua_State *L, const char *name);
+
+/* A stop signal (SIGTERM, SIGINT) waiting on ctx->sig_fd; it is left there for the run loop to read. */
+bool ni_stop_pending(const struct ni_ctx *ctx);
+
+/*
+ * A timeout in seconds (a step's, exec.run's) as whole milliseconds, rounded up (0.0001 is 1 ms).
+ * -EINVAL unless it is more than 0 and at most NI_TIMEOUT_MAX_S (NaN and infinities are not).
+ */
+#define NI_TIMEOUT_MAX_S (366 * 86400)
+int ni_timeout_ms(double seconds, int64_t *ret_ms);
 
 /*
  * lua_pcall with a traceback handler and a fresh instruction budget. On error the message on top

@@ -28,19 +28,24 @@ static const char *env(const char *name)
 	return getenv(name);
 }
 
-/* Maps a failure to enter the target to one line that says what to fix. Returns NI_EXIT_TARGET. */
-static int target_error(const char *who, pid_t pid, enum ni_ns_kind kind, int r)
+/* Maps a failure to enter the target to one line that says what to fix, and which namespaces were
+ * left unjoined. Returns NI_EXIT_TARGET. */
+static int target_error(const char *who, pid_t pid, enum ni_ns_kind kind, unsigned unjoined, int r)
 {
+	char names[NI_NS_NAMES_MAX], left[64 + NI_NS_NAMES_MAX] = "";
+
+	if (unjoined)
+		snprintf(left, sizeof(left), " (not joined: %s)", ni_ns_names(unjoined, names));
 	if (r == -ESRCH)
 		fprintf(stderr, "%s: cannot enter the target: no such process: pid %d (with the default --target-pid 1 "
 				"the pod needs hostPID: true)\n", who, (int)pid);
 	else if (r == -EPERM || r == -EACCES)
-		fprintf(stderr, "%s: cannot %s the %s namespace of pid %d: %s (needs root with CAP_SYS_ADMIN, "
+		fprintf(stderr, "%s: cannot %s the %s namespace of pid %d: %s%s (needs root with CAP_SYS_ADMIN, "
 				"CAP_SYS_PTRACE and CAP_SYS_CHROOT: run the pod privileged)\n",
-			who, kind == _NI_NS_MAX ? "see" : "enter", ni_ns_name(kind), (int)pid, strerror(-r));
+			who, kind == _NI_NS_MAX ? "see" : "enter", ni_ns_name(kind), (int)pid, strerror(-r), left);
 	else
-		fprintf(stderr, "%s: cannot enter the %s namespace of pid %d: %s\n", who, ni_ns_name(kind), (int)pid,
-			strerror(-r));
+		fprintf(stderr, "%s: cannot enter the %s namespace of pid %d: %s%s\n", who, ni_ns_name(kind), (int)pid,
+			strerror(-r), left);
 	return NI_EXIT_TARGET;
 }
 
@@ -49,6 +54,7 @@ static int enter(const char *who, int proc_fd, pid_t pid, unsigned mask)
 {
 	struct ni_ns ns;
 	enum ni_ns_kind failed = _NI_NS_MAX;
+	unsigned unjoined = 0;
 	int r;
 
 	/* Without hostPID, pid 1 is nodeinit itself: "entering" it would set up the container, not the host. */
@@ -59,11 +65,11 @@ static int enter(const char *who, int proc_fd, pid_t pid, unsigned mask)
 	}
 	r = ni_ns_open(proc_fd, pid, mask, &ns, &failed);
 	if (r < 0)
-		return target_error(who, pid, failed, r);
-	r = ni_ns_join(&ns, &failed);
+		return target_error(who, pid, failed, 0, r);
+	r = ni_ns_join(&ns, &failed, &unjoined);
 	ni_ns_close(&ns);
 	if (r < 0)
-		return target_error(who, pid, failed, r);
+		return target_error(who, pid, failed, unjoined, r);
 	return NI_EXIT_OK;
 }
 
@@ -228,6 +234,32 @@ static int watch_recipes(struct ni_ctx *ctx)
 	return fd;
 }
 
+/*
+ * Every command reaches the state dir through ni_state_open. plan and status never create it: missing
+ * means nothing recorded (state_fd stays -1). A state dir that fails the trust rules (statedir.h) is
+ * bad input, exit 2, with the path, its owner and mode, and the rule: never a silent wait on a lock
+ * another user holds, never a record another user forged.
+ */
+static int open_state_dir(struct ni_engine *e, bool read_only)
+{
+	const char *dir = e->ctx->opt.state_dir;
+	struct ni_state_refusal why;
+	int r;
+
+	r = ni_state_open(e->ctx->root_fd, dir, read_only ? NI_STATE_OPEN_READ_ONLY : 0, &e->state_fd, &why);
+	if (r == -ENOLINK) {
+		fprintf(stderr, "nodeinit: refusing the state dir %s: %s is owned by uid %u, mode %04o: %s\n", dir, why.path,
+			(unsigned)why.uid, (unsigned)(why.mode & 07777), why.rule);
+		return NI_EXIT_USAGE;
+	}
+	if (r < 0 && r != -ENOENT && read_only) {
+		fprintf(stderr, "nodeinit: cannot read the state in %s: %s\n", dir, strerror(-r));
+		return NI_EXIT_FAILED;
+	}
+	/* apply/run: another failure is the pass's to report (legacy mode works without a state dir) */
+	return NI_EXIT_OK;
+}
+
 /* run, apply, plan: recipes are read on the container side first, then the host is entered. */
 static int cmd_apply(struct ni_engine *e)
 {
@@ -255,6 +287,8 @@ static int cmd_apply(struct ni_engine *e)
 	r = enter_host(ctx);
 	if (r != NI_EXIT_OK)
 		return r;
+	if ((r = open_state_dir(e, ctx->opt.command == NI_CMD_PLAN)) != NI_EXIT_OK)
+		return r;
 	if (ctx->opt.command == NI_CMD_PLAN)
 		return ni_engine_plan(e, stdout) < 0 ? NI_EXIT_FAILED : NI_EXIT_OK;
 	ni_log(&ctx->log, NI_LOG_INFO, forever ? "nodeinit running" : "nodeinit applying", "version", NI_VERSION, NULL);
@@ -266,7 +300,8 @@ static int cmd_status(struct ni_engine *e)
 	bool converged = false;
 	int r;
 
-	if ((r = legacy_from_env(e)) != NI_EXIT_OK || (r = enter_host(e->ctx)) != NI_EXIT_OK)
+	if ((r = legacy_from_env(e)) != NI_EXIT_OK || (r = enter_host(e->ctx)) != NI_EXIT_OK ||
+	    (r = open_state_dir(e, true)) != NI_EXIT_OK)
 		return r;
 	r = ni_engine_status(e, e->ctx->opt.json, stdout, &converged);
 	if (r < 0) {

@@ -26,9 +26,15 @@ const char *ni_ns_name(enum ni_ns_kind kind)
 	return kind < _NI_NS_MAX ? kinds[kind].name : "proc";
 }
 
-int ni_ns_clone_flag(enum ni_ns_kind kind)
+const char *ni_ns_names(unsigned mask, char buf[static NI_NS_NAMES_MAX])
 {
-	return kinds[kind].flag;
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (int k = 0; k < _NI_NS_MAX; k++)
+		if (mask & (1u << k))
+			len += (size_t)snprintf(buf + len, NI_NS_NAMES_MAX - len, "%s%s", len ? ", " : "", kinds[k].name);
+	return buf;
 }
 
 /* "self/ns/<kind>": pid_for_children, not pid, since what matters is where our children land. */
@@ -152,15 +158,37 @@ int ni_ns_save(int self_proc_fd, struct ni_ns *target, struct ni_ns *ret_saved, 
 	return 0;
 }
 
-int ni_ns_enter(const struct ni_ns *ns, enum ni_ns_kind *ret_failed)
+/*
+ * Joins the open namespaces in order, stopping at the first failure, then checks that every fd that
+ * was open got used, as runc's nsexec.c does, and hands back the kinds that did not.
+ */
+static int join_each(struct ni_ns *ns, bool close_joined, enum ni_ns_kind *ret_failed, unsigned *ret_unjoined)
 {
+	unsigned open = 0, joined = 0;
+	int r = 0;
+
 	for (int k = 0; k < _NI_NS_MAX; k++) {
-		if (ns->fd[k] >= 0 && setns(ns->fd[k], kinds[k].flag) < 0) {
+		if (ns->fd[k] < 0)
+			continue;
+		open |= 1u << k;
+		if (r < 0)
+			continue;
+		if (setns(ns->fd[k], kinds[k].flag) < 0) {
+			r = -errno;
 			*ret_failed = (enum ni_ns_kind)k;
-			return -errno;
+			continue;
 		}
+		joined |= 1u << k;
+		if (close_joined)
+			ns->fd[k] = ni_safe_close(ns->fd[k]);
 	}
-	return 0;
+	*ret_unjoined = open & ~joined;
+	return r;
+}
+
+int ni_ns_enter(struct ni_ns *ns, enum ni_ns_kind *ret_failed, unsigned *ret_unjoined)
+{
+	return join_each(ns, false, ret_failed, ret_unjoined);
 }
 
 int ni_ns_restore(const struct ni_ns *saved, enum ni_ns_kind *ret_failed)
@@ -176,18 +204,9 @@ int ni_ns_restore(const struct ni_ns *saved, enum ni_ns_kind *ret_failed)
 	return r;
 }
 
-int ni_ns_join(struct ni_ns *ns, enum ni_ns_kind *ret_failed)
+int ni_ns_join(struct ni_ns *ns, enum ni_ns_kind *ret_failed, unsigned *ret_unjoined)
 {
-	for (int k = 0; k < _NI_NS_MAX; k++) {
-		if (ns->fd[k] < 0)
-			continue;
-		if (setns(ns->fd[k], kinds[k].flag) < 0) {
-			*ret_failed = (enum ni_ns_kind)k;
-			return -errno;
-		}
-		ns->fd[k] = ni_safe_close(ns->fd[k]);
-	}
-	return 0;
+	return join_each(ns, true, ret_failed, ret_unjoined);
 }
 
 void ni_ns_close(struct ni_ns *ns)

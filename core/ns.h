@@ -23,8 +23,11 @@ struct ni_ns {
 
 const char *ni_ns_name(enum ni_ns_kind kind);
 
-/* The CLONE_NEW* flag of a kind, for setns(). */
-int ni_ns_clone_flag(enum ni_ns_kind kind);
+/* Room for every name in ni_ns_names: "ipc, uts, net, pid, mnt". */
+#define NI_NS_NAMES_MAX 32
+
+/* The names of the kinds in mask, in join order and ", "-separated, into buf; returns buf. */
+const char *ni_ns_names(unsigned mask, char buf[static NI_NS_NAMES_MAX]);
 
 /*
  * Opens the namespaces in mask of process pid, from proc_fd (an O_PATH fd on a /proc mount).
@@ -58,14 +61,18 @@ int ni_ns_open_netns(int root_fd, const char *name, int *ret_fd);
  */
 int ni_ns_save(int self_proc_fd, struct ni_ns *target, struct ni_ns *ret_saved, enum ni_ns_kind *ret_failed);
 
-/* Joins every open namespace of ns and keeps the fds (to switch again later); stops at the first error. */
-int ni_ns_enter(const struct ni_ns *ns, enum ni_ns_kind *ret_failed);
+/*
+ * Joins every open namespace of ns and keeps the fds (to switch again later); stops at the first
+ * error. Afterwards every fd that was open must have been joined: *ret_unjoined gets the kinds that
+ * were not (the failed one and those after it; 0 on success), so an error can name them.
+ */
+int ni_ns_enter(struct ni_ns *ns, enum ni_ns_kind *ret_failed, unsigned *ret_unjoined);
 
 /* Joins back every saved namespace; tries them all, returns the first error. */
 int ni_ns_restore(const struct ni_ns *saved, enum ni_ns_kind *ret_failed);
 
-/* Joins every open namespace; the PID namespace applies to children forked afterwards. */
-int ni_ns_join(struct ni_ns *ns, enum ni_ns_kind *ret_failed);
+/* ni_ns_enter that closes each fd once joined; the PID namespace applies to children forked afterwards. */
+int ni_ns_join(struct ni_ns *ns, enum ni_ns_kind *ret_failed, unsigned *ret_unjoined);
 
 void ni_ns_close(struct ni_ns *ns);
 

@@ -67,7 +67,7 @@ int ni_passwd_lookup(int root_fd, enum ni_passwd_db db, const char *name, uint32
 	size_t len, nlen = strlen(name);
 	int r;
 
-	r = ni_file_read(root_fd, db_path[db], &buf, &len);
+	r = ni_file_read(root_fd, db_path[db], &buf, &len, NULL);
 	if (r < 0)
 		return r;
 	for (const char *p = buf, *end = buf + len; p < end;) {

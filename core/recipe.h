@@ -14,7 +14,7 @@ enum ni_when {
 	NI_WHEN_ALWAYS,
 };
 
-const char *ni_when_name(enum ni_when w);
+const char *ni_when_name(enum ni_when w); /* NULL when out of range */
 
 struct ni_step {
 	char *name;
@@ -22,6 +22,7 @@ struct ni_step {
 	long timeout_ms; /* 0: none */
 	bool sensitive;
 	int line;
+	bool has_check, has_describe; /* the step table has these functions */
 	char fingerprint[NI_SHA256_HEX_LEN + 1];
 	int ref; /* registry reference to the step's table: run, check, describe */
 };
@@ -47,20 +48,13 @@ typedef void (*ni_problem_fn)(void *userdata, const char *file, int line, const 
 /*
  * Loads every *.lua, *.yaml and *.yml file of dir_fd (dotfiles, and so a ConfigMap's ..data and
  * ..<timestamp> entries, are skipped; its symlinks are followed) in file-name order into L.
- * Every problem is reported through fn, not just the first. Returns 0; -EINVAL when problems were
- * reported (*ret_problems says how many); -errno when the directory cannot be read.
+ * Every problem is reported through fn, not just the first (running out of Lua memory is one, with
+ * file NULL). Returns 0; -EINVAL when problems were reported (*ret_problems says how many; *ret holds
+ * what did load, free it); -errno when the directory cannot be read (*ret is empty).
  */
 int ni_recipes_load(lua_State *L, int dir_fd, struct ni_recipe_set *ret, ni_problem_fn fn, void *userdata,
 		    size_t *ret_problems);
 
 void ni_recipe_set_free(lua_State *L, struct ni_recipe_set *s);
-
-/*
- * lua/recipe.lua's fingerprint material (M.native_material, set by ni_recipes_load): the same bytes as
- * its Lua material(), in C. Arguments: recipe name, step name, parts, file_ctx, and the Lua canon and
- * sorted_keys, to which it hands what it does not do itself (functions, tables with a metatable, keys
- * that are not all strings, nesting past 100 levels).
- */
-int ni_recipe_l_material(lua_State *L);
 
 #endif

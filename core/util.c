@@ -101,36 +101,55 @@ int64_t ni_wall_ms(void)
 	return clock_ms(CLOCK_REALTIME);
 }
 
+size_t ni_utf8_decode(const void *data, size_t n, uint32_t *ret_cp)
+{
+	const unsigned char *s = data;
+	uint32_t cp, min;
+	size_t k;
+
+	if (n == 0)
+		return 0;
+	if (s[0] < 0x80) {
+		*ret_cp = s[0];
+		return 1;
+	} else if ((s[0] & 0xe0) == 0xc0) {
+		k = 1, cp = s[0] & 0x1f, min = 0x80;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		k = 2, cp = s[0] & 0x0f, min = 0x800;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		k = 3, cp = s[0] & 0x07, min = 0x10000;
+	} else
+		return 0;
+	if (n < k + 1)
+		return 0;
+	for (size_t j = 1; j <= k; j++) {
+		if ((s[j] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[j] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	*ret_cp = cp;
+	return k + 1;
+}
+
 bool ni_utf8_valid(const void *data, size_t n)
 {
 	const unsigned char *s = data;
+	uint32_t cp;
 
 	for (size_t i = 0; i < n;) {
-		unsigned char c = s[i];
-		uint32_t cp, min;
 		size_t k;
 
-		if (c < 0x80) {
+		/* ASCII runs are most of what is checked: skip the decoder for them. */
+		if (s[i] < 0x80) {
 			i++;
 			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			k = 1, cp = c & 0x1f, min = 0x80;
-		} else if ((c & 0xf0) == 0xe0) {
-			k = 2, cp = c & 0x0f, min = 0x800;
-		} else if ((c & 0xf8) == 0xf0) {
-			k = 3, cp = c & 0x07, min = 0x10000;
-		} else
-			return false;
-		if (n - i < k + 1)
-			return false;
-		for (size_t j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + j] & 0x3f);
 		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		k = ni_utf8_decode(s + i, n - i, &cp);
+		if (k == 0)
 			return false;
-		i += k + 1;
+		i += k;
 	}
 	return true;
 }

@@ -95,6 +95,9 @@ int64_t ni_wall_ms(void);
 
 /* Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF. */
 bool ni_utf8_valid(const void *s, size_t n);
+/* One step of the same decoder: the length (1-4) of the valid sequence that starts s (n bytes
+ * available) with its code point in *ret_cp, or 0 when the bytes there are not valid UTF-8. */
+size_t ni_utf8_decode(const void *s, size_t n, uint32_t *ret_cp);
 
 /* Strict decimal: optional '-', digits only, in [min, max]; -EINVAL for a non-number, -ERANGE outside. */
 int ni_parse_i64(const char *s, int64_t min, int64_t max, int64_t *ret);

@@ -1,6 +1,7 @@
 -- The recipe DSL (`recipe "x" { step "y" { ... } }`) and the YAML recipe form, turned into one shape
 -- the C engine runs: recipes of steps with a body, an optional check, and fingerprint material.
--- Runs trusted (it may use debug.getinfo/getupvalue); recipes themselves never see this module.
+-- Runs trusted; recipes themselves never see this module. A step's fingerprint material comes from
+-- M.material, which the loader sets to core/fingerprint.c's (the one definition).
 
 local M = {}
 
@@ -18,83 +19,6 @@ local function sorted_keys(t)
     return tostring(a) < tostring(b)
   end)
   return keys
-end
-
--- Lines first..last of a source text, found lazily and cached per file.
-local function source_lines(file_ctx, first, last)
-  local lines = file_ctx.lines
-  if not lines then
-    lines = {}
-    for line in (file_ctx.src .. "\n"):gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
-    file_ctx.lines = lines
-  end
-  return table.concat(lines, "\n", math.max(first, 1), math.min(last, #lines))
-end
-
--- Canonical text of a value, for fingerprints: tables by sorted keys; functions by their own source
--- text plus the values they capture (so `local mirror = "..."` used inside a step counts as part of it).
-local function canon(v, file_ctx, out, seen, budget)
-  budget.n = budget.n - 1
-  if budget.n < 0 then out[#out + 1] = "…"; return end
-  local t = type(v)
-  if t == "string" then
-    out[#out + 1] = "s" .. #v .. ":" .. v
-  elseif t == "number" then
-    out[#out + 1] = (math.type(v) == "integer" and "i" or "n") .. string.format("%.17g", v)
-  elseif t == "boolean" or t == "nil" then
-    out[#out + 1] = tostring(v)
-  elseif seen[v] then
-    out[#out + 1] = "@" .. seen[v]
-  elseif t == "table" then
-    budget.ids = budget.ids + 1
-    seen[v] = budget.ids
-    out[#out + 1] = "{"
-    for _, k in ipairs(sorted_keys(v)) do
-      canon(k, file_ctx, out, seen, budget)
-      out[#out + 1] = "="
-      canon(v[k], file_ctx, out, seen, budget)
-      out[#out + 1] = ","
-    end
-    out[#out + 1] = "}"
-  elseif t == "function" then
-    budget.ids = budget.ids + 1
-    seen[v] = budget.ids
-    local info = debug.getinfo(v, "S")
-    if info.what == "C" then
-      out[#out + 1] = "cfunction"
-    elseif info.source == file_ctx.chunkname then
-      out[#out + 1] = "f:" .. source_lines(file_ctx, info.linedefined, info.lastlinedefined)
-    else
-      out[#out + 1] = "f:" .. info.source .. ":" .. info.linedefined
-    end
-    local i = 1
-    while true do
-      local name, value = debug.getupvalue(v, i)
-      if not name then break end
-      if name ~= "_ENV" then
-        out[#out + 1] = "u:" .. name .. "="
-        canon(value, file_ctx, out, seen, budget)
-      end
-      i = i + 1
-    end
-  else
-    out[#out + 1] = t
-  end
-end
-
-local function material_lua(recipe_name, step_name, parts, file_ctx)
-  local out = { "nodeinit-step-1", "s" .. #recipe_name .. ":" .. recipe_name, "s" .. #step_name .. ":" .. step_name }
-  canon(parts, file_ctx, out, {}, { n = 100000, ids = 0 })
-  return table.concat(out, "|")
-end
-
--- The loader sets M.native_material (core/recipe.c): the same bytes as material_lua, which stays the
--- definition (the unit tests compare the two), at a fraction of the cost; it calls back into canon and
--- sorted_keys for functions, tables with a metatable and keys that are not all strings.
-local function material(recipe_name, step_name, parts, file_ctx)
-  local native = M.native_material
-  if native then return native(recipe_name, step_name, parts, file_ctx, canon, sorted_keys) end
-  return material_lua(recipe_name, step_name, parts, file_ctx)
 end
 
 local function name_problem(what, name)
@@ -134,7 +58,7 @@ local function add_recipe(fc, name, line, steps)
     elseif s.name then
       names[s.name] = s.line
       if not s.invalid then
-        s.material = material(name, s.name, s.parts, fc)
+        s.material = M.material(name, s.name, s.parts, fc)
         s.parts = nil
         r.steps[#r.steps + 1] = s
       end
@@ -177,9 +101,13 @@ local function install_dsl(env, fc)
         problem(fc, line, string.format("step '%s': check must be a function", name))
         s.invalid = true
       end
-      if spec.timeout ~= nil and (type(spec.timeout) ~= "number" or spec.timeout <= 0) then
-        problem(fc, line, string.format("step '%s': timeout must be a positive number of seconds", name))
-        s.invalid = true
+      local timeout_ms, why
+      if spec.timeout ~= nil then
+        timeout_ms, why = M.timeout_ms(spec.timeout)
+        if not timeout_ms then
+          problem(fc, line, string.format("step '%s': %s", name, why))
+          s.invalid = true
+        end
       end
       if spec.sensitive ~= nil and type(spec.sensitive) ~= "boolean" then
         problem(fc, line, string.format("step '%s': sensitive must be true or false", name))
@@ -188,6 +116,7 @@ local function install_dsl(env, fc)
       if s.invalid then return s end
       s.when = spec.when or "once"
       s.timeout = spec.timeout
+      s.timeout_ms = timeout_ms
       s.sensitive = spec.sensitive or false
       s.check = spec.check
       local params = spec.params
@@ -410,14 +339,16 @@ local function yaml_step(fc, recipe_name, node, line, env, line_of)
   if node.when ~= nil and not WHENS[node.when] then
     return problem(fc, line, string.format("step '%s': when must be once, boot or always, not '%s'", name, tostring(node.when)))
   end
-  if node.timeout ~= nil and (type(node.timeout) ~= "number" or node.timeout <= 0) then
-    return problem(fc, line, string.format("step '%s': timeout must be a positive number of seconds", name))
+  local timeout_ms, why
+  if node.timeout ~= nil then
+    timeout_ms, why = M.timeout_ms(node.timeout)
+    if not timeout_ms then return problem(fc, line, string.format("step '%s': %s", name, why)) end
   end
   if node.sensitive ~= nil and type(node.sensitive) ~= "boolean" then
     return problem(fc, line, string.format("step '%s': sensitive must be true or false", name))
   end
   local step = { [STEP_MARK] = true, name = name, line = line, when = node.when or "once", kind = kinds[1],
-                 timeout = node.timeout, sensitive = node.sensitive or false }
+                 timeout = node.timeout, timeout_ms = timeout_ms, sensitive = node.sensitive or false }
   if not yaml_kinds[kinds[1]](fc, line, name, node[kinds[1]], env, step) then return end
   if node.check ~= nil and not yaml_check(fc, line, name, node.check, env, step) then return end
   -- The step's own YAML node is what defines it: comments and the other steps do not count.
@@ -459,6 +390,4 @@ function M.load_yaml(src, file, env)
   return fc.recipes, fc.problems
 end
 
-M._canon_material = material -- for tests
-M._canon_material_lua = material_lua
 return M

@@ -15,7 +15,7 @@ exec = {}
 ---@field env? table<string, string|number|false>
 ---@field stdin? string Written to the command's stdin (which is /dev/null without it).
 ---@field cwd? string Working directory on the host; default `/`.
----Seconds (fractions allowed, > 0). When it passes, the command's whole process group is killed
+---Seconds (fractions allowed, rounded up to whole ms; > 0 and at most a year, 31622400, as a step's timeout). When it passes, the command's whole process group is killed
 ---with SIGKILL and the result says `timed_out = true`. No timeout without it.
 ---@field timeout? number
 

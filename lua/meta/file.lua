@@ -2,9 +2,14 @@
 -- LuaLS annotations for nodeinit's file module (not embedded in the binary: editors read it).
 -- In recipes the module is the global `file`, and also `require("nodeinit.file")`.
 --
--- Paths are absolute host paths without `.` or `..` parts. They resolve inside the host's root:
--- symlinks are followed, but an absolute or `..` symlink cannot lead out of it (openat2
--- RESOLVE_IN_ROOT, kernel 5.6 and later).
+-- Paths are absolute host paths without `.` or `..` parts. They resolve inside the host's root,
+-- one component at a time, by nodeinit itself (no openat2 needed, so on any kernel): symlinks are
+-- followed, but an absolute or `..` symlink cannot lead out of it. Every function refuses a symlink
+-- whose owner is neither root nor the owner of the directory it sits in (one a host user planted in
+-- /tmp, say), and any step from a directory a non-root user owns to something another user owns:
+-- `nil, "<path>: refusing to follow a symlink owned by uid 65534 in a directory owned by uid 0
+-- (unsafe symlink: ...)", 67` (ENOLINK). Root's own links (/etc/resolv.conf) keep working; a refused
+-- link is never replaced. Mode and owner are changed through the resolved file's own fd.
 --
 -- Errors follow Lua's convention: misuse (a relative path, a numeric mode, an unknown option)
 -- raises; an OS failure returns `nil, "<path>: <strerror>", errno`. An owner or group name the

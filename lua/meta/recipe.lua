@@ -8,7 +8,7 @@
 ---@field [1] fun(params: any): any                the step's body; raising an error fails the step
 ---@field when? nodeinit.When                    once (default: until the step's fingerprint changes), boot (once per host boot), always (every pass)
 ---@field check? fun(): boolean                  already in the desired state? then the step is recorded as kept and its body does not run
----@field timeout? number                        seconds the whole step may take; commands it runs are killed after that
+---@field timeout? number                        seconds the whole step may take (0 < timeout <= 31622400, a year; rounded up to whole ms); commands it runs are killed after that
 ---@field sensitive? boolean                     its values never reach logs, plan output or state
 ---@field params? table                          values the body receives; part of the step's fingerprint
 ---@field description? string                    free text

@@ -1,12 +1,13 @@
-/* libFuzzer target for the journal parser: never crashes, and what it parsed formats and re-parses the same.
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Icore tests/fuzz/fuzz_state.c core/state.c -o fuzz_state
+/* libFuzzer target for the state files' text (core/journal_text.c): the journal, index and legacy parsers
+ * never crash, and what they parsed formats and re-parses the same. `make fuzz` builds and runs it.
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Icore tests/fuzz/fuzz_state.c core/journal_text.c core/util.c -o fuzz_state
  *   ./fuzz_state -max_total_time=60 CORPUS_DIR */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "state.h"
+#include "journal_text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -57,12 +58,64 @@ static void round_trip(const struct ni_step_decl *decls, size_t n, const struct 
 	free(buf);
 }
 
+/* The same bytes as an index: the names it kept format back to an index that parses to them again. */
+static void index_round_trip(const char *data, size_t size)
+{
+	struct ni_buf b = NI_BUF_INIT(0);
+	char **names, **back;
+	size_t n, n2;
+	int r = ni_index_parse(data, size, &names, &n);
+
+	CHECK(r == 0 || r == -EINVAL || r == -ENOMEM);
+	if (r < 0) {
+		CHECK(names == NULL && n == 0);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		CHECK(ni_state_name_ok(names[i]));
+	if (ni_index_format(names, n, &b) == 0) {
+		CHECK(ni_index_parse(b.p, b.len, &back, &n2) == 0);
+		CHECK(n2 == n);
+		for (size_t i = 0; i < n; i++)
+			CHECK(strcmp(back[i], names[i]) == 0);
+		ni_strv_free(back, n2);
+	}
+	ni_buf_free(&b);
+	ni_strv_free(names, n);
+}
+
+/* The same bytes as a legacy record: a parsed record formats and re-parses to the same fields. */
+static void legacy_round_trip(const char *data, size_t size)
+{
+	struct ni_legacy_record rec, back;
+	struct ni_buf b = NI_BUF_INIT(0);
+	int r = ni_legacy_parse(data, size, &rec);
+
+	CHECK(r == 0 || r == -EINVAL || r == -ENOMEM);
+	if (r < 0) {
+		CHECK(rec.checkpoint == NULL);
+		return;
+	}
+	CHECK(rec.checkpoint && *rec.checkpoint);
+	if (ni_legacy_format(&rec, &b) == 0) { /* -EINVAL: a checkpoint longer than a path can be */
+		CHECK(ni_legacy_parse(b.p, b.len, &back) == 0);
+		CHECK(strcmp(back.checkpoint, rec.checkpoint) == 0 && back.done == rec.done);
+		CHECK(back.exit_code == rec.exit_code && back.duration_ms == rec.duration_ms &&
+		      back.finished_ms == rec.finished_ms);
+		ni_legacy_record_free(&back);
+	}
+	ni_buf_free(&b);
+	ni_legacy_record_free(&rec);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ni_recipe_state st;
 	struct ni_step_decl *all;
 	int r;
 
+	index_round_trip((const char *)data, size);
+	legacy_round_trip((const char *)data, size);
 	r = ni_state_parse((const char *)data, size, &st);
 	CHECK(r == 0 || r == -EINVAL || r == -ENOMEM);
 	if (r < 0) {

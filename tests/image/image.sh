@@ -208,7 +208,7 @@ check_contains "recipes: stock containerd-mirror wrote hosts.toml in the fake ho
 check_contains "recipes: stock kernel-modules ran modprobe (stand-in)" "modprobe br_netfilter" "$(in_fake cat /tmp/standins.log 2>&1)"
 check_contains "recipes: stock containerd-mirror restarted containerd (stand-in)" "systemctl restart containerd" \
 	"$(in_fake cat /tmp/standins.log 2>&1)"
-check_eq "recipes: stock sysctl wrote fs.inotify.max_user_watches to its stand-in" 524288 "$(cat "$S/sysctl/fs.inotify.max_user_watches")"
+check_eq "recipes: stock sysctl wrote fs.inotify.max_user_watches to its stand-in" 524288 "$(in_fake cat /proc/sys/fs/inotify/max_user_watches)"
 check_contains "recipes: stock legacy-script's chunk ran" "replace this with a chunk" "$OUT"
 check "recipes: state dir is on the fake host" in_fake test -d /var/lib/nodeinit
 check "recipes: no marker on the real machine" test ! -e /tmp/recipe-marker

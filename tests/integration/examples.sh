@@ -78,7 +78,7 @@ check_contains "containerd-mirror: hosts.toml in the fake host" 'server = "https
 	"$(in_fake cat /etc/containerd/certs.d/docker.io/hosts.toml)"
 check_contains "containerd-mirror: config_path filled in" 'config_path = "/etc/containerd/certs.d"' "$(in_fake cat /etc/containerd/config.toml)"
 check_eq "containerd-mirror: containerd restarted once (stand-in)" 1 "$(in_fake grep -c '^systemctl restart containerd$' /tmp/standins.log)"
-check_eq "node-tuning: fs.inotify.max_user_watches written to its stand-in" 524288 "$(cat "$S/sysctl/fs.inotify.max_user_watches")"
+check_eq "node-tuning: fs.inotify.max_user_watches written to the fake host's copy" 524288 "$(in_fake cat /proc/sys/fs/inotify/max_user_watches)"
 check_eq "node-tuning: THP enabled written to the fake /sys" madvise "$(cat "$S/sys/transparent_hugepage/enabled")"
 check_eq "node-tuning: THP defrag written to the fake /sys" madvise "$(cat "$S/sys/transparent_hugepage/defrag")"
 nodeinit status --ready --target-pid "$FAKE" >/dev/null 2>&1

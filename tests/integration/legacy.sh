@@ -113,6 +113,65 @@ else
 	echo "SKIP - $TEST_NAME: setpriv missing, unprivileged start not tried"
 fi
 
+# The checkpoint lives in the host's world-writable /tmp: only a root-owned regular file counts as done.
+as_nobody() { in_fake setpriv --reuid 65534 --regid 65534 --clear-groups "$@"; }
+owner_file() { in_fake sh -c 'test -f "$1" && test ! -L "$1" && stat -c %u "$1"' sh "$1"; }
+
+# A symlink nobody planted at the default path: the script runs, nothing appears where it points.
+s_link='echo link >> /tmp/link-runs'
+cp_link=$(md5_path "$s_link")
+as_nobody ln -s /etc/nologin-planted "$cp_link"
+out=$(STARTUP_SCRIPT=$s_link nodeinit apply --target-pid "$FAKE" 2>"$T/link.err")
+check_eq "planted symlink: exit 0" 0 $?
+check_eq "planted symlink: the script ran" link "$(in_fake cat /tmp/link-runs)"
+check "planted symlink: nothing created where it points" in_fake test ! -e /etc/nologin-planted
+check_contains "planted symlink: the log says why" "legacy checkpoint not trusted" "$(cat "$T/link.err")"
+check_contains "planted symlink: the log names the link's owner" "a symbolic link owned by uid 65534" "$(cat "$T/link.err")"
+check "planted symlink: exact success line" grep -qx '!!! startup-script succeeded!' "$T/link.err"
+check_eq "planted symlink: replaced by a root-owned file" 0 "$(owner_file "$cp_link")"
+STARTUP_SCRIPT=$s_link nodeinit apply --target-pid "$FAKE" 2>/dev/null
+check_eq "planted symlink: the next apply does not re-run" link "$(in_fake cat /tmp/link-runs | xargs)"
+
+# A regular file nobody created at the default path: not done either.
+s_file='echo file >> /tmp/file-runs'
+cp_file=$(md5_path "$s_file")
+as_nobody touch "$cp_file"
+STARTUP_SCRIPT=$s_file nodeinit apply --target-pid "$FAKE" 2>"$T/file.err"
+check_eq "nobody's file: exit 0" 0 $?
+check_eq "nobody's file: the script ran" file "$(in_fake cat /tmp/file-runs)"
+check_contains "nobody's file: the log says why" "a file owned by uid 65534, not root" "$(cat "$T/file.err")"
+check_eq "nobody's file: replaced by a root-owned file" 0 "$(owner_file "$cp_file")"
+STARTUP_SCRIPT=$s_file nodeinit apply --target-pid "$FAKE" 2>/dev/null
+check_eq "nobody's file: the next apply does not re-run" file "$(in_fake cat /tmp/file-runs | xargs)"
+
+# A root-owned file (what the old images' `touch` made): done, silently, as before.
+s_root='echo root >> /tmp/root-runs'
+in_fake touch "$(md5_path "$s_root")"
+out=$(STARTUP_SCRIPT=$s_root nodeinit apply --target-pid "$FAKE" 2>&1)
+check_eq "root's file: exit 0" 0 $?
+check "root's file: the script did not run" in_fake test ! -e /tmp/root-runs
+check_eq "root's file: prints nothing" "" "$(printf %s "$out" | grep -v ' info ' || true)"
+
+# A directory nobody made at the path: the script runs, the checkpoint cannot be made: exit 1.
+s_dir='echo dir >> /tmp/dir-runs'
+as_nobody mkdir "$(md5_path "$s_dir")"
+STARTUP_SCRIPT=$s_dir nodeinit apply --target-pid "$FAKE" 2>"$T/dir.err"
+check_eq "planted directory: exit 1" 1 $?
+check_eq "planted directory: the script ran" dir "$(in_fake cat /tmp/dir-runs)"
+check_contains "planted directory: the log says why" "not a regular file" "$(cat "$T/dir.err")"
+check "planted directory: no !!! line" test "$(grep -c '^!!!' "$T/dir.err")" = 0
+
+# The checkpoint cannot be created (its directory is missing): the script succeeded, so no "failed"
+# line; exit 1 as the errexit loop did when touch failed, with our own error naming path and reason.
+STARTUP_SCRIPT='echo ran > /tmp/missing-dir-ran' CHECKPOINT_PATH=/nonexistent-dir/done \
+	nodeinit apply --target-pid "$FAKE" 2>"$T/missing.err"
+check_eq "checkpoint dir missing: exit 1" 1 $?
+check_eq "checkpoint dir missing: the script ran" ran "$(in_fake cat /tmp/missing-dir-ran)"
+check "checkpoint dir missing: no !!! line" test "$(grep -c '^!!!' "$T/missing.err")" = 0
+check_contains "checkpoint dir missing: own error" "legacy checkpoint cannot be created" "$(cat "$T/missing.err")"
+check_contains "checkpoint dir missing: names the path and reason" \
+	'checkpoint=/nonexistent-dir/done error="No such file or directory"' "$(cat "$T/missing.err")"
+
 # The nsenter personality, as charts use it in hooks.
 ln -sf "$NODEINIT" "$T/nsenter"
 out=$("$T/nsenter" -t "$FAKE" -m -u -i -n -p -- sh -c 'hostname; readlink /proc/self/ns/pid; cat /tmp/legacy-count | wc -l')
@@ -121,5 +180,10 @@ out=$("$T/nsenter" --target="$FAKE" --mount --uts -- hostname)
 check_eq "nsenter long forms" legacy-host "$out"
 "$T/nsenter" -t "$FAKE" -m -- sh -c 'exit 7'
 check_eq "nsenter passes the exit code through" 7 $?
+out=$("$T/nsenter" -t "$FAKE" -m -u --preserve-credentials -- sh -c 'hostname; id -u')
+check_eq "nsenter --preserve-credentials: accepted, credentials kept" "legacy-host 0" "$(echo $out)"
+out=$("$T/nsenter" -t "$FAKE" -m/proc/1/ns/mnt -- true 2>&1)
+check_eq "nsenter -m/FILE: exit 2" 2 $?
+check_contains "nsenter -m/FILE: names the option and the file" "unsupported option '-m' with a file ('/proc/1/ns/mnt')" "$out"
 
 finish

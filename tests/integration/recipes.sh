@@ -133,6 +133,43 @@ check_eq "status --ready non-zero with a failed step" 1 $?
 check_contains "status --json shows failed" '"result":"failed"' "$(nodeinit status --json --target-pid "$FAKE" 2>/dev/null)"
 rm "$R/05-fail.lua"
 
+# Missing or corrupt records: not converged, plan says so, apply sets a corrupt file aside and re-runs.
+S=/proc/$FAKE/root/var/lib/nodeinit
+apply >/dev/null 2>&1
+nodeinit status --ready --target-pid "$FAKE" >/dev/null 2>&1
+check_eq "records: converged before they are touched" 0 $?
+rm "$S/more.state"
+nodeinit status --ready --target-pid "$FAKE" >/dev/null 2>&1
+check_eq "records deleted: status --ready non-zero" 1 $?
+check_contains "records deleted: status --json names the recipe's problem" '{"name":"more","steps":[],"error":"more.state: missing"}' \
+	"$(nodeinit status --json --target-pid "$FAKE" 2>/dev/null)"
+check_contains "records deleted: plan runs its steps" "more/marker run new" "$(nodeinit plan --target-pid "$FAKE" --recipes "$R" 2>&1)"
+n=$(runs yaml-count)
+apply >/dev/null 2>&1
+check_eq "records deleted: apply re-ran the recipe" $((n + 1)) "$(runs yaml-count)"
+nodeinit status --ready --target-pid "$FAKE" >/dev/null 2>&1
+check_eq "records deleted: converged again after apply" 0 $?
+
+printf 'garbage\x00\xff not a journal\n' > "$S/net.state"
+nodeinit status --ready --target-pid "$FAKE" >/dev/null 2>&1
+check_eq "records garbled: status --ready non-zero" 1 $?
+check_contains "records garbled: status names the file" 'net.state: not a nodeinit state file' \
+	"$(nodeinit status --target-pid "$FAKE" 2>/dev/null)"
+plan=$(nodeinit plan --target-pid "$FAKE" --recipes "$R" 2>&1)
+check_eq "records garbled: plan exits 0" 0 $?
+check_contains "records garbled: plan names the problem" "net: its state records cannot be read (net.state: not a nodeinit state file)" "$plan"
+check_contains "records garbled: plan runs the recipe's steps" "net/somaxconn run new" "$plan"
+n=$(runs somaxconn)
+out=$(apply 2>&1)
+check_eq "records garbled: apply exits 0" 0 $?
+check_contains "records garbled: apply logs an error naming the file" "corrupt; moved aside, running its steps again recipe=net file=net.state moved_to=net.state.corrupt-" "$out"
+check "records garbled: the corrupt file is kept aside" sh -c "ls '$S' | grep -q '^net.state.corrupt-[0-9]*$'"
+check "records garbled: its bytes are kept" sh -c "grep -q 'not a journal' '$S'/net.state.corrupt-*"
+check_eq "records garbled: apply re-ran the recipe's steps" $((n + 1)) "$(runs somaxconn)"
+nodeinit status --ready --target-pid "$FAKE" >/dev/null 2>&1
+check_eq "records garbled: converged again after apply" 0 $?
+rm -f "$S"/net.state.corrupt-*
+
 # kill -9 in the middle of a step: interrupted, then re-run by the next apply.
 cat > "$R/30-slow.lua" <<'EOF'
 recipe "slow" {

@@ -70,8 +70,8 @@ out=$(apply "$R")
 check_eq "sysctl (as shipped): apply exits 0" 0 $?
 check_eq "sysctl: net.ipv4.ip_forward set in the fake host" 1 "$(in_fake cat /proc/sys/net/ipv4/ip_forward)"
 check_eq "sysctl: text's net.ipv4.tcp_keepalive_time set in the fake host" 600 "$(in_fake cat /proc/sys/net/ipv4/tcp_keepalive_time)"
-check_eq "sysctl: fs.inotify.max_user_watches written to its stand-in" 524288 "$(cat "$S/sysctl/fs.inotify.max_user_watches")"
-check_eq "sysctl: fs.inotify.max_user_instances written to its stand-in" 8192 "$(cat "$S/sysctl/fs.inotify.max_user_instances")"
+check_eq "sysctl: fs.inotify.max_user_watches written to the fake host's copy" 524288 "$(in_fake cat /proc/sys/fs/inotify/max_user_watches)"
+check_eq "sysctl: fs.inotify.max_user_instances written to the fake host's copy" 8192 "$(in_fake cat /proc/sys/fs/inotify/max_user_instances)"
 check_contains "sysctl: the '-' key that cannot be set is logged and ignored" "ignored ('-' before the key)" "$out"
 check_contains "sysctl: it names the key" "key=net.netfilter.nf_conntrack_max" "$out"
 check_eq "sysctl: real tcp_keepalive_time untouched" "$real_tcp_keepalive" "$(cat /proc/sys/net/ipv4/tcp_keepalive_time)"
@@ -301,7 +301,7 @@ to_dir "$R" hugepages "local params = {
 }"
 out=$(apply "$R")
 check_eq "hugepages (edited): apply exits 0" 0 $?
-check_eq "hugepages: vm.nr_hugepages written to its stand-in" 64 "$(cat "$S/sysctl/vm.nr_hugepages")"
+check_eq "hugepages: vm.nr_hugepages written to the fake host's copy" 64 "$(in_fake cat /proc/sys/vm/nr_hugepages)"
 check_eq "hugepages: $size pages written to the fake /sys" 2 "$(in_fake cat /sys/kernel/mm/hugepages/hugepages-$size/nr_hugepages)"
 check_eq "hugepages: node$node 2048kB pages written to the fake /sys" 16 \
 	"$(in_fake cat /sys/devices/system/node/node$node/hugepages/hugepages-2048kB/nr_hugepages)"

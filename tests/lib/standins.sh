@@ -1,37 +1,32 @@
-# Stand-ins in a fake host for what its namespaces do not keep to themselves. Sourced after
-# common.sh, by tests that apply recipes which load modules, restart services or set huge pages.
+# Stand-ins in a fake host for what its namespaces and its copies do not keep to themselves. Sourced
+# after common.sh, by tests that apply recipes which load modules, restart services or set huge pages.
 #
-# A fake host has its own mount, network, UTS, IPC and PID namespaces, but these stay the real
-# machine's: sysctls outside net.* (vm.nr_hugepages, fs.inotify.*), /sys (huge pages, THP), the
-# kernel's modules (modprobe), and systemd (systemctl). standins_install, in the fake host only:
-#   - bind-mounts /proc/sys read-only, and /proc/sys/net (per network namespace) read-write again:
-#     a sysctl write nobody stood in for fails with EROFS instead of reaching the machine;
-#   - bind-mounts stand-in files, holding the real values, over vm.nr_hugepages and fs.inotify.*;
-#   - bind-mounts /sys read-only (without its submounts), and stand-in directories with fake
-#     attribute files over /sys/kernel/mm/transparent_hugepage, /sys/kernel/mm/hugepages and
-#     /sys/devices/system/node;
-#   - puts scripts named modprobe and systemctl, which only append "NAME ARGS" to the fake host's
-#     /tmp/standins.log, on /usr/local/sbin (bind-mounted over it) and over every other copy on
-#     PATH. A module name with an executable /tmp/fake-modules/NAME in the fake host runs it (what
-#     loading it would do); /tmp/fake-modules/NAME.fail makes its modprobe fail;
+# The fake host (common.sh) already keeps sysctls to itself: /proc/sys there is a copy whose vm.*,
+# fs.*, kernel.* are plain files (read them with in_fake cat /proc/sys/...), net.* is its own network
+# namespace's, and /sys is read-only. What is left, standins_install puts in place, in the fake host only:
+#   - stand-in directories with fake attribute files, bind-mounted over the read-only
+#     /sys/kernel/mm/transparent_hugepage, /sys/kernel/mm/hugepages and /sys/devices/system/node
+#     (under $S/sys, readable from outside);
+#   - scripts named modprobe and systemctl, which only append "NAME ARGS" to the fake host's
+#     /tmp/standins.log, copied over every copy on PATH in the fake host's overlay root (and put in
+#     /usr/local/sbin). A module name with an executable /tmp/fake-modules/NAME in the fake host runs
+#     it (what loading it would do); /tmp/fake-modules/NAME.fail makes its modprobe fail;
 #     /tmp/fake-systemctl.fail makes systemctl fail.
-# standins_verify checks every piece from outside (mountinfo, access()) and through nodeinit's own
-# exec (standins_eval); it prints a FAIL line and returns 1 when one is missing. Call it before applying
+# standins_verify checks every piece from outside (mountinfo) and through nodeinit's own exec
+# (standins_eval); it prints a FAIL line and returns 1 when one is missing. Call it before applying
 # and stop the test when it fails. real_snapshot prints the real values, to show them unchanged.
 # Stand-in files live under $T/standins.<fake host pid> (a test's work directory), never in the real /tmp.
 
-STANDIN_SYSCTLS="vm/nr_hugepages fs/inotify/max_user_instances fs/inotify/max_user_watches"
+# The non-namespaced sysctls the stock recipes write, shown unchanged by real_snapshot.
+REAL_SYSCTLS="vm/nr_hugepages fs/inotify/max_user_instances fs/inotify/max_user_watches"
 STANDIN_SYSFS="/sys/kernel/mm/transparent_hugepage /sys/kernel/mm/hugepages /sys/devices/system/node"
 STANDIN_CMDS="modprobe systemctl"
 # The stand-in files of the current fake host (set by standins_install).
 S=
 
 standins_prepare() {
-	local k d f n
-	rm -rf "$S" && mkdir -p "$S/sysctl" "$S/bin" "$S/sys/transparent_hugepage" "$S/sys/hugepages" "$S/sys/node"
-	for k in $STANDIN_SYSCTLS; do
-		cat "/proc/sys/$k" > "$S/sysctl/${k//\//.}" 2>/dev/null || echo 0 > "$S/sysctl/${k//\//.}"
-	done
+	local d f n
+	rm -rf "$S" && mkdir -p "$S/bin" "$S/sys/transparent_hugepage" "$S/sys/hugepages" "$S/sys/node"
 	# THP: the real files' text ("always [madvise] never"), or a kernel default when there are none.
 	for f in enabled:'always [madvise] never' defrag:'always defer defer+madvise [madvise] never' \
 		shmem_enabled:'always within_size advise [never] deny force'; do
@@ -86,28 +81,21 @@ standin_dirs() {
 }
 
 standins_install() {
-	local k c d real
+	local c d real
 	S=$T/standins.$FAKE
 	standins_prepare
-	in_fake sh -ec '
-		mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys
-		mount --bind /proc/sys/net /proc/sys/net && mount -o remount,bind,rw /proc/sys/net
-		mount --bind /sys /sys && mount -o remount,bind,ro /sys' || return 1
-	for k in $STANDIN_SYSCTLS; do
-		in_fake mount --bind "$S/sysctl/${k//\//.}" "/proc/sys/$k" || return 1
-	done
 	in_fake mount --bind "$S/sys/transparent_hugepage" /sys/kernel/mm/transparent_hugepage || return 1
 	in_fake mount --bind "$S/sys/hugepages" /sys/kernel/mm/hugepages || return 1
 	in_fake mount --bind "$S/sys/node" /sys/devices/system/node || return 1
-	in_fake mount --bind "$S/bin" /usr/local/sbin || return 1
-	# Every other copy of the commands the fake host could run, through any PATH entry (once per file).
+	# The root is an overlay: the stand-ins simply replace every copy the fake host could run,
+	# through any PATH entry (once per file).
 	for c in $STANDIN_CMDS; do
+		in_fake install -D -m 755 "$S/bin/$c" "/usr/local/sbin/$c" || return 1
 		for d in $(standin_dirs); do
-			[ "$d" = /usr/local/sbin ] && continue
 			real=$(in_fake readlink -f "$d/$c" 2>/dev/null) || continue
 			in_fake test -f "$real" || continue
 			in_fake cmp -s "$real" "$S/bin/$c" && continue
-			in_fake mount --bind "$S/bin/$c" "$real" || return 1
+			in_fake cp "$S/bin/$c" "$real" || return 1
 		done
 	done
 }
@@ -119,16 +107,15 @@ standins_eval() { nodeinit eval - --target-pid "$FAKE"; }
 # The mount on top at a path in the fake host, as "ROOT OPTIONS" (mountinfo fields 4 and 6).
 fake_mount_at() { awk -v p="$1" '$5 == p { m = $4 " " $6 } END { print m }' "/proc/$FAKE/mountinfo"; }
 
+# fake_fs_at PATH: the file system type of the mount on top at PATH in the fake host.
+fake_fs_at() { awk -v p="$1" '$5 == p { for (i = 7; $i != "-"; i++); t = $(i + 1) } END { print t }' "/proc/$FAKE/mountinfo"; }
+
 standins_verify() {
-	local k p c d real out bad=
-	case " $(fake_mount_at /proc/sys) " in *" ro,"*) ;; *) bad="$bad /proc/sys-not-read-only" ;; esac
-	case " $(fake_mount_at /proc/sys/net) " in *" rw,"*) ;; *) bad="$bad /proc/sys/net-not-read-write" ;; esac
+	local p c d real out bad=
+	[ "$(fake_fs_at /)" = overlay ] || bad="$bad /-not-an-overlay"
+	[ "$(fake_fs_at /proc/sys)" = tmpfs ] || bad="$bad /proc/sys-not-a-copy"
+	[ "$(fake_fs_at /proc/sys/net)" = proc ] || bad="$bad /proc/sys/net-not-procfs"
 	case " $(fake_mount_at /sys) " in *" ro,"*) ;; *) bad="$bad /sys-not-read-only" ;; esac
-	in_fake test -w /proc/sys/vm/swappiness && bad="$bad vm.swappiness-writable"
-	in_fake test -w /sys/kernel/mm/ksm/run 2>/dev/null && bad="$bad /sys/kernel/mm/ksm/run-writable"
-	for k in $STANDIN_SYSCTLS; do
-		case "$(fake_mount_at "/proc/sys/$k")" in "$S/sysctl/${k//\//.} "*) ;; *) bad="$bad /proc/sys/$k" ;; esac
-	done
 	for p in transparent_hugepage:/sys/kernel/mm/transparent_hugepage hugepages:/sys/kernel/mm/hugepages node:/sys/devices/system/node; do
 		case "$(fake_mount_at "${p#*:}")" in "$S/sys/${p%%:*} "*) ;; *) bad="$bad ${p#*:}" ;; esac
 	done
@@ -151,13 +138,13 @@ EOF
 		not_ok "stand-ins in place in the fake host; NOT in place:$bad"
 		return 1
 	fi
-	ok "stand-ins in place: /proc/sys and /sys read-only, stand-ins for $STANDIN_SYSCTLS, THP, huge pages, NUMA nodes, $STANDIN_CMDS"
+	ok "stand-ins in place: /proc/sys a copy, /sys read-only, stand-ins for THP, huge pages, NUMA nodes, $STANDIN_CMDS"
 }
 
 # The real machine's values of everything stood in for, one per line.
 real_snapshot() {
 	local k f
-	for k in $STANDIN_SYSCTLS; do echo "$k=$(cat "/proc/sys/$k" 2>&1)"; done
+	for k in $REAL_SYSCTLS; do echo "$k=$(cat "/proc/sys/$k" 2>&1)"; done
 	for f in /sys/kernel/mm/transparent_hugepage/enabled /sys/kernel/mm/transparent_hugepage/defrag \
 		/sys/kernel/mm/hugepages/hugepages-*/nr_hugepages /sys/devices/system/node/node*/hugepages/hugepages-*/nr_hugepages; do
 		[ -e "$f" ] && echo "$f=$(cat "$f" 2>&1)"

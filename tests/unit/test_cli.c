@@ -236,6 +236,52 @@ static void test_nsenter_args(void **state)
 	assert_non_null(strstr(err, "not a process id"));
 }
 
+/* util-linux options this nsenter does not implement fail with a message naming the option as given. */
+static void test_nsenter_refused(void **state)
+{
+	struct ni_nsenter_args a;
+	char err[256];
+
+	(void)state;
+	/* The attached optional argument is a namespace file, not an unknown option "-/". */
+	assert_int_equal(nsparse(&a, err, 4, "nsenter", "-t", "1", "-m/proc/1/ns/mnt"), -EINVAL);
+	assert_non_null(strstr(err, "unsupported option '-m' with a file ('/proc/1/ns/mnt')"));
+	assert_int_equal(nsparse(&a, err, 5, "nsenter", "-t", "1", "--mount=/proc/1/ns/mnt", "true"), -EINVAL);
+	assert_non_null(strstr(err, "unsupported option '--mount' with a file ('/proc/1/ns/mnt')"));
+	assert_int_equal(nsparse(&a, err, 5, "nsenter", "-t", "1", "--net=/run/netns/blue", "true"), -EINVAL);
+	assert_non_null(strstr(err, "'--net' with a file ('/run/netns/blue')"));
+	assert_int_equal(nsparse(&a, err, 6, "nsenter", "-t", "1", "-m", "-r", "true"), -EINVAL);
+	assert_non_null(strstr(err, "unsupported option '-r':"));
+	assert_int_equal(nsparse(&a, err, 6, "nsenter", "-t", "1", "-m", "--root=/srv", "true"), -EINVAL);
+	assert_non_null(strstr(err, "unsupported option '--root':"));
+	assert_int_equal(nsparse(&a, err, 6, "nsenter", "-t", "1", "-m", "-w/srv", "true"), -EINVAL);
+	assert_non_null(strstr(err, "unsupported option '-w':"));
+	assert_int_equal(nsparse(&a, err, 6, "nsenter", "-t", "1", "-m", "--wd", "true"), -EINVAL);
+	assert_non_null(strstr(err, "unsupported option '--wd':"));
+	/* A required value given apart: the message names the option, not its value. */
+	assert_int_equal(nsparse(&a, err, 7, "nsenter", "-t", "1", "-m", "-S", "0", "true"), -EINVAL);
+	assert_non_null(strstr(err, "unsupported option '-S':"));
+	assert_int_equal(nsparse(&a, err, 7, "nsenter", "-t", "1", "-m", "--setgid", "0", "true"), -EINVAL);
+	assert_non_null(strstr(err, "unsupported option '--setgid':"));
+	assert_int_equal(nsparse(&a, err, 6, "nsenter", "-t", "1", "-m", "--setuid=0", "true"), -EINVAL);
+	assert_non_null(strstr(err, "unsupported option '--setuid':"));
+	assert_int_equal(nsparse(&a, err, 5, "nsenter", "-t", "1", "-m", "--setuid"), -EINVAL);
+	assert_non_null(strstr(err, "option '--setuid' needs a value"));
+	assert_int_equal(nsparse(&a, err, 6, "nsenter", "-t", "1", "-m", "--bogus", "true"), -EINVAL);
+	assert_non_null(strstr(err, "unsupported option '--bogus'"));
+	assert_int_equal(nsparse(&a, err, 5, "nsenter", "-t", "1", "-mX", "true"), -EINVAL);
+	assert_non_null(strstr(err, "'-m' with a file ('X')"));
+
+	/* --preserve-credentials: this nsenter never changes credentials, so it is accepted as is. */
+	assert_int_equal(nsparse(&a, err, 6, "nsenter", "-t", "1", "-m", "--preserve-credentials", "true"), 0);
+	assert_int_equal(a.mask, 1u << NI_NS_MNT);
+	assert_int_equal(a.command_index, 5);
+	/* A cluster of namespace letters after -m is still namespaces. */
+	assert_int_equal(nsparse(&a, err, 5, "nsenter", "-t", "1", "-mn", "true"), 0);
+	assert_int_equal(a.mask, (1u << NI_NS_MNT) | (1u << NI_NS_NET));
+	assert_int_equal(a.command_index, 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -243,6 +289,7 @@ int main(void)
 		cmocka_unit_test(test_option_beats_env), cmocka_unit_test(test_status_flags),
 		cmocka_unit_test(test_eval_file),    cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_help_version), cmocka_unit_test(test_nsenter_args),
+		cmocka_unit_test(test_nsenter_refused),
 		cmocka_unit_test(test_kube_options),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

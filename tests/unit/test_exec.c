@@ -264,14 +264,105 @@ static void test_cancel(void **state)
 	close(p[1]);
 }
 
+/* Nothing is left behind: the guard is reaped with the command. */
+static void test_no_leftover_children(void **state)
+{
+	struct ni_exec_opts o = { 0 };
+	struct ni_exec_result res;
+
+	(void)state;
+	assert_int_equal(run((const char *[]){ "true", NULL }, &o, &res), 0);
+	ni_exec_result_free(&res);
+	errno = 0;
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+	assert_int_equal(errno, ECHILD);
+}
+
+/*
+ * A process that runs `sh -c "sleep 100 & echo $$ $!; wait"` through ni_exec_run is SIGKILLed:
+ * the shell and its background sleep must die with it. We are their subreaper, so we can reap
+ * them and see the signal. Returns through *ret_pids the two pids the shell wrote.
+ */
+static void kill_runner_during(bool keep_group, const char *script, pid_t ret_pids[2])
+{
+	int p[2];
+	pid_t runner;
+	char line[64] = "";
+	ssize_t n;
+
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	assert_int_equal(pipe(p), 0); /* the command writes its pids to fd 9, a dup without O_CLOEXEC */
+	runner = fork();
+	assert_true(runner >= 0);
+	if (runner == 0) {
+		struct ni_exec_opts o = { .keep_group = keep_group, .cancel_fd = -1, .stdin_mode = NI_EXEC_STDIN_NULL };
+		struct ni_exec_result res;
+		o.argv = (const char *const[]){ "sh", "-c", script, NULL };
+		close(p[0]);
+		if (dup2(p[1], 9) < 0)
+			_exit(1);
+		ni_exec_run(&o, &res);
+		_exit(0);
+	}
+	close(p[1]);
+	n = read(p[0], line, sizeof(line) - 1);
+	close(p[0]);
+	assert_true(n > 0);
+	ret_pids[0] = ret_pids[1] = 0;
+	assert_true(sscanf(line, "%d %d", &ret_pids[0], &ret_pids[1]) >= 1);
+	assert_int_equal(kill(runner, SIGKILL), 0);
+	assert_int_equal(waitpid(runner, NULL, 0), runner);
+}
+
+static void assert_killed(pid_t pid)
+{
+	int st = 0;
+
+	for (int i = 0; i < 500 && !dead(pid); i++)
+		usleep(20000);
+	assert_true(dead(pid));
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGKILL);
+}
+
+/* The command and what it started die with the process that ran it (the guard kills the group). */
+static void test_children_die_with_runner(void **state)
+{
+	pid_t pids[2];
+
+	(void)state;
+	kill_runner_during(false, "sleep 100 & echo $$ $! >&9; wait", pids);
+	assert_true(pids[0] > 0 && pids[1] > 0);
+	assert_killed(pids[0]);
+	assert_killed(pids[1]);
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
+/* In our own group (the nsenter personality) there is no guard: the death signal alone ends the command. */
+static void test_command_dies_with_runner_keep_group(void **state)
+{
+	pid_t pids[2];
+
+	(void)state;
+	kill_runner_during(true, "echo $$ >&9; exec sleep 100", pids);
+	assert_true(pids[0] > 0);
+	assert_killed(pids[0]);
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		/* First: later tests leave orphans behind that would count as our children. */
+		cmocka_unit_test(test_no_leftover_children),
 		cmocka_unit_test(test_exit_codes),      cmocka_unit_test(test_signal),
 		cmocka_unit_test(test_exec_failures),   cmocka_unit_test(test_timeout_kills_tree),
 		cmocka_unit_test(test_timeout_chatty),  cmocka_unit_test(test_output_bounds),
 		cmocka_unit_test(test_on_output),       cmocka_unit_test(test_stdin),
 		cmocka_unit_test(test_env_cwd),         cmocka_unit_test(test_cancel),
+		cmocka_unit_test(test_children_die_with_runner),
+		cmocka_unit_test(test_command_dies_with_runner_keep_group),
 	};
 
 	signal(SIGPIPE, SIG_IGN); /* ni_exec_run's contract: stdin data may meet a closed pipe */

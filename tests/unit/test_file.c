@@ -24,6 +24,7 @@ static struct {
 	int write_errno;     /* write() fails with this */
 	int rename_errno;    /* renameat() fails with this */
 	bool openat2_enosys; /* the kernel "has no openat2" */
+	unsigned openat2_calls;
 } fault;
 
 ssize_t __real_write(int fd, const void *buf, size_t n);
@@ -60,6 +61,8 @@ long __wrap_syscall(long n, ...)
 	for (int i = 0; i < 6; i++)
 		a[i] = va_arg(ap, long);
 	va_end(ap);
+	if (n == SYS_openat2)
+		fault.openat2_calls++;
 	if (n == SYS_openat2 && fault.openat2_enosys) {
 		errno = ENOSYS;
 		return -1;
@@ -292,12 +295,12 @@ static void test_read(void **state)
 	int fd;
 
 	put(f->root_fd, "etc/hosts", "127.0.0.1 localhost\n");
-	assert_int_equal(ni_file_read(f->root_fd, "/etc/hosts", &buf, &len), 0);
+	assert_int_equal(ni_file_read(f->root_fd, "/etc/hosts", &buf, &len, NULL), 0);
 	assert_int_equal(len, 20);
 	assert_string_equal(buf, "127.0.0.1 localhost\n");
 	free(buf);
-	assert_int_equal(ni_file_read(f->root_fd, "/etc/none", &buf, &len), -ENOENT);
-	assert_int_equal(ni_file_read(f->root_fd, "/etc", &buf, &len), -EISDIR);
+	assert_int_equal(ni_file_read(f->root_fd, "/etc/none", &buf, &len, NULL), -ENOENT);
+	assert_int_equal(ni_file_read(f->root_fd, "/etc", &buf, &len, NULL), -EISDIR);
 
 	/* Exactly max is fine, one byte more is -EFBIG. */
 	fd = openat(f->root_fd, "etc/hosts", O_RDONLY | O_CLOEXEC);
@@ -310,7 +313,7 @@ static void test_read(void **state)
 	close(fd);
 }
 
-/* Absolute and ".." symlinks resolve inside root_fd with openat2; a plain openat would escape. */
+/* Absolute and ".." symlinks resolve inside root_fd, by the resolver's own walk: no openat2 needed. */
 static void test_symlink_escape(void **state)
 {
 	struct fixture *f = *state;
@@ -328,23 +331,25 @@ static void test_symlink_escape(void **state)
 	free(abs_outside);
 	assert_int_equal(symlinkat("../../outside/secret", f->root_fd, "etc/secret"), 0);
 
-	assert_int_equal(ni_file_read(f->root_fd, "/rel/secret", &buf, &len), -ENOENT);
-	assert_int_equal(ni_file_read(f->root_fd, "/abs/secret", &buf, &len), -ENOENT);
-	assert_int_equal(ni_file_read(f->root_fd, "/etc/secret", &buf, &len), -ENOENT);
-	assert_int_equal(ni_file_exists(f->root_fd, "/rel/secret", &exists), 0);
+	assert_int_equal(ni_file_read(f->root_fd, "/rel/secret", &buf, &len, NULL), -ENOENT);
+	assert_int_equal(ni_file_read(f->root_fd, "/abs/secret", &buf, &len, NULL), -ENOENT);
+	assert_int_equal(ni_file_read(f->root_fd, "/etc/secret", &buf, &len, NULL), -ENOENT);
+	assert_int_equal(ni_file_exists(f->root_fd, "/rel/secret", &exists, NULL), 0);
 	assert_false(exists);
-	assert_int_equal(ni_file_write(f->root_fd, "/rel/new", "x", 1, &none, &change), -ENOENT);
-	assert_int_equal(ni_file_write(f->root_fd, "/abs/new", "x", 1, &none, &change), -ENOENT);
+	assert_int_equal(ni_file_write(f->root_fd, "/rel/new", "x", 1, &none, &change, NULL), -ENOENT);
+	assert_int_equal(ni_file_write(f->root_fd, "/abs/new", "x", 1, &none, &change, NULL), -ENOENT);
 	/* The final symlink is followed inside the root too: etc/secret names <root>/outside/secret. */
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/secret", "x", 1, &none, &change), -ENOENT);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/secret", "x", 1, &none, &change, NULL), -ENOENT);
 	assert_string_equal(get(f->base_fd, "outside/secret"), "outside the root\n");
 	assert_null(get(f->base_fd, "outside/new"));
 
-	/* Without openat2 (kernels before 5.6) the fallback is a plain openat: it does escape. */
+	/* Kernels before 5.6 answer openat2 with ENOSYS: the walk never asks, and stays confined. */
 	fault.openat2_enosys = true;
-	assert_int_equal(ni_file_read(f->root_fd, "/rel/secret", &buf, &len), 0);
-	assert_string_equal(buf, "outside the root\n");
-	free(buf);
+	assert_int_equal(ni_file_read(f->root_fd, "/rel/secret", &buf, &len, NULL), -ENOENT);
+	assert_int_equal(ni_file_read(f->root_fd, "/abs/secret", &buf, &len, NULL), -ENOENT);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/secret", "x", 1, &none, &change, NULL), -ENOENT);
+	assert_string_equal(get(f->base_fd, "outside/secret"), "outside the root\n");
+	assert_int_equal(fault.openat2_calls, 0);
 	fault.openat2_enosys = false;
 }
 
@@ -357,7 +362,7 @@ static void test_write(void **state)
 	mode_t old = umask(077);
 
 	/* New: default 0644 whatever the umask, no temp file left. */
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "a=1\n", 4, &attrs, &change), 0);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "a=1\n", 4, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_REPLACED);
 	assert_string_equal(get(f->root_fd, "etc/app.conf"), "a=1\n");
 	st = st_of(f->root_fd, "etc/app.conf");
@@ -366,7 +371,7 @@ static void test_write(void **state)
 
 	/* Same again: nothing written at all. */
 	fault.writes = 0;
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "a=1\n", 4, &attrs, &change), 0);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "a=1\n", 4, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_UNCHANGED);
 	assert_int_equal(fault.writes, 0);
 	st2 = st_of(f->root_fd, "etc/app.conf");
@@ -374,7 +379,7 @@ static void test_write(void **state)
 
 	/* Mode only: fixed on the same inode. */
 	attrs = (struct ni_file_attrs){ .mode = 0600, .has_mode = true };
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "a=1\n", 4, &attrs, &change), 0);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "a=1\n", 4, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_ATTRS);
 	assert_int_equal(fault.writes, 0);
 	st2 = st_of(f->root_fd, "etc/app.conf");
@@ -383,7 +388,7 @@ static void test_write(void **state)
 
 	/* New content: a new inode (renamed over), the mode kept when not given. */
 	attrs = (struct ni_file_attrs){ 0 };
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "a=2\n", 4, &attrs, &change), 0);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "a=2\n", 4, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_REPLACED);
 	st2 = st_of(f->root_fd, "etc/app.conf");
 	assert_int_not_equal(st.st_ino, st2.st_ino);
@@ -391,29 +396,29 @@ static void test_write(void **state)
 	assert_string_equal(get(f->root_fd, "etc/app.conf"), "a=2\n");
 
 	/* Same length, other bytes; then longer and shorter; then empty; binary with a NUL. */
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "b=2\n", 4, &attrs, &change), 0);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "b=2\n", 4, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_REPLACED);
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "", 0, &attrs, &change), 0);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "", 0, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_REPLACED);
 	assert_string_equal(get(f->root_fd, "etc/app.conf"), "");
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "", 0, &attrs, &change), 0);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "", 0, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_UNCHANGED);
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "a\0b", 3, &attrs, &change), 0);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "a\0b", 3, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_REPLACED);
 	assert_int_equal(st_of(f->root_fd, "etc/app.conf").st_size, 3);
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "a\0c", 3, &attrs, &change), 0);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "a\0c", 3, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_REPLACED);
 
 	/* Set-id and sticky bits are modes too. */
 	attrs = (struct ni_file_attrs){ .mode = 04755, .has_mode = true };
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/tool", "#!/bin/sh\n", 10, &attrs, &change), 0);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/tool", "#!/bin/sh\n", 10, &attrs, &change, NULL), 0);
 	assert_int_equal(st_of(f->root_fd, "etc/tool").st_mode & 07777, 04755);
 
 	/* Not a place for a file. */
-	assert_int_equal(ni_file_write(f->root_fd, "/etc", "x", 1, &attrs, &change), -EISDIR);
-	assert_int_equal(ni_file_write(f->root_fd, "/", "x", 1, &attrs, &change), -EINVAL);
-	assert_int_equal(ni_file_write(f->root_fd, "/nodir/x", "x", 1, &attrs, &change), -ENOENT);
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/passwd/x", "x", 1, &attrs, &change), -ENOTDIR);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc", "x", 1, &attrs, &change, NULL), -EISDIR);
+	assert_int_equal(ni_file_write(f->root_fd, "/", "x", 1, &attrs, &change, NULL), -EINVAL);
+	assert_int_equal(ni_file_write(f->root_fd, "/nodir/x", "x", 1, &attrs, &change, NULL), -ENOENT);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/passwd/x", "x", 1, &attrs, &change, NULL), -ENOTDIR);
 	assert_int_equal(temps_in(f->root_fd, "etc"), 0);
 	umask(old);
 }
@@ -427,21 +432,21 @@ static void test_write_failures(void **state)
 
 	put(f->root_fd, "etc/app.conf", "old\n");
 	fault.write_errno = ENOSPC;
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "new\n", 4, &attrs, &change), -ENOSPC);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "new\n", 4, &attrs, &change, NULL), -ENOSPC);
 	assert_int_equal(change, NI_FILE_UNCHANGED);
 	fault.write_errno = 0;
 	assert_string_equal(get(f->root_fd, "etc/app.conf"), "old\n");
 	assert_int_equal(temps_in(f->root_fd, "etc"), 0);
 
 	fault.rename_errno = EACCES;
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "new\n", 4, &attrs, &change), -EACCES);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/app.conf", "new\n", 4, &attrs, &change, NULL), -EACCES);
 	assert_string_equal(get(f->root_fd, "etc/app.conf"), "old\n");
 	assert_int_equal(temps_in(f->root_fd, "etc"), 0);
 
 	/* A new file that cannot be written is not created either. */
 	fault.rename_errno = 0;
 	fault.write_errno = EIO;
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/new.conf", "new\n", 4, &attrs, &change), -EIO);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/new.conf", "new\n", 4, &attrs, &change, NULL), -EIO);
 	assert_null(get(f->root_fd, "etc/new.conf"));
 	assert_int_equal(temps_in(f->root_fd, "etc"), 0);
 }
@@ -457,7 +462,7 @@ static void test_write_busy(void **state)
 	put(f->root_fd, "etc/resolv.conf", "nameserver 10.0.0.1\nsearch a.very.long.example.org\n");
 	st = st_of(f->root_fd, "etc/resolv.conf");
 	fault.rename_errno = EBUSY;
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/resolv.conf", "nameserver 10.0.0.2\n", 20, &attrs, &change), 0);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/resolv.conf", "nameserver 10.0.0.2\n", 20, &attrs, &change, NULL), 0);
 	fault.rename_errno = 0;
 	assert_int_equal(change, NI_FILE_IN_PLACE);
 	assert_string_equal(get(f->root_fd, "etc/resolv.conf"), "nameserver 10.0.0.2\n");
@@ -474,21 +479,21 @@ static void test_write_through_symlink(void **state)
 	enum ni_file_change change;
 
 	assert_int_equal(symlinkat("../run/resolv.conf", f->root_fd, "etc/resolv.conf"), 0);
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/resolv.conf", "nameserver 1.1.1.1\n", 19, &attrs, &change), 0);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/resolv.conf", "nameserver 1.1.1.1\n", 19, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_REPLACED);
 	assert_true(S_ISLNK(st_of(f->root_fd, "etc/resolv.conf").st_mode));
 	assert_string_equal(get(f->root_fd, "run/resolv.conf"), "nameserver 1.1.1.1\n");
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/resolv.conf", "nameserver 1.1.1.1\n", 19, &attrs, &change), 0);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/resolv.conf", "nameserver 1.1.1.1\n", 19, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_UNCHANGED);
 
 	/* An absolute target means the fake root's /run, not the real one. */
 	assert_int_equal(symlinkat("/run/abs.conf", f->root_fd, "etc/abs.conf"), 0);
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/abs.conf", "x\n", 2, &attrs, &change), 0);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/abs.conf", "x\n", 2, &attrs, &change, NULL), 0);
 	assert_string_equal(get(f->root_fd, "run/abs.conf"), "x\n");
 
 	assert_int_equal(symlinkat("loop-b", f->root_fd, "etc/loop-a"), 0);
 	assert_int_equal(symlinkat("loop-a", f->root_fd, "etc/loop-b"), 0);
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/loop-a", "x\n", 2, &attrs, &change), -ELOOP);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/loop-a", "x\n", 2, &attrs, &change, NULL), -ELOOP);
 	assert_int_equal(temps_in(f->root_fd, "etc"), 0);
 	assert_int_equal(temps_in(f->root_fd, "run"), 0);
 }
@@ -502,22 +507,22 @@ static void test_write_owner(void **state)
 
 	if (geteuid() != 0)
 		skip();
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/owned", "x", 1, &attrs, &change), 0);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/owned", "x", 1, &attrs, &change, NULL), 0);
 	st = st_of(f->root_fd, "etc/owned");
 	assert_int_equal(st.st_uid, 1234);
 	assert_int_equal(st.st_gid, 5678);
 	assert_int_equal(st.st_mode & 07777, 02750); /* set after chown, which clears set-id bits */
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/owned", "x", 1, &attrs, &change), 0);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/owned", "x", 1, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_UNCHANGED);
 	/* A rewrite keeps the owner it does not set. */
 	attrs = (struct ni_file_attrs){ 0 };
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/owned", "y", 1, &attrs, &change), 0);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/owned", "y", 1, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_REPLACED);
 	st = st_of(f->root_fd, "etc/owned");
 	assert_int_equal(st.st_uid, 1234);
 	assert_int_equal(st.st_gid, 5678);
 	attrs = (struct ni_file_attrs){ .uid = 1, .has_uid = true };
-	assert_int_equal(ni_file_write(f->root_fd, "/etc/owned", "y", 1, &attrs, &change), 0);
+	assert_int_equal(ni_file_write(f->root_fd, "/etc/owned", "y", 1, &attrs, &change, NULL), 0);
 	assert_int_equal(change, NI_FILE_ATTRS);
 	st = st_of(f->root_fd, "etc/owned");
 	assert_int_equal(st.st_uid, 1);
@@ -531,36 +536,36 @@ static void test_mkdir(void **state)
 	bool changed;
 	mode_t old = umask(077);
 
-	assert_int_equal(ni_file_mkdir(f->root_fd, "/etc/app", &attrs, false, &changed), 0);
+	assert_int_equal(ni_file_mkdir(f->root_fd, "/etc/app", &attrs, false, &changed, NULL), 0);
 	assert_true(changed);
 	assert_int_equal(st_of(f->root_fd, "etc/app").st_mode & 07777, 0755);
-	assert_int_equal(ni_file_mkdir(f->root_fd, "/etc/app/", &attrs, false, &changed), 0);
+	assert_int_equal(ni_file_mkdir(f->root_fd, "/etc/app/", &attrs, false, &changed, NULL), 0);
 	assert_false(changed);
 
 	attrs = (struct ni_file_attrs){ .mode = 0700, .has_mode = true };
-	assert_int_equal(ni_file_mkdir(f->root_fd, "/etc/app", &attrs, false, &changed), 0);
+	assert_int_equal(ni_file_mkdir(f->root_fd, "/etc/app", &attrs, false, &changed, NULL), 0);
 	assert_true(changed);
 	assert_int_equal(st_of(f->root_fd, "etc/app").st_mode & 07777, 0700);
-	assert_int_equal(ni_file_mkdir(f->root_fd, "/etc/app", &attrs, false, &changed), 0);
+	assert_int_equal(ni_file_mkdir(f->root_fd, "/etc/app", &attrs, false, &changed, NULL), 0);
 	assert_false(changed);
 
-	assert_int_equal(ni_file_mkdir(f->root_fd, "/var/lib/app/data", &attrs, false, &changed), -ENOENT);
-	assert_int_equal(ni_file_mkdir(f->root_fd, "/var/lib/app/data", &attrs, true, &changed), 0);
+	assert_int_equal(ni_file_mkdir(f->root_fd, "/var/lib/app/data", &attrs, false, &changed, NULL), -ENOENT);
+	assert_int_equal(ni_file_mkdir(f->root_fd, "/var/lib/app/data", &attrs, true, &changed, NULL), 0);
 	assert_true(changed);
 	assert_true(S_ISDIR(st_of(f->root_fd, "var/lib/app").st_mode));
 	assert_int_equal(st_of(f->root_fd, "var/lib/app/data").st_mode & 07777, 0700);
-	assert_int_equal(ni_file_mkdir(f->root_fd, "//var//lib/app/data/", &attrs, true, &changed), 0);
+	assert_int_equal(ni_file_mkdir(f->root_fd, "//var//lib/app/data/", &attrs, true, &changed, NULL), 0);
 	assert_false(changed);
 
 	/* A symlink to a directory is one (/var/run -> /run); a file is not. */
 	assert_int_equal(symlinkat("/run", f->root_fd, "var/run"), 0);
-	assert_int_equal(ni_file_mkdir(f->root_fd, "/var/run", NULL, false, &changed), 0);
+	assert_int_equal(ni_file_mkdir(f->root_fd, "/var/run", NULL, false, &changed, NULL), 0);
 	assert_false(changed);
-	assert_int_equal(ni_file_mkdir(f->root_fd, "/var/run/app/sock", NULL, true, &changed), 0);
+	assert_int_equal(ni_file_mkdir(f->root_fd, "/var/run/app/sock", NULL, true, &changed, NULL), 0);
 	assert_true(changed);
 	assert_true(S_ISDIR(st_of(f->root_fd, "run/app/sock").st_mode));
-	assert_int_equal(ni_file_mkdir(f->root_fd, "/etc/passwd", NULL, false, &changed), -ENOTDIR);
-	assert_int_equal(ni_file_mkdir(f->root_fd, "/etc/passwd/x", NULL, true, &changed), -ENOTDIR);
+	assert_int_equal(ni_file_mkdir(f->root_fd, "/etc/passwd", NULL, false, &changed, NULL), -ENOTDIR);
+	assert_int_equal(ni_file_mkdir(f->root_fd, "/etc/passwd/x", NULL, true, &changed, NULL), -ENOTDIR);
 	umask(old);
 }
 
@@ -570,39 +575,39 @@ static void test_remove_exists(void **state)
 	bool changed, exists;
 
 	put(f->root_fd, "etc/gone", "x");
-	assert_int_equal(ni_file_exists(f->root_fd, "/etc/gone", &exists), 0);
+	assert_int_equal(ni_file_exists(f->root_fd, "/etc/gone", &exists, NULL), 0);
 	assert_true(exists);
-	assert_int_equal(ni_file_remove(f->root_fd, "/etc/gone", &changed), 0);
+	assert_int_equal(ni_file_remove(f->root_fd, "/etc/gone", &changed, NULL), 0);
 	assert_true(changed);
-	assert_int_equal(ni_file_exists(f->root_fd, "/etc/gone", &exists), 0);
+	assert_int_equal(ni_file_exists(f->root_fd, "/etc/gone", &exists, NULL), 0);
 	assert_false(exists);
-	assert_int_equal(ni_file_remove(f->root_fd, "/etc/gone", &changed), 0);
+	assert_int_equal(ni_file_remove(f->root_fd, "/etc/gone", &changed, NULL), 0);
 	assert_false(changed);
-	assert_int_equal(ni_file_remove(f->root_fd, "/no/such/dir", &changed), 0);
+	assert_int_equal(ni_file_remove(f->root_fd, "/no/such/dir", &changed, NULL), 0);
 	assert_false(changed);
 
 	/* A symlink goes, not what it names; a dangling one does not "exist". */
 	assert_int_equal(symlinkat("/etc/passwd", f->root_fd, "etc/link"), 0);
 	assert_int_equal(symlinkat("/etc/none", f->root_fd, "etc/dangling"), 0);
-	assert_int_equal(ni_file_exists(f->root_fd, "/etc/link", &exists), 0);
+	assert_int_equal(ni_file_exists(f->root_fd, "/etc/link", &exists, NULL), 0);
 	assert_true(exists);
-	assert_int_equal(ni_file_exists(f->root_fd, "/etc/dangling", &exists), 0);
+	assert_int_equal(ni_file_exists(f->root_fd, "/etc/dangling", &exists, NULL), 0);
 	assert_false(exists);
-	assert_int_equal(ni_file_remove(f->root_fd, "/etc/link", &changed), 0);
+	assert_int_equal(ni_file_remove(f->root_fd, "/etc/link", &changed, NULL), 0);
 	assert_true(changed);
 	assert_non_null(get(f->root_fd, "etc/passwd"));
-	assert_int_equal(ni_file_remove(f->root_fd, "/etc/dangling", &changed), 0);
+	assert_int_equal(ni_file_remove(f->root_fd, "/etc/dangling", &changed, NULL), 0);
 	assert_true(changed);
 
 	/* Empty directories go; full ones are an error; the root is not a thing to remove. */
 	assert_int_equal(mkdirat(f->root_fd, "etc/empty", 0755), 0);
-	assert_int_equal(ni_file_remove(f->root_fd, "/etc/empty", &changed), 0);
+	assert_int_equal(ni_file_remove(f->root_fd, "/etc/empty", &changed, NULL), 0);
 	assert_true(changed);
-	assert_int_equal(ni_file_remove(f->root_fd, "/etc", &changed), -ENOTEMPTY);
-	assert_int_equal(ni_file_remove(f->root_fd, "/", &changed), -EINVAL);
-	assert_int_equal(ni_file_exists(f->root_fd, "/", &exists), 0);
+	assert_int_equal(ni_file_remove(f->root_fd, "/etc", &changed, NULL), -ENOTEMPTY);
+	assert_int_equal(ni_file_remove(f->root_fd, "/", &changed, NULL), -EINVAL);
+	assert_int_equal(ni_file_exists(f->root_fd, "/", &exists, NULL), 0);
 	assert_true(exists);
-	assert_int_equal(ni_file_exists(f->root_fd, "/etc/passwd/x", &exists), 0);
+	assert_int_equal(ni_file_exists(f->root_fd, "/etc/passwd/x", &exists, NULL), 0);
 	assert_false(exists);
 }
 
@@ -785,6 +790,67 @@ static void test_lua_ensure_line(void **state)
 	lua_stop(&t);
 }
 
+/* Links and directories another user (nobody, 65534) owns: every primitive refuses, nothing changes. */
+static void test_lua_unsafe(void **state)
+{
+	static const char *const refused[] = {
+		"return file.write('/tmp/planted', 'pwned\\n')",
+		"return file.ensure_line('/tmp/planted', 'pwned')",
+		"return file.read('/tmp/planted')",
+		"return file.mkdir('/tmp/shared', { mode = '1777' })",
+		"return file.mkdir('/srv/app/data', { owner = 65534, mode = '0770' })",
+		"return file.remove('/srv/app/etc/victim')",
+		"return file.write('/srv/app/etc/victim', 'pwned\\n')",
+	};
+	struct fixture *f = *state;
+	struct lua_fixture t;
+	struct stat etc;
+
+	if (geteuid() != 0)
+		skip();
+	put(f->root_fd, "etc/victim", "root's\n");
+	assert_int_equal(mkdirat(f->root_fd, "tmp", 01777), 0);
+	assert_int_equal(fchmodat(f->root_fd, "tmp", 01777, 0), 0);
+	assert_int_equal(mkdirat(f->root_fd, "srv", 0755), 0);
+	assert_int_equal(mkdirat(f->root_fd, "srv/app", 0755), 0);
+	assert_int_equal(fchownat(f->root_fd, "srv/app", 65534, 65534, 0), 0);
+	assert_int_equal(symlinkat("/etc/victim", f->root_fd, "tmp/planted"), 0);
+	assert_int_equal(symlinkat("/etc", f->root_fd, "tmp/shared"), 0);
+	assert_int_equal(symlinkat("/etc", f->root_fd, "srv/app/data"), 0);
+	assert_int_equal(symlinkat("/etc", f->root_fd, "srv/app/etc"), 0);
+	for (const char *const *l = (const char *const[]){ "tmp/planted", "tmp/shared", "srv/app/data", "srv/app/etc", NULL };
+	     *l; l++)
+		assert_int_equal(fchownat(f->root_fd, *l, 65534, 65534, AT_SYMLINK_NOFOLLOW), 0);
+	etc = st_of(f->root_fd, "etc");
+
+	lua_start(f, &t);
+	expect(t.L, refused[0], "nil,/tmp/planted: refusing to follow a symlink owned by uid 65534 in a directory owned "
+				"by uid 0 (unsafe symlink: only root's links, or those of the directory's owner, are followed),67");
+	for (size_t i = 1; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		int top = lua_gettop(t.L);
+		if (run(t.L, refused[i]) != LUA_OK)
+			fail_msg("%s: %s", refused[i], lua_tostring(t.L, -1));
+		assert_true(lua_isnil(t.L, top + 1));
+		if (!strstr(lua_tostring(t.L, top + 2), ": refusing to ") || lua_tointeger(t.L, top + 3) != ENOLINK)
+			fail_msg("%s: %s", refused[i], lua_tostring(t.L, top + 2));
+		lua_settop(t.L, top);
+	}
+	/* Nothing changed: the target, /etc's mode and owner, the links themselves. */
+	assert_string_equal(get(f->root_fd, "etc/victim"), "root's\n");
+	assert_int_equal(st_of(f->root_fd, "etc").st_mode, etc.st_mode);
+	assert_int_equal(st_of(f->root_fd, "etc").st_uid, 0);
+	assert_true(S_ISLNK(st_of(f->root_fd, "tmp/planted").st_mode));
+	assert_true(S_ISLNK(st_of(f->root_fd, "srv/app/etc").st_mode));
+	/* Removing nobody's link itself takes the link, not what it names. */
+	expect(t.L, "return file.remove('/tmp/planted')", "true");
+	assert_string_equal(get(f->root_fd, "etc/victim"), "root's\n");
+	/* Root's own relative link still works. */
+	assert_int_equal(symlinkat("../run/stub.conf", f->root_fd, "etc/resolv.conf"), 0);
+	expect(t.L, "return file.write('/etc/resolv.conf', 'nameserver 127.0.0.53\\n')", "true");
+	assert_string_equal(get(f->root_fd, "run/stub.conf"), "nameserver 127.0.0.53\n");
+	lua_stop(&t);
+}
+
 static void test_lua_misuse(void **state)
 {
 	static const char *const misuse[] = {
@@ -833,6 +899,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lua, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lua_owner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lua_ensure_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lua_unsafe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lua_misuse, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

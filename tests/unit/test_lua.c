@@ -197,7 +197,8 @@ static void test_require_and_print(void **state)
 		  "require('nodeinit.yaml') == yaml and require('nodeinit.log') == log)", "true");
 	ok(f, "print('hello', 42, nil)");
 	fflush(f->ctx.log.out);
-	assert_non_null(strstr(f->log_buf, "hello\t42\tnil"));
+	/* print's tab separators are control bytes: the log shows them escaped. */
+	assert_non_null(strstr(f->log_buf, "hello\\t42\\tnil"));
 	assert_non_null(strstr(f->log_buf, "step=unit/step"));
 }
 
@@ -354,6 +355,54 @@ static void test_ns_misuse_and_failures(void **state)
 	expect(f, src, "hi\n");
 }
 
+/* At a tiny memory cap, a new environment or an embedded module is an error with a message, never an abort. */
+static void test_entries_out_of_memory(void **state)
+{
+	struct fixture *f = *state;
+	bool env_ok = false, mod_ok = false;
+
+	for (size_t headroom = 0; headroom <= (1u << 20) && !(env_ok && mod_ok); headroom += 1024) {
+		lua_State *L = ni_lua_new(&f->ctx);
+		int r;
+
+		assert_non_null(L);
+		ni_lua_limit_mem(L, headroom);
+		r = ni_lua_push_env(L);
+		if (r == LUA_OK)
+			env_ok = true;
+		else
+			assert_non_null(strstr(lua_tostring(L, -1), "memory"));
+		lua_settop(L, 0);
+		r = ni_lua_require_embedded(L, "recipe");
+		if (r == LUA_OK)
+			mod_ok = lua_istable(L, -1);
+		else
+			assert_non_null(strstr(lua_tostring(L, -1), "memory"));
+		ni_lua_close(L);
+	}
+	assert_true(env_ok && mod_ok);
+}
+
+static void test_timeout_ms(void **state)
+{
+	int64_t ms = -5;
+
+	(void)state;
+	assert_int_equal(ni_timeout_ms(0.0001, &ms), 0);
+	assert_int_equal(ms, 1);
+	assert_int_equal(ni_timeout_ms(2.5, &ms), 0);
+	assert_int_equal(ms, 2500);
+	assert_int_equal(ni_timeout_ms(NI_TIMEOUT_MAX_S, &ms), 0);
+	assert_int_equal(ms, (int64_t)NI_TIMEOUT_MAX_S * 1000);
+	ms = -5;
+	assert_int_equal(ni_timeout_ms(NI_TIMEOUT_MAX_S + 0.5, &ms), -EINVAL);
+	assert_int_equal(ni_timeout_ms(0, &ms), -EINVAL);
+	assert_int_equal(ni_timeout_ms(-1, &ms), -EINVAL);
+	assert_int_equal(ni_timeout_ms(1.0 / 0.0, &ms), -EINVAL);
+	assert_int_equal(ni_timeout_ms(0.0 / 0.0, &ms), -EINVAL);
+	assert_int_equal(ms, -5); /* untouched on error */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -368,6 +417,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_exec_ok_sensitive_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_yaml_decode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ns_misuse_and_failures, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_entries_out_of_memory, setup, teardown),
+		cmocka_unit_test(test_timeout_ms),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

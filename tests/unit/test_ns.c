@@ -115,6 +115,7 @@ static void test_open_then_join(void **state)
 	static const ino_t inos[_NI_NS_MAX] = { 9, 1, 9, 9, 9 }; /* uts is already ours */
 	struct ni_ns ns;
 	enum ni_ns_kind failed = _NI_NS_MAX;
+	unsigned unjoined = ~0u;
 
 	(void)state;
 	expect_all_opened(inos);
@@ -128,26 +129,48 @@ static void test_open_then_join(void **state)
 		expect_value(__wrap_setns, nstype, flags[i]);
 		will_return(__wrap_setns, 0);
 	}
-	assert_int_equal(ni_ns_join(&ns, &failed), 0);
+	assert_int_equal(ni_ns_join(&ns, &failed, &unjoined), 0);
+	assert_int_equal(unjoined, 0);
 	for (int k = 0; k < _NI_NS_MAX; k++)
 		assert_int_equal(ns.fd[k], -1);
 }
 
+/* A setns fails half way: the joined fds are closed, the rest stay open and are named as not joined
+ * (uts was ours, so it was never to be joined and is not among them). */
 static void test_join_denied(void **state)
 {
-	static const ino_t inos[_NI_NS_MAX] = { 9, 9, 9, 9, 9 };
+	static const ino_t inos[_NI_NS_MAX] = { 9, 1, 9, 9, 9 };
 	struct ni_ns ns;
 	enum ni_ns_kind failed = _NI_NS_MAX;
+	unsigned unjoined = 0;
+	char names[NI_NS_NAMES_MAX];
 
 	(void)state;
 	expect_all_opened(inos);
 	assert_int_equal(ni_ns_open(3, 1234, NI_NS_ALL, &ns, &failed), 0);
 	expect_value(__wrap_setns, fd, 200);
 	expect_value(__wrap_setns, nstype, CLONE_NEWIPC);
+	will_return(__wrap_setns, 0);
+	expect_value(__wrap_setns, fd, 202);
+	expect_value(__wrap_setns, nstype, CLONE_NEWNET);
 	will_return(__wrap_setns, -EPERM);
-	assert_int_equal(ni_ns_join(&ns, &failed), -EPERM);
-	assert_int_equal(failed, NI_NS_IPC);
-	ni_ns_close(&ns);
+	assert_int_equal(ni_ns_join(&ns, &failed, &unjoined), -EPERM);
+	assert_int_equal(failed, NI_NS_NET);
+	assert_int_equal(unjoined, (1u << NI_NS_NET) | (1u << NI_NS_PID) | (1u << NI_NS_MNT));
+	assert_string_equal(ni_ns_names(unjoined, names), "net, pid, mnt");
+	assert_int_equal(ns.fd[NI_NS_IPC], -1);
+	assert_int_equal(ns.fd[NI_NS_NET], 202);
+	ns.fd[NI_NS_NET] = ns.fd[NI_NS_PID] = ns.fd[NI_NS_MNT] = -1; /* fake fds: nothing to close */
+}
+
+static void test_names(void **state)
+{
+	char names[NI_NS_NAMES_MAX];
+
+	(void)state;
+	assert_string_equal(ni_ns_names(0, names), "");
+	assert_string_equal(ni_ns_names(1u << NI_NS_MNT, names), "mnt");
+	assert_string_equal(ni_ns_names(NI_NS_ALL, names), "ipc, uts, net, pid, mnt");
 }
 
 /* Only the namespaces asked for are opened (nsenter -m -n). */
@@ -200,6 +223,7 @@ static void test_save_enter_restore(void **state)
 {
 	struct ni_ns target = { { -1, -1, -1, -1, -1 } }, saved;
 	enum ni_ns_kind failed = _NI_NS_MAX;
+	unsigned unjoined = ~0u;
 
 	(void)state;
 	target.fd[NI_NS_UTS] = 201;
@@ -227,7 +251,8 @@ static void test_save_enter_restore(void **state)
 	expect_value(__wrap_setns, fd, 203);
 	expect_value(__wrap_setns, nstype, CLONE_NEWPID);
 	will_return(__wrap_setns, 0);
-	assert_int_equal(ni_ns_enter(&target, &failed), 0);
+	assert_int_equal(ni_ns_enter(&target, &failed, &unjoined), 0);
+	assert_int_equal(unjoined, 0);
 	assert_int_equal(target.fd[NI_NS_NET], 202); /* kept: enter does not close */
 
 	expect_value(__wrap_setns, fd, 302);
@@ -244,13 +269,15 @@ static void test_enter_restore_errors(void **state)
 {
 	struct ni_ns target = { { 200, -1, 202, -1, -1 } }, saved = { { 300, -1, 302, -1, -1 } };
 	enum ni_ns_kind failed = _NI_NS_MAX;
+	unsigned unjoined = 0;
 
 	(void)state;
 	expect_value(__wrap_setns, fd, 200);
 	expect_value(__wrap_setns, nstype, CLONE_NEWIPC);
 	will_return(__wrap_setns, -EPERM);
-	assert_int_equal(ni_ns_enter(&target, &failed), -EPERM);
+	assert_int_equal(ni_ns_enter(&target, &failed, &unjoined), -EPERM);
 	assert_int_equal(failed, NI_NS_IPC);
+	assert_int_equal(unjoined, (1u << NI_NS_IPC) | (1u << NI_NS_NET)); /* net was never tried */
 
 	expect_value(__wrap_setns, fd, 300);
 	expect_value(__wrap_setns, nstype, CLONE_NEWIPC);
@@ -282,7 +309,7 @@ int main(void)
 		cmocka_unit_test(test_open_then_join), cmocka_unit_test(test_join_denied),
 		cmocka_unit_test(test_mask),           cmocka_unit_test(test_netns_names),
 		cmocka_unit_test(test_save_enter_restore), cmocka_unit_test(test_enter_restore_errors),
-		cmocka_unit_test(test_save_fails),
+		cmocka_unit_test(test_save_fails),     cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -179,53 +179,73 @@ static void test_problems(void **state)
 	ni_recipe_set_free(f->L, &set);
 }
 
-/* The C material (ni_recipe_l_material) against lua/recipe.lua's material_lua, the definition: same bytes. */
-static void test_native_material(void **state)
+/* One rule for step timeouts (ni_timeout_ms): sub-millisecond rounds up; non-finite, non-positive or absurd is a problem. */
+static void test_timeouts(void **state)
 {
-	static const char chunk[] =
-		"local M = ...\n"
-		"local fc = { src = 'local x = 1\\nreturn x\\n', chunkname = '@t.lua', file = 't.lua' }\n"
-		"local shared = { 1, 2 }\n"
-		"local cyc = {}; cyc.self = cyc\n"
-		"local deep = {}; local d = deep; for i = 1, 150 do d.next = { i }; d = d.next end\n"
-		"local mt = setmetatable({ a = 1 }, { __index = function() return 5 end })\n"
-		"local wide = {}; for i = 1, 300 do wide['k' .. i] = i % 7 == 0 and { i, 'x' } or tostring(i) end\n"
-		"local big = {}; for i = 1, 60000 do big['key' .. i] = i end\n"
-		"local up = { 'captured' }\n"
-		"local function f(a) return a, up end\n"
-		"local bigf = {}; for i = 1, 60000 do bigf['f' .. i] = f end\n"
-		"local cases = { 's', '', 1, -0.0, 1.5, 1e300, 0/0, math.huge, -math.huge, math.mininteger, true, false,\n"
-		"  { yaml = { name = 'k', sysctl = { ['net.ipv4.ip_forward'] = '1', ['net.core.somaxconn'] = 4096 } } },\n"
-		"  { 'a', 'b', x = 1, [true] = 2, [1.5] = 3, [-7] = 'neg' },\n"
-		"  { a = shared, b = shared, c = { shared } }, cyc, deep, mt, { m = mt, n = mt },\n"
-		"  { f = f, g = print, h = f, list = { f } }, wide, big, bigf,\n"
-		"  { ['a\\0b'] = 1, a = 2, ['a\\0a'] = 3, ['\\xc3\\xa4'] = 4, B = 5, [''] = 6 },\n"
-		"  { [shared] = 1, [f] = 2 }, { yaml = { nested = { deeper = { list = { 1, 2.5, 'three', false } } } } } }\n"
-		"for i = 1, #cases do\n"
-		"  local parts = { body = cases[i], when = 'once', shared = shared }\n"
-		"  local a = M._canon_material('rec', 'step' .. i, parts, fc)\n"
-		"  local b = M._canon_material_lua('rec', 'step' .. i, parts, fc)\n"
-		"  if a ~= b then return i, a, b end\n"
-		"end\n"
-		"return 0, #cases\n";
 	struct fixture *f = *state;
-	lua_State *L = f->L;
-	int top = lua_gettop(L);
+	struct ni_recipe_set set;
 
-	assert_int_equal(ni_lua_require_embedded(L, "recipe"), LUA_OK);
-	lua_pushcfunction(L, ni_recipe_l_material);
-	lua_setfield(L, -2, "native_material");
-	ni_lua_push_env(L);
-	assert_int_equal(ni_lua_load(L, "=native", chunk, sizeof(chunk) - 1, -1), LUA_OK);
-	lua_remove(L, -2);
-	lua_pushvalue(L, -2);
-	if (ni_lua_pcall(L, 1, 3) != LUA_OK)
-		fail_msg("%s", lua_tostring(L, -1));
-	if (lua_tointeger(L, -3) != 0)
-		fail_msg("case %d differs:\nC:   %.600s\nLua: %.600s", (int)lua_tointeger(L, -3), lua_tostring(L, -2),
-			 lua_tostring(L, -1));
-	assert_true(lua_tointeger(L, -2) >= 20);
-	lua_settop(L, top);
+	put(f, "10-t.lua",
+	    "recipe \"t\" {\n"
+	    "  step \"tiny\" { timeout = 0.0001, function() end },\n"
+	    "  step \"frac\" { timeout = 1.0005, function() end },\n"
+	    "  step \"year\" { timeout = 366 * 86400, function() end },\n"
+	    "}\n");
+	put(f, "20-t.yaml", "recipe: y\nsteps:\n  - name: tiny\n    timeout: 0.0001\n    exec: [true]\n");
+	assert_int_equal(load(f, &set), 0);
+	assert_int_equal(set.recipes[0].steps[0].timeout_ms, 1);
+	assert_int_equal(set.recipes[0].steps[1].timeout_ms, 1001);
+	assert_int_equal(set.recipes[0].steps[2].timeout_ms, 366L * 86400 * 1000);
+	assert_int_equal(set.recipes[1].steps[0].timeout_ms, 1);
+	ni_recipe_set_free(f->L, &set);
+
+	unlink("build/t/unit-recipe/20-t.yaml");
+	put(f, "10-t.lua",
+	    "recipe \"t\" {\n"
+	    "  step \"huge\" { timeout = math.huge, function() end },\n"
+	    "  step \"neg\" { timeout = -1, function() end },\n"
+	    "  step \"nan\" { timeout = 0/0, function() end },\n"
+	    "  step \"long\" { timeout = 366 * 86400 + 1, function() end },\n"
+	    "  step \"ok\" { timeout = 1, function() end },\n"
+	    "}\n");
+	assert_int_equal(load(f, &set), -EINVAL);
+	for (int line = 2; line <= 5; line++) {
+		char want[128];
+		snprintf(want, sizeof(want), "10-t.lua:%d: step '", line);
+		assert_non_null(strstr(f->problems, want));
+	}
+	assert_non_null(strstr(f->problems, "timeout must be a positive number of seconds, at most 31622400 (a year)"));
+	assert_null(strstr(f->problems, "step 'ok'"));
+	ni_recipe_set_free(f->L, &set);
+}
+
+/* Running out of Lua memory anywhere in a load is a reported problem, never an abort (every entry is protected). */
+static void test_load_out_of_memory(void **state)
+{
+	struct fixture *f = *state;
+	size_t headroom;
+	int r = -1;
+
+	net(f, "c", "x", "1");
+	put(f, "20-more.yaml", "recipe: more\nsteps:\n  - name: a\n    sysctl: { net.core.somaxconn: 1024 }\n");
+	for (headroom = 0; headroom <= (4u << 20) && r != 0; headroom += headroom < 8192 ? 256 : headroom / 4) {
+		lua_State *L = ni_lua_new(&f->ctx);
+		struct ni_recipe_set set;
+		size_t problems = 0;
+
+		assert_non_null(L);
+		ni_lua_limit_mem(L, headroom);
+		f->problems[0] = '\0';
+		r = ni_recipes_load(L, f->dir_fd, &set, collect, f, &problems);
+		if (r != 0) {
+			assert_int_equal(r, -EINVAL);
+			assert_true(problems > 0);
+			assert_non_null(strstr(f->problems, "memory"));
+		}
+		ni_recipe_set_free(L, &set);
+		ni_lua_close(L);
+	}
+	assert_int_equal(r, 0); /* and with enough room it loads */
 }
 
 int main(void)
@@ -234,7 +254,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_order_and_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fingerprints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_problems, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_native_material, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_out_of_memory, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

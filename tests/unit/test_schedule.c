@@ -1,7 +1,9 @@
-/* The engine's pure decisions: when a step is due and why, and the back-off after failures. */
+/* Scheduling: when a step is due and why (the pass, plan and status use one rule), and the back-off. */
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "engine.h"
+#include "schedule.h"
 #include "unit.h"
 
 #define FP_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -81,12 +83,75 @@ static void test_reason_names(void **state)
 		assert_string_equal(ni_reason_name((enum ni_reason)i), want[i]);
 }
 
+static void test_reason_name_bounds(void **state)
+{
+	(void)state;
+	assert_string_equal(ni_reason_name(NI_REASON_BACKOFF), "backoff");
+	assert_null(ni_reason_name(_NI_REASON_MAX));
+	assert_null(ni_reason_name((enum ni_reason)1000));
+	assert_null(ni_reason_name((enum ni_reason)-1));
+}
+
+static struct ni_step_decl decl_of(const char *when)
+{
+	struct ni_step_decl d = { .name = (char *)"s" };
+
+	snprintf(d.when, sizeof(d.when), "%s", when);
+	memcpy(d.fingerprint, FP_A, sizeof(FP_A));
+	return d;
+}
+
+/* status shows what the pass would do, by the same rule: due as new, changed or for a boot is pending. */
+static void test_status_result(void **state)
+{
+	struct ni_step_decl once = decl_of("once"), boot = decl_of("boot"), always = decl_of("always");
+	struct ni_step_decl odd = decl_of("weekly");
+	struct ni_step_record ok = rec_of(NI_RESULT_OK, FP_A, BOOT1), kept = rec_of(NI_RESULT_KEPT, FP_A, BOOT1);
+	struct ni_step_record changed = rec_of(NI_RESULT_OK, FP_B, BOOT1), old_boot = rec_of(NI_RESULT_OK, FP_A, BOOT2);
+	struct ni_step_record failed = rec_of(NI_RESULT_FAILED, FP_A, BOOT2);
+	struct ni_step_record interrupted = rec_of(NI_RESULT_INTERRUPTED, FP_A, BOOT2);
+	struct ni_step_record pending = rec_of(NI_RESULT_PENDING, FP_A, BOOT1);
+
+	(void)state;
+	assert_int_equal(ni_status_result(&once, NULL, BOOT1), NI_RESULT_PENDING);
+	assert_int_equal(ni_status_result(&once, &pending, BOOT1), NI_RESULT_PENDING);
+	assert_int_equal(ni_status_result(&once, &ok, BOOT1), NI_RESULT_OK);
+	assert_int_equal(ni_status_result(&once, &kept, BOOT1), NI_RESULT_KEPT);
+	assert_int_equal(ni_status_result(&once, &changed, BOOT1), NI_RESULT_PENDING);
+	assert_int_equal(ni_status_result(&once, &old_boot, BOOT1), NI_RESULT_OK);
+	assert_int_equal(ni_status_result(&boot, &old_boot, BOOT1), NI_RESULT_PENDING);
+	assert_int_equal(ni_status_result(&boot, &ok, BOOT1), NI_RESULT_OK);
+	assert_int_equal(ni_status_result(&always, &ok, BOOT1), NI_RESULT_OK); /* its last result */
+	/* failed and interrupted show as such, whatever the boot */
+	assert_int_equal(ni_status_result(&boot, &failed, BOOT1), NI_RESULT_FAILED);
+	assert_int_equal(ni_status_result(&boot, &interrupted, BOOT1), NI_RESULT_INTERRUPTED);
+	assert_int_equal(ni_status_result(&odd, &old_boot, BOOT1), NI_RESULT_OK); /* unknown when: as once */
+}
+
+static void test_when_names(void **state)
+{
+	enum ni_when w;
+
+	(void)state;
+	assert_int_equal(ni_when_from_name("boot", &w), 0);
+	assert_int_equal(w, NI_WHEN_BOOT);
+	assert_int_equal(ni_when_from_name("always", &w), 0);
+	assert_int_equal(w, NI_WHEN_ALWAYS);
+	assert_int_equal(ni_when_from_name("once", &w), 0);
+	assert_int_equal(w, NI_WHEN_ONCE);
+	assert_int_equal(ni_when_from_name("Boot", &w), -EINVAL);
+	assert_int_equal(ni_when_from_name(NULL, &w), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_due_table),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_reason_names),
+		cmocka_unit_test(test_reason_name_bounds),
+		cmocka_unit_test(test_status_result),
+		cmocka_unit_test(test_when_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

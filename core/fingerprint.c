@@ -1,0 +1,494 @@
+/* Step fingerprints: the canonical material of a step's parts, walked without recursion, and its SHA-256. */
+#define _GNU_SOURCE
+#include "fingerprint.h"
+
+#include <lauxlib.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define MATERIAL_MT "nodeinit.fingerprint.Material"
+#define LINES_FIELD "line_starts" /* file_ctx's cached line index */
+#define BUDGET 100000             /* values walked before the rest is elided */
+#define ELLIPSIS "\xe2\x80\xa6"
+
+/*
+ * A table or function being walked. Its value sits at stack index base; a table's keys, in order,
+ * at base + 1. The walk keeps its own stack of frames (a recipe can build tables nested tens of
+ * thousands deep at load time, more than the C stack would take).
+ */
+struct frame {
+	bool fn;
+	int stage; /* tables: 0 the next key, 1 its value, 2 the "," after it */
+	int base;
+	lua_Integer i, n; /* the next key or upvalue (1-based); a table's key count */
+};
+
+/* A key being ordered: its type name, then its number or its (or its tostring()'s) bytes. */
+struct key {
+	const char *tname;
+	bool isint;
+	lua_Integer ival;
+	lua_Number fval;
+	const char *s;
+	size_t len;
+	lua_Integer pos; /* in the unsorted keys table */
+};
+
+/* The walk's C memory, in a userdata whose __gc frees it: a raised error cannot leak it. */
+struct material {
+	struct ni_buf out;
+	struct frame *frames;
+	size_t n_frames, cap_frames;
+	struct key *keys;
+	size_t cap_keys;
+};
+
+struct walk {
+	lua_State *L;
+	struct material *m;
+	int seen, fc; /* stack indices: tables and functions met -> their number; the file context */
+	lua_Integer budget, ids;
+};
+
+static int material_gc(lua_State *L)
+{
+	struct material *m = luaL_checkudata(L, 1, MATERIAL_MT);
+
+	ni_buf_free(&m->out);
+	free(m->frames);
+	free(m->keys);
+	*m = (struct material){ 0 };
+	return 0;
+}
+
+/* Appends one part; parts are joined with '|'. */
+static void part2(struct walk *w, const char *a, size_t na, const char *b, size_t nb)
+{
+	struct ni_buf *o = &w->m->out;
+
+	if (o->len > 0)
+		ni_buf_putc(o, '|');
+	ni_buf_put(o, a, na);
+	ni_buf_put(o, b, nb);
+	if (o->err == -E2BIG)
+		luaL_error(w->L, "the step's fingerprint material is larger than %d MiB", (int)(NI_FINGERPRINT_MATERIAL_MAX >> 20));
+	if (o->err)
+		luaL_error(w->L, "not enough memory");
+}
+
+static void part(struct walk *w, const char *s, size_t n)
+{
+	part2(w, s, n, "", 0);
+}
+
+static void string_part(struct walk *w, const char *s, size_t n)
+{
+	char head[32];
+	size_t k = ni_i64_dec((int64_t)n, head + 1);
+
+	head[0] = 's';
+	head[k + 1] = ':';
+	part2(w, head, k + 2, s, n);
+}
+
+/* Lua's string `<` (lvm.c l_strcmp): strcoll over the pieces between embedded NULs. */
+static int lua_strcmp(const char *l, size_t ll, const char *r, size_t lr)
+{
+	for (;;) {
+		int t = strcoll(l, r);
+		size_t len;
+
+		if (t != 0)
+			return t;
+		len = strlen(l);
+		if (len == lr)
+			return len == ll ? 0 : 1;
+		if (len == ll)
+			return -1;
+		len++;
+		l += len, ll -= len, r += len, lr -= len;
+	}
+}
+
+/* Lua's number `<` across integers and floats (lvm.c LTintfloat, LTfloatint); keys are never NaN. */
+static bool int_lt_float(lua_Integer i, lua_Number f)
+{
+	if (i >= -(1LL << 53) && i <= (1LL << 53))
+		return (lua_Number)i < f; /* exact */
+	if (f >= 0x1p63)
+		return true;
+	if (f > -0x1p63)
+		return i < (lua_Integer)__builtin_ceil(f);
+	return false;
+}
+
+static bool float_lt_int(lua_Number f, lua_Integer i)
+{
+	if (i >= -(1LL << 53) && i <= (1LL << 53))
+		return f < (lua_Number)i;
+	if (f >= 0x1p63)
+		return false;
+	if (f >= -0x1p63)
+		return (lua_Integer)__builtin_floor(f) < i;
+	return true;
+}
+
+static bool num_lt(const struct key *a, const struct key *b)
+{
+	if (a->isint && b->isint)
+		return a->ival < b->ival;
+	if (!a->isint && !b->isint)
+		return a->fval < b->fval;
+	return a->isint ? int_lt_float(a->ival, b->fval) : float_lt_int(a->fval, b->ival);
+}
+
+/* The order lua/recipe.lua's sorted_keys() had: type name, then `<` for numbers and strings, else tostring. */
+static int key_cmp(const void *pa, const void *pb)
+{
+	const struct key *a = pa, *b = pb;
+	int t = strcmp(a->tname, b->tname);
+
+	if (t != 0)
+		return t;
+	if (!a->s)
+		return num_lt(a, b) ? -1 : num_lt(b, a) ? 1 : 0;
+	return lua_strcmp(a->s, a->len, b->s, b->len);
+}
+
+/* The keys of the table at t as pairs() lists them (a __pairs metamethod counts), into a new table on top. */
+static lua_Integer collect_keys(lua_State *L, int t)
+{
+	lua_Integer n = 0;
+
+	lua_newtable(L);
+	if (luaL_getmetafield(L, t, "__pairs") != LUA_TNIL) {
+		lua_pushvalue(L, t);
+		lua_call(L, 1, 3); /* keys, iter, state, control */
+		for (;;) {
+			lua_pushvalue(L, -3);
+			lua_pushvalue(L, -3);
+			lua_pushvalue(L, -3);
+			lua_call(L, 2, 1);
+			if (lua_isnil(L, -1)) {
+				lua_pop(L, 1);
+				break;
+			}
+			lua_pushvalue(L, -1);
+			lua_rawseti(L, -6, ++n);
+			lua_replace(L, -2); /* the new control value */
+		}
+		lua_pop(L, 3);
+		return n;
+	}
+	lua_pushnil(L);
+	while (lua_next(L, t)) {
+		lua_pop(L, 1);
+		lua_pushvalue(L, -1);
+		lua_rawseti(L, -3, ++n);
+	}
+	return n;
+}
+
+/* Pushes the keys of the table at t, in order, as a sequence; returns how many. */
+static lua_Integer sorted_keys(struct walk *w, int t)
+{
+	lua_State *L = w->L;
+	struct material *m = w->m;
+	lua_Integer n = collect_keys(L, t);
+	int keys = lua_gettop(L), strs = 0;
+
+	if ((size_t)n > m->cap_keys) {
+		struct key *k = realloc(m->keys, (size_t)n * sizeof(*k));
+		if (!k)
+			luaL_error(L, "not enough memory");
+		m->keys = k;
+		m->cap_keys = (size_t)n;
+	}
+	for (lua_Integer i = 1; i <= n; i++) {
+		struct key *k = &m->keys[i - 1];
+		int type = lua_rawgeti(L, keys, i);
+
+		*k = (struct key){ .tname = lua_typename(L, type), .pos = i };
+		if (type == LUA_TNUMBER) {
+			k->isint = lua_isinteger(L, -1);
+			k->ival = lua_tointeger(L, -1);
+			k->fval = lua_tonumber(L, -1);
+		} else if (type == LUA_TSTRING) {
+			k->s = lua_tolstring(L, -1, &k->len); /* anchored in keys */
+		} else {
+			if (!strs) {
+				lua_newtable(L);
+				lua_insert(L, -2);
+				strs = keys + 1;
+			}
+			luaL_tolstring(L, -1, NULL); /* __tostring and __name count, as in tostring() */
+			lua_pushvalue(L, -1);
+			lua_rawseti(L, strs, i);
+			k->s = lua_tolstring(L, -1, &k->len); /* anchored in strs until the keys are ordered */
+			lua_pop(L, 1);
+		}
+		lua_pop(L, 1);
+	}
+	if (n > 1)
+		qsort(m->keys, (size_t)n, sizeof(*m->keys), key_cmp);
+	lua_createtable(L, (int)n, 0);
+	for (lua_Integer i = 1; i <= n; i++) {
+		lua_rawgeti(L, keys, m->keys[i - 1].pos);
+		lua_rawseti(L, -2, i);
+	}
+	lua_replace(L, keys);
+	lua_settop(L, keys);
+	return n;
+}
+
+static void push_frame(struct walk *w, struct frame f)
+{
+	struct material *m = w->m;
+
+	if (m->n_frames == m->cap_frames) {
+		size_t cap = m->cap_frames ? 2 * m->cap_frames : 16;
+		struct frame *v = realloc(m->frames, cap * sizeof(*v));
+		if (!v)
+			luaL_error(w->L, "not enough memory");
+		m->frames = v;
+		m->cap_frames = cap;
+	}
+	m->frames[m->n_frames++] = f;
+}
+
+/* The cached start offset of each line of file_ctx.src (and one past the end); NULL without a src. */
+static const size_t *line_starts(struct walk *w, size_t *ret_n_lines)
+{
+	lua_State *L = w->L;
+	const char *src;
+	size_t len = 0, n = 1, *v;
+
+	if (lua_getfield(L, w->fc, LINES_FIELD) == LUA_TUSERDATA) {
+		v = lua_touserdata(L, -1);
+		lua_pop(L, 1);
+		*ret_n_lines = v[0];
+		return v + 1;
+	}
+	lua_pop(L, 1);
+	lua_getfield(L, w->fc, "src");
+	src = lua_tolstring(L, -1, &len);
+	if (!src)
+		luaL_error(L, "fingerprint material: the file context has no src");
+	for (const char *p = src; (p = memchr(p, '\n', len - (size_t)(p - src))); p++)
+		n++;
+	v = lua_newuserdatauv(L, (n + 2) * sizeof(*v), 0);
+	v[0] = n;
+	v[1] = 0;
+	n = 1;
+	for (size_t i = 0; i < len; i++)
+		if (src[i] == '\n')
+			v[1 + n++] = i + 1;
+	v[1 + n] = len + 1; /* as if src ended with one more "\n" */
+	lua_setfield(L, w->fc, LINES_FIELD);
+	lua_pop(L, 1);
+	*ret_n_lines = n;
+	return v + 1;
+}
+
+static void function_part(struct walk *w, int idx)
+{
+	lua_State *L = w->L;
+	lua_Debug ar;
+	const char *chunk;
+	size_t chunk_len;
+
+	lua_pushvalue(L, idx);
+	lua_getinfo(L, ">S", &ar);
+	lua_getfield(L, w->fc, "chunkname");
+	chunk = lua_tolstring(L, -1, &chunk_len);
+	if (ni_streq(ar.what, "C")) {
+		part(w, "cfunction", 9);
+	} else if (chunk && ar.srclen == chunk_len && memcmp(ar.source, chunk, chunk_len) == 0) {
+		/* its own lines: what defines it, not where it sits in the file */
+		size_t n_lines, a = ar.linedefined > 1 ? (size_t)ar.linedefined : 1, b = 0;
+		const size_t *starts = line_starts(w, &n_lines);
+		const char *src;
+
+		if (ar.lastlinedefined > 0)
+			b = (size_t)ar.lastlinedefined < n_lines ? (size_t)ar.lastlinedefined : n_lines;
+		lua_getfield(L, w->fc, "src");
+		src = lua_tostring(L, -1);
+		if (a <= b)
+			part2(w, "f:", 2, src + starts[a - 1], starts[b] - 1 - starts[a - 1]);
+		else
+			part(w, "f:", 2);
+		lua_pop(L, 1);
+	} else {
+		char line[24];
+		size_t k = ni_i64_dec(ar.linedefined, line + 1);
+
+		line[0] = ':';
+		part2(w, "f:", 2, ar.source, ar.srclen);
+		ni_buf_put(&w->m->out, line, k + 1); /* an error sticks: the next part raises it */
+	}
+	lua_pop(L, 1);
+}
+
+/* Walks the value on top of the stack: a scalar is written and popped; a table or function stays as a new frame. */
+static void value(struct walk *w)
+{
+	lua_State *L = w->L;
+	int type = lua_type(L, -1), top = lua_gettop(L);
+	char num[64];
+	size_t len;
+	const char *s;
+	int k;
+
+	luaL_checkstack(L, 8, "fingerprint material");
+	if (--w->budget < 0) {
+		part(w, ELLIPSIS, 3);
+		lua_pop(L, 1);
+		return;
+	}
+	switch (type) {
+	case LUA_TSTRING:
+		s = lua_tolstring(L, -1, &len);
+		string_part(w, s, len);
+		lua_pop(L, 1);
+		return;
+	case LUA_TNUMBER:
+		/* string.format("%.17g", v) converted an integer to a float first, as this does */
+		k = snprintf(num, sizeof(num), "%c%.17g", lua_isinteger(L, -1) ? 'i' : 'n', (double)lua_tonumber(L, -1));
+		part(w, num, (size_t)k);
+		lua_pop(L, 1);
+		return;
+	case LUA_TBOOLEAN:
+		part(w, lua_toboolean(L, -1) ? "true" : "false", lua_toboolean(L, -1) ? 4 : 5);
+		lua_pop(L, 1);
+		return;
+	case LUA_TNIL:
+		part(w, "nil", 3);
+		lua_pop(L, 1);
+		return;
+	default:
+		break;
+	}
+	lua_pushvalue(L, -1);
+	if (lua_rawget(L, w->seen) != LUA_TNIL) {
+		num[0] = '@';
+		k = (int)ni_i64_dec((int64_t)lua_tointeger(L, -1), num + 1) + 1;
+		part(w, num, (size_t)k);
+		lua_pop(L, 2);
+		return;
+	}
+	lua_pop(L, 1);
+	if (type != LUA_TTABLE && type != LUA_TFUNCTION) {
+		s = luaL_typename(L, -1);
+		part(w, s, strlen(s));
+		lua_pop(L, 1);
+		return;
+	}
+	lua_pushvalue(L, -1);
+	lua_pushinteger(L, ++w->ids);
+	lua_rawset(L, w->seen);
+	if (type == LUA_TFUNCTION) {
+		function_part(w, top);
+		push_frame(w, (struct frame){ .fn = true, .base = top, .i = 1 });
+		return;
+	}
+	part(w, "{", 1);
+	push_frame(w, (struct frame){ .base = top, .i = 1, .n = sorted_keys(w, top) });
+}
+
+/* One move of the walk on the innermost frame. */
+static void step(struct walk *w)
+{
+	lua_State *L = w->L;
+	struct frame *f = &w->m->frames[w->m->n_frames - 1];
+	const char *name;
+
+	if (f->fn) {
+		name = lua_getupvalue(L, f->base, (int)f->i);
+		if (!name) {
+			lua_settop(L, f->base - 1);
+			w->m->n_frames--;
+			return;
+		}
+		f->i++;
+		if (ni_streq(name, "_ENV")) {
+			lua_pop(L, 1);
+			return;
+		}
+		part2(w, "u:", 2, name, strlen(name));
+		ni_buf_putc(&w->m->out, '=');
+		value(w);
+		return;
+	}
+	switch (f->stage) {
+	case 0:
+		if (f->i > f->n) {
+			part(w, "}", 1);
+			lua_settop(L, f->base - 1);
+			w->m->n_frames--;
+			return;
+		}
+		f->stage = 1;
+		lua_rawgeti(L, f->base + 1, f->i);
+		value(w); /* f may move: not used after this */
+		return;
+	case 1:
+		f->stage = 2;
+		part(w, "=", 1);
+		lua_rawgeti(L, f->base + 1, f->i);
+		lua_gettable(L, f->base); /* t[k], as the Lua definition read it (__index counts) */
+		value(w);
+		return;
+	default:
+		f->stage = 0;
+		f->i++;
+		part(w, ",", 1);
+		return;
+	}
+}
+
+int ni_fingerprint_l_material(lua_State *L)
+{
+	struct walk w = { .L = L, .budget = BUDGET };
+	size_t len;
+	const char *s;
+
+	luaL_checkstring(L, 1);
+	luaL_checkstring(L, 2);
+	luaL_checkany(L, 3);
+	luaL_checktype(L, 4, LUA_TTABLE);
+	lua_settop(L, 4);
+	w.fc = 4;
+	lua_newtable(L);
+	w.seen = lua_gettop(L);
+	w.m = lua_newuserdatauv(L, sizeof(*w.m), 0);
+	*w.m = (struct material){ .out = NI_BUF_INIT(NI_FINGERPRINT_MATERIAL_MAX) };
+	if (luaL_newmetatable(L, MATERIAL_MT)) {
+		lua_pushcfunction(L, material_gc);
+		lua_setfield(L, -2, "__gc");
+	}
+	lua_setmetatable(L, -2);
+
+	part(&w, "nodeinit-step-1", 15);
+	s = lua_tolstring(L, 1, &len);
+	string_part(&w, s, len);
+	s = lua_tolstring(L, 2, &len);
+	string_part(&w, s, len);
+	lua_pushvalue(L, 3);
+	value(&w);
+	while (w.m->n_frames > 0)
+		step(&w);
+	if (w.m->out.err)
+		return luaL_error(L, "not enough memory");
+	lua_pushlstring(L, w.m->out.p, w.m->out.len);
+	ni_buf_free(&w.m->out);
+	return 1;
+}
+
+void ni_fingerprint_hex(const char *material, size_t len, char ret_hex[NI_SHA256_HEX_LEN + 1])
+{
+	ni_sha256_hex(material, len, ret_hex);
+}

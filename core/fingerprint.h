@@ -1,0 +1,35 @@
+/* Step fingerprints: THE canonical material of a step (what defines it) and its SHA-256. */
+#ifndef NI_FINGERPRINT_H
+#define NI_FINGERPRINT_H
+
+#include <lua.h>
+#include <stddef.h>
+
+#include "digest.h"
+
+/*
+ * The material is "nodeinit-step-1", the recipe name, the step name and the canonical text of the
+ * step's parts, joined with '|'. Canonical text, value by value, in a depth-first walk:
+ *   string "s<bytes>:<bytes>"; number "i" (integer) or "n" (float), then "%.17g" of it as a float;
+ *   true, false, nil; a table or function seen before "@<n>" (n counts tables and functions in the
+ *   order first met); a table "{", then for each key in order: key, "=", value, ",", then "}" (keys
+ *   as pairs() lists them, ordered by type name, then numbers and strings by Lua's `<`, others by
+ *   tostring(); values as t[k] gives them); a function "cfunction", or "f:" and its own source lines
+ *   when it comes from the recipe file, else "f:<source>:<first line>", then "u:<name>=" and the
+ *   value of each upvalue but _ENV; any other value its type name.
+ * After 100000 values each further one is "…". These bytes decide whether a `once` step re-runs after
+ * an upgrade: tests/unit/test_fingerprint.c pins them, change nothing here without a new version tag.
+ */
+#define NI_FINGERPRINT_MATERIAL_MAX (64u << 20)
+
+/*
+ * Lua: material(recipe_name, step_name, parts, file_ctx) -> string. file_ctx is the file's table
+ * with src (its text) and chunkname ("@" .. file); a line index is cached in it. Raises on a material
+ * over NI_FINGERPRINT_MATERIAL_MAX bytes or out of memory.
+ */
+int ni_fingerprint_l_material(lua_State *L);
+
+/* The fingerprint of a material: lowercase hex SHA-256. */
+void ni_fingerprint_hex(const char *material, size_t len, char ret_hex[NI_SHA256_HEX_LEN + 1]);
+
+#endif

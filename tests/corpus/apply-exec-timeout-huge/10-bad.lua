@@ -1,0 +1,3 @@
+recipe "x" {
+  step "a" { function() exec.run { "true", timeout = math.huge } end },
+}

@@ -1,0 +1,3 @@
+recipe "x" {
+  step "a" { timeout = math.huge, function() end },
+}

@@ -1,0 +1,3 @@
+recipe "x" {
+  step "a" { timeout = 0/0, function() end },
+}

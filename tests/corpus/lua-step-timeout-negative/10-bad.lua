@@ -1,0 +1,3 @@
+recipe "x" {
+  step "a" { timeout = -1, function() end },
+}
