@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <lauxlib.h>
-#include <math.h>
 #include <stdarg.h>
 #include <string.h>
 

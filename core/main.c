@@ -311,6 +311,19 @@ static int cmd_status(struct ni_engine *e)
 	return e->ctx->opt.ready && !converged ? NI_EXIT_FAILED : NI_EXIT_OK;
 }
 
+/* In a protected call: prints its arguments as eval's result line (tab-separated, as print does). */
+static int print_results(lua_State *L)
+{
+	int top = lua_gettop(L);
+
+	for (int i = 1; i <= top; i++) {
+		fputs(luaL_tolstring(L, i, NULL), stdout);
+		fputs(i < top ? "\t" : "\n", stdout);
+		lua_pop(L, 1);
+	}
+	return 0;
+}
+
 /* eval FILE|-: one chunk against the host with every module and no checkpoints; prints its results. */
 static int cmd_eval(struct ni_ctx *ctx)
 {
@@ -340,21 +353,22 @@ static int cmd_eval(struct ni_ctx *ctx)
 		return NI_EXIT_FAILED;
 	}
 	ctx->step = "eval";
-	ni_lua_push_env(L);
-	if (ni_lua_load(L, chunkname, src, len, -1) != LUA_OK) {
+	if (ni_lua_push_env(L) != LUA_OK) {
+		fprintf(stderr, "nodeinit: eval: %s\n", lua_tostring(L, -1));
+		r = NI_EXIT_FAILED;
+	} else if (ni_lua_load(L, chunkname, src, len, -1) != LUA_OK) {
 		fprintf(stderr, "nodeinit: eval: %s\n", lua_tostring(L, -1));
 		r = NI_EXIT_USAGE;
 	} else if (ni_lua_pcall(L, 0, LUA_MULTRET) != LUA_OK) {
 		fprintf(stderr, "nodeinit: eval: %s\n", lua_tostring(L, -1));
 		r = NI_EXIT_FAILED;
 	} else {
-		int top = lua_gettop(L);
-		for (int i = 2; i <= top; i++) { /* 1 is the environment */
-			fputs(luaL_tolstring(L, i, NULL), stdout);
-			fputs(i < top ? "\t" : "\n", stdout);
-			lua_pop(L, 1);
-		}
-		r = NI_EXIT_OK;
+		/* tostring() may run __tostring: protected too */
+		lua_pushcfunction(L, print_results);
+		lua_insert(L, 2); /* 1 is the environment */
+		r = ni_lua_pcall(L, lua_gettop(L) - 2, 0) == LUA_OK ? NI_EXIT_OK : NI_EXIT_FAILED;
+		if (r != NI_EXIT_OK)
+			fprintf(stderr, "nodeinit: eval: %s\n", lua_tostring(L, -1));
 	}
 	ni_lua_close(L);
 	return r;
