@@ -1,31 +1,51 @@
-# nodeinit's image: one static binary on an empty base. Plain Dockerfile syntax, so the classic
-# builder and BuildKit both take it, with or without a registry:
-#   docker build -t nodeinit .                   the runtime image (the last stage)
+# nodeinit's image: one static binary on an empty base, for linux/amd64 and linux/arm64. Plain
+# Dockerfile syntax, so the classic builder and BuildKit both take it, with or without a registry:
+#   docker build -t nodeinit .                      the runtime image for the build machine's arch
+#   docker buildx build --platform linux/amd64,linux/arm64 .   both (BuildKit sets the platform ARGs)
 #   docker build --target dev -t nodeinit:debug .   the same binary on Debian, with a shell
-# `make image` does this on a machine with no registry (README: Image).
+# `make image` builds both arches and one OCI image index, on a machine with no registry (README: Image).
 ARG BASE=debian:bookworm-slim
+# BUILDPLATFORM and TARGETARCH are BuildKit's (from the machine and --platform); not declared up
+# here, where an empty ARG would hide them. The classic builder sets neither: its build stage runs
+# on linux/amd64 and builds for its own arch (or for --build-arg TARGETARCH=...).
 
-# --- build: the static binary and the runtime image's whole file tree, staged under /out.
-FROM ${BASE} AS build
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      gcc make liblua5.4-dev libyaml-dev libmd-dev libmbedtls-dev libjansson-dev libc6-dev file ca-certificates \
- && rm -rf /var/lib/apt/lists/*
+# --- build: the static binary and the runtime image's whole file tree, staged under /out. It runs on
+# the build machine's platform and cross-compiles for another arch, so no emulation is needed.
+FROM --platform=${BUILDPLATFORM:-linux/amd64} ${BASE} AS build
+ARG TARGETARCH
+# The packages below are all a static build needs (for another arch: Debian's cross gcc and that
+# arch's multiarch libraries, as ARM64_PKGS in the Makefile less what tests need); the stamps stop
+# the Makefile from installing its own lists (cmocka, valgrind, qemu, ...).
+RUN set -e; host=$(dpkg --print-architecture); arch=${TARGETARCH:-$host}; \
+    pkgs="make file ca-certificates"; \
+    if [ "$arch" = "$host" ]; then pkgs="$pkgs gcc libc6-dev liblua5.4-dev libyaml-dev libmd-dev libmbedtls-dev libjansson-dev"; \
+    elif [ "$arch" = arm64 ]; then dpkg --add-architecture arm64; \
+      pkgs="$pkgs gcc-aarch64-linux-gnu libc6-dev-arm64-cross liblua5.4-dev:arm64 libyaml-dev:arm64 libmd-dev:arm64 \
+       libmbedtls-dev:arm64 libjansson-dev:arm64"; \
+    else echo "cannot build for $arch on $host"; exit 1; fi; \
+    apt-get update; \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $pkgs; \
+    rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# The packages above are all a static build needs: the stamp stops the Makefile from installing its
-# development list too (cmocka, valgrind, strace, ...).
-RUN mkdir -p build && touch build/.deps-ok \
- && make static \
- && mkdir -p /out/rootfs/usr/bin /out/rootfs/etc/ssl/certs /out/dev/usr/local/bin /out/dev/etc/ssl/certs \
- && strip --strip-all -o /out/rootfs/nodeinit build/nodeinit \
- && ln -s /nodeinit /out/rootfs/usr/bin/nsenter \
- && cp /etc/ssl/certs/ca-certificates.crt /out/rootfs/etc/ssl/certs/ \
- && cp build/nodeinit /out/dev/nodeinit \
- && ln -s /nodeinit /out/dev/usr/local/bin/nsenter \
- && ln -s /nodeinit /out/dev/usr/local/bin/nodeinit \
- && cp /etc/ssl/certs/ca-certificates.crt /out/dev/etc/ssl/certs/ \
- && /out/rootfs/nodeinit version
+# make static ARCH=<arch> leaves build/nodeinit for the machine's own arch, build/<arch>/nodeinit else.
+RUN set -e; host=$(dpkg --print-architecture); arch=${TARGETARCH:-$host}; \
+    bin=build/nodeinit; [ "$arch" = "$host" ] || bin=build/$arch/nodeinit; \
+    mkdir -p "$(dirname "$bin")" && touch build/.deps-ok "$(dirname "$bin")/.deps-ok"; \
+    make static ARCH="$arch"; \
+    case "$arch:$(file -b "$bin")" in \
+      amd64:*x86-64*"statically linked"*|arm64:*"ARM aarch64"*"statically linked"*) ;; \
+      *) echo "$bin is not a static $arch binary"; exit 1 ;; esac; \
+    mkdir -p /out/rootfs/usr/bin /out/rootfs/etc/ssl/certs /out/dev/usr/local/bin /out/dev/etc/ssl/certs; \
+    if [ "$arch" = "$host" ]; then strip --strip-all -o /out/rootfs/nodeinit "$bin"; \
+    else aarch64-linux-gnu-strip --strip-all -o /out/rootfs/nodeinit "$bin"; fi; \
+    ln -s /nodeinit /out/rootfs/usr/bin/nsenter; \
+    cp /etc/ssl/certs/ca-certificates.crt /out/rootfs/etc/ssl/certs/; \
+    cp "$bin" /out/dev/nodeinit; \
+    ln -s /nodeinit /out/dev/usr/local/bin/nsenter; \
+    ln -s /nodeinit /out/dev/usr/local/bin/nodeinit; \
+    cp /etc/ssl/certs/ca-certificates.crt /out/dev/etc/ssl/certs/; \
+    if [ "$arch" = "$host" ]; then /out/rootfs/nodeinit version; fi
 
 # --- dev: for debugging on a node (`kubectl exec ... -- bash`). The unstripped binary at /nodeinit,
 # `nsenter` in /usr/local/bin points to it (ahead of util-linux's /usr/bin/nsenter on PATH, which

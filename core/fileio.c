@@ -575,3 +575,18 @@ int ni_write_atomic_at(int dir_fd, const char *name, const void *data, size_t le
 	/* The rename is durable once the directory is. */
 	return flags & NI_WRITE_SYNC ? ni_fsync_dir(dir_fd) : 0;
 }
+
+int ni_opendir_at(int dir_fd, DIR **ret)
+{
+	_cleanup_close_ int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d)
+		return -errno;
+	fd = -1; /* d owns it now */
+	*ret = d;
+	return 0;
+}

@@ -2,6 +2,7 @@
 #ifndef NI_FILEIO_H
 #define NI_FILEIO_H
 
+#include <dirent.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -120,5 +121,8 @@ enum {
  */
 int ni_write_atomic_at(int dir_fd, const char *name, const void *data, size_t len, unsigned flags,
 		       const struct ni_file_attrs *attrs, enum ni_file_change *ret_change, char *why);
+
+/* A DIR stream over the directory dir_fd names (O_PATH too: "." is reopened readable); closedir it. */
+int ni_opendir_at(int dir_fd, DIR **ret);
 
 #endif

@@ -4,6 +4,7 @@
 
 #include <lauxlib.h>
 #include <stdbool.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,8 +357,14 @@ static void value(struct walk *w)
 		lua_pop(L, 1);
 		return;
 	case LUA_TNUMBER:
-		/* string.format("%.17g", v) converted an integer to a float first, as this does */
-		k = snprintf(num, sizeof(num), "%c%.17g", lua_isinteger(L, -1) ? 'i' : 'n', (double)lua_tonumber(L, -1));
+		/* string.format("%.17g", v) converted an integer to a float first, as this does. A NaN's
+		 * sign is the CPU's choice (0/0 is -nan on x86-64, nan on arm64): every NaN is "-nan", as
+		 * x86-64 always wrote it, so one recipe has one fingerprint on both. */
+		if (!lua_isinteger(L, -1) && isnan(lua_tonumber(L, -1)))
+			k = snprintf(num, sizeof(num), "n-nan");
+		else
+			k = snprintf(num, sizeof(num), "%c%.17g", lua_isinteger(L, -1) ? 'i' : 'n',
+				     (double)lua_tonumber(L, -1));
 		part(w, num, (size_t)k);
 		lua_pop(L, 1);
 		return;

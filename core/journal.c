@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "statedir.h"
 #include "util.h"
 
@@ -76,7 +77,7 @@ int ni_state_set_aside(int dir_fd, const char *recipe, char ret_name[static NAME
 				r = renameat(dir_fd, file, dir_fd, ret_name) < 0 ? -errno : 0;
 		}
 		if (r == 0)
-			return ni_statedir_fsync_dir(dir_fd);
+			return ni_fsync_dir(dir_fd);
 		if (r != -EEXIST)
 			return r;
 	}
@@ -112,7 +113,7 @@ static int journal_append(int fd, struct ni_buf *b, int64_t *end)
 
 	if (b->err)
 		return b->err;
-	r = ni_statedir_write_all(fd, b->p, b->len);
+	r = ni_write_all(fd, b->p, b->len);
 	if (r == 0)
 		*end += (int64_t)b->len;
 	else if (ftruncate(fd, (off_t)*end) < 0) {
@@ -121,25 +122,55 @@ static int journal_append(int fd, struct ni_buf *b, int64_t *end)
 	return r;
 }
 
-/* A new journal appears complete with its header (temp file, then link), or not at all. */
+/* A new journal appears complete with its header (temp file, then link), or not at all. The temp
+ * file is ni_make_temp's, so ni_state_remove_temps() cleans up after a writer killed half way. */
 static int journal_create(int dir_fd, const char *file, const char *recipe)
 {
 	struct ni_buf b = NI_BUF_INIT(0);
+	_cleanup_close_ int fd = -1;
 	char tmp[NAME_MAX + 1];
 	int r;
 
 	ni_journal_put_header(&b, recipe);
 	if (b.err)
 		return b.err;
-	r = ni_statedir_write_temp(dir_fd, file, b.p, b.len, tmp);
+	fd = ni_make_temp(dir_fd, file, 0600, tmp);
+	if (fd < 0) {
+		ni_buf_free(&b);
+		return fd;
+	}
+	r = ni_write_all(fd, b.p, b.len);
 	ni_buf_free(&b);
-	if (r < 0)
-		return r;
-	r = linkat(dir_fd, tmp, dir_fd, file, 0) < 0 ? -errno : 0;
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r == 0 && close(steal_fd(&fd)) < 0 && errno != EINTR)
+		r = -errno;
+	if (r == 0)
+		r = linkat(dir_fd, tmp, dir_fd, file, 0) < 0 ? -errno : 0;
 	unlinkat(dir_fd, tmp, 0);
 	if (r < 0)
 		return r; /* -EEXIST: someone else made it first */
-	return ni_statedir_fsync_dir(dir_fd);
+	return ni_fsync_dir(dir_fd);
+}
+
+/* pread() until n bytes or the end of the file (*ret_n says how many): the repair reads the tail. */
+static int pread_full(int fd, void *p, size_t n, off_t off, size_t *ret_n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t k = pread(fd, (char *)p + got, n - got, off + (off_t)got);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	*ret_n = got;
+	return 0;
 }
 
 /* An existing journal: ours? Then cut a torn last line off, so the next line starts on its own. */
@@ -161,7 +192,7 @@ static int journal_repair(int fd, off_t size, const char *recipe)
 		ni_buf_free(&b);
 		return r;
 	}
-	r = ni_statedir_pread_all(fd, chunk, sizeof(magic), 0, &got);
+	r = pread_full(fd, chunk, sizeof(magic), 0, &got);
 	if (r < 0)
 		return r;
 	if (got < sizeof(magic) || memcmp(chunk, magic, sizeof(magic) - 1) != 0 ||
@@ -171,7 +202,7 @@ static int journal_repair(int fd, off_t size, const char *recipe)
 		size_t n = pos < (off_t)sizeof(chunk) ? (size_t)pos : sizeof(chunk);
 		const char *nl;
 
-		r = ni_statedir_pread_all(fd, chunk, n, pos - (off_t)n, &got);
+		r = pread_full(fd, chunk, n, pos - (off_t)n, &got);
 		if (r < 0)
 			return r;
 		if (got != n)

@@ -85,75 +85,6 @@ static bool when_ok(const char *when)
 	return fits(when, sizeof(((struct ni_step_decl *)0)->when)) && when[0];
 }
 
-/* ---- name index: open addressing over names owned by the state being built ---- */
-
-struct ni_name_slot {
-	const char *name;
-	size_t idx;
-};
-
-static uint64_t fnv1a(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-	return h;
-}
-
-static struct ni_name_slot *name_slot(const struct ni_name_index *ix, const char *name)
-{
-	size_t mask = ix->cap - 1, i = (size_t)fnv1a(name) & mask;
-
-	while (ix->slots[i].name && !ni_streq(ix->slots[i].name, name))
-		i = (i + 1) & mask;
-	return &ix->slots[i];
-}
-
-bool ni_name_index_get(const struct ni_name_index *ix, const char *name, size_t *ret_idx)
-{
-	const struct ni_name_slot *s;
-
-	if (ix->cap == 0)
-		return false;
-	s = name_slot(ix, name);
-	if (!s->name)
-		return false;
-	*ret_idx = s->idx;
-	return true;
-}
-
-/* Adds a name not yet present; the index keeps the pointer, not a copy. */
-int ni_name_index_put(struct ni_name_index *ix, const char *name, size_t idx)
-{
-	struct ni_name_slot *s;
-
-	if ((ix->used + 1) * 2 > ix->cap) {
-		struct ni_name_index bigger = { .cap = ix->cap ? ix->cap * 2 : 16 };
-
-		bigger.slots = calloc(bigger.cap, sizeof(*bigger.slots));
-		if (!bigger.slots)
-			return -ENOMEM;
-		for (size_t i = 0; i < ix->cap; i++)
-			if (ix->slots[i].name)
-				*name_slot(&bigger, ix->slots[i].name) = ix->slots[i];
-		bigger.used = ix->used;
-		free(ix->slots);
-		*ix = bigger;
-	}
-	s = name_slot(ix, name);
-	s->name = name;
-	s->idx = idx;
-	ix->used++;
-	return 0;
-}
-
-void ni_name_index_free(struct ni_name_index *ix)
-{
-	free(ix->slots);
-	*ix = (struct ni_name_index){ 0 };
-}
-
 /* ---- writing lines ---- */
 
 static bool must_escape(unsigned char c)
@@ -279,10 +210,8 @@ int ni_state_format(const char *recipe, const struct ni_step_decl *decls, size_t
 			continue; /* no longer declared: dropped */
 		if (!ni_step_record_ok(rec))
 			r = -EINVAL;
-		else if (!ni_name_index_get(&rec_ix, rec->name, &idx))
-			r = ni_name_index_put(&rec_ix, rec->name, i);
 		else
-			name_slot(&rec_ix, rec->name)->idx = i; /* last one wins, as when loading */
+			r = ni_name_index_put(&rec_ix, rec->name, i); /* last one wins, as when loading */
 	}
 	if (r == 0) {
 		ni_journal_put_header(&b, recipe);

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "name_index.h"
 #include "util.h"
 
 /*
@@ -93,16 +94,7 @@ int ni_legacy_format(const struct ni_legacy_record *r, struct ni_buf *b); /* -EI
 int ni_legacy_parse(const char *buf, size_t len, struct ni_legacy_record *ret); /* -EINVAL when not ours */
 void ni_legacy_record_free(struct ni_legacy_record *r);
 
-/* ---- for journal.c: the lines it appends, and the name index its plan keeps ---- */
-
-/* Open addressing over names owned by someone else (the index keeps pointers, not copies). */
-struct ni_name_index {
-	struct ni_name_slot *slots;
-	size_t cap, used;
-};
-bool ni_name_index_get(const struct ni_name_index *ix, const char *name, size_t *ret_idx);
-int ni_name_index_put(struct ni_name_index *ix, const char *name, size_t idx); /* a name not yet present */
-void ni_name_index_free(struct ni_name_index *ix);
+/* ---- for journal.c: the lines it appends ---- */
 
 /* Each appends one whole line to b (errors stay in b->err). The caller validated the arguments. */
 void ni_journal_put_header(struct ni_buf *b, const char *recipe);

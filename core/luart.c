@@ -32,6 +32,12 @@ static const char MODULES_KEY = 'M';  /* registry: name -> module table, the ori
 static const char TRUSTED_KEY = 'E';  /* registry: name -> loaded embedded (lua/) module */
 static const char MEMMSG_KEY = 'X';   /* registry: the memory limit message, made while memory was there */
 
+/*
+ * A step that holds one of these tables in an upvalue (`local file = file`) has in its fingerprint
+ * every function of the module and each function's upvalues (core/fingerprint.c): adding a function
+ * or an upvalue re-runs such `once` steps after an upgrade. test_fingerprint pins those fingerprints
+ * (tests/fixtures/modules): a change there is a decision to version the material, not an accident.
+ */
 static const struct {
 	const char *name;
 	lua_CFunction open;

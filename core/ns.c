@@ -159,6 +159,19 @@ int ni_ns_save(int self_proc_fd, struct ni_ns *target, struct ni_ns *ret_saved, 
 }
 
 /*
+ * setns(2), with one care for the mount namespace: the kernel refuses it (EINVAL) while another
+ * thread shares our fs_struct (cwd, root). qemu-user runs such a thread in every emulated process, and
+ * a helper thread of ours would too; unshare(CLONE_FS) gives this thread its own, and changes nothing
+ * for a process whose fs_struct is already its own.
+ */
+static int enter_one(int fd, int flag)
+{
+	if (flag == CLONE_NEWNS && unshare(CLONE_FS) < 0)
+		return -errno;
+	return setns(fd, flag) < 0 ? -errno : 0;
+}
+
+/*
  * Joins the open namespaces in order, stopping at the first failure, then checks that every fd that
  * was open got used, as runc's nsexec.c does, and hands back the kinds that did not.
  */
@@ -173,8 +186,7 @@ static int join_each(struct ni_ns *ns, bool close_joined, enum ni_ns_kind *ret_f
 		open |= 1u << k;
 		if (r < 0)
 			continue;
-		if (setns(ns->fd[k], kinds[k].flag) < 0) {
-			r = -errno;
+		if ((r = enter_one(ns->fd[k], kinds[k].flag)) < 0) {
 			*ret_failed = (enum ni_ns_kind)k;
 			continue;
 		}
@@ -196,9 +208,11 @@ int ni_ns_restore(const struct ni_ns *saved, enum ni_ns_kind *ret_failed)
 	int r = 0;
 
 	for (int k = 0; k < _NI_NS_MAX; k++) {
-		if (saved->fd[k] >= 0 && setns(saved->fd[k], kinds[k].flag) < 0 && r == 0) {
+		int q;
+
+		if (saved->fd[k] >= 0 && (q = enter_one(saved->fd[k], kinds[k].flag)) < 0 && r == 0) {
 			*ret_failed = (enum ni_ns_kind)k;
-			r = -errno;
+			r = q;
 		}
 	}
 	return r;

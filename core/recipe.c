@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "file.h"
+#include "fileio.h"
 #include "fingerprint.h"
 #include "luart.h"
 #include "util.h"
@@ -86,7 +86,7 @@ static int read_file(int dir_fd, const char *name, char **ret, size_t *ret_len)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -EISDIR;
-	return ni_file_read_fd(fd, NI_RECIPE_MAX_SIZE, ret, ret_len);
+	return ni_read_fd_bounded(fd, NI_RECIPE_MAX_SIZE, ret, ret_len);
 }
 
 static char *field_string(lua_State *L, int idx, const char *key)

@@ -1,255 +1,20 @@
 /* The state dir on the host: opened and trusted only when no other user can change it, its lock,
- * temp-file cleanup, the index and the legacy record; and (one section) the file I/O they share. */
+ * temp-file cleanup, the index and the legacy record. Its file I/O is core/fileio.c's. */
 #define _GNU_SOURCE
 #include "statedir.h"
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <inttypes.h>
-#include <linux/openat2.h>
 #include <poll.h>
 #include <stdio.h>
 #include <sys/file.h>
-#include <sys/random.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "util.h"
 
 #define LOCK_POLL_MS 50
 
-/* ==== The state dir's file I/O ====
- * One section, each helper with exactly one role, so that it can be swapped for core/fileio.c's in
- * one commit: write_all -> ni_write_all, read_fd -> ni_read_fd_bounded, make_temp -> ni_make_temp
- * (same ".<name>.tmp.<16 hex>" names, which ni_state_remove_temps() relies on), write_atomic (with
- * same_content) -> ni_write_atomic_at(skip when identical, mode 0600), fsync_dir -> ni_fsync_dir,
- * open_in_root -> the one path resolver, mkdir_p -> "mkdir -p inside a root". pread_all has no
- * counterpart yet (the journal's repair reads its tail). The trust rules are not I/O: they stay below. */
-
-int ni_statedir_write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t k = write(fd, c, n);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (k == 0)
-			return -EIO;
-		c += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
-int ni_statedir_pread_all(int fd, void *p, size_t n, off_t off, size_t *ret_n)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t k = pread(fd, (char *)p + got, n - got, off + (off_t)got);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (k == 0)
-			break;
-		got += (size_t)k;
-	}
-	*ret_n = got;
-	return 0;
-}
-
-/* Reads fd to its end, at most max bytes (-EFBIG past it); size_hint (fstat's) sizes the first allocation. */
-static int read_fd(int fd, size_t size_hint, size_t max, char **ret_buf, size_t *ret_len)
-{
-	_cleanup_free_ char *buf = NULL;
-	size_t len = 0, cap;
-
-	if (size_hint > max)
-		return -EFBIG;
-	cap = size_hint + 1; /* one more, to see EOF without growing */
-	buf = malloc(cap);
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t k;
-
-		if (len == cap) {
-			char *p;
-
-			if (cap > max)
-				return -EFBIG;
-			p = realloc(buf, cap * 2);
-			if (!p)
-				return -ENOMEM;
-			buf = p;
-			cap *= 2;
-		}
-		k = read(fd, buf + len, cap - len);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (k == 0)
-			break;
-		len += (size_t)k;
-	}
-	*ret_buf = steal_pointer(&buf);
-	*ret_len = len;
-	return 0;
-}
-
-int ni_statedir_fsync_dir(int dir_fd)
-{
-	_cleanup_close_ int fd = -1;
-
-	/* dir_fd is O_PATH, which fsync refuses */
-	fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	return fsync(fd) < 0 ? -errno : 0;
-}
-
-/* Creates ".<name>.tmp.<random>" exclusively, mode 0600; its name goes to tmp[NAME_MAX + 1]. */
-static int make_temp(int dir_fd, const char *name, char tmp[static NAME_MAX + 1])
-{
-	for (int attempt = 0; attempt < 16; attempt++) {
-		uint64_t rnd;
-		int fd;
-
-		if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
-			struct timespec ts;
-
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			rnd = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 32 ^ (uint64_t)getpid() << 16 ^ (uint64_t)attempt;
-		}
-		if (snprintf(tmp, NAME_MAX + 1, ".%s.tmp.%016" PRIx64, name, rnd) > NAME_MAX)
-			return -ENAMETOOLONG;
-		fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
-		if (fd >= 0 || errno != EEXIST)
-			return fd >= 0 ? fd : -errno;
-	}
-	return -EEXIST;
-}
-
-int ni_statedir_write_temp(int dir_fd, const char *name, const void *data, size_t len, char tmp[static NAME_MAX + 1])
-{
-	_cleanup_close_ int fd = -1;
-	int r;
-
-	fd = make_temp(dir_fd, name, tmp);
-	if (fd < 0)
-		return fd;
-	r = ni_statedir_write_all(fd, data, len);
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (r == 0 && close(steal_fd(&fd)) < 0 && errno != EINTR)
-		r = -errno;
-	if (r < 0)
-		unlinkat(dir_fd, tmp, 0);
-	return r;
-}
-
-static bool same_content(int dir_fd, const char *name, const void *data, size_t len)
-{
-	_cleanup_free_ char *old = NULL;
-	size_t old_len;
-	struct stat st;
-
-	if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size != len || (st.st_mode & 07777) != 0600)
-		return false;
-	return ni_statedir_read_file(dir_fd, name, &old, &old_len) == 0 && old_len == len &&
-	       memcmp(old, data, len) == 0;
-}
-
-/* systemd's write_string_file_atomic_at, minus the EBUSY fallback: our files are never bind mounts. */
-int ni_statedir_write_atomic(int dir_fd, const char *name, const void *data, size_t len)
-{
-	char tmp[NAME_MAX + 1];
-	int r;
-
-	if (same_content(dir_fd, name, data, len))
-		return 0; /* the idle loop rewrites nothing */
-	r = ni_statedir_write_temp(dir_fd, name, data, len, tmp);
-	if (r < 0)
-		return r;
-	if (renameat(dir_fd, tmp, dir_fd, name) < 0) {
-		r = -errno;
-		unlinkat(dir_fd, tmp, 0);
-		return r;
-	}
-	return ni_statedir_fsync_dir(dir_fd);
-}
-
-/* Opens path below root_fd with symlinks resolved inside root_fd, where the kernel can (5.6+).
- * flags: O_PATH | O_DIRECTORY, or O_PATH | O_NOFOLLOW to look at a last component that may be a link. */
-static int open_in_root(int root_fd, const char *path, int flags)
-{
-	struct open_how how = {
-		.flags = (uint64_t)(flags | O_CLOEXEC),
-		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-	};
-	int fd;
-
-	for (int attempt = 0; attempt < 8; attempt++) {
-		fd = (int)syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
-		if (fd >= 0)
-			return fd;
-		if (errno != EAGAIN && errno != EINTR)
-			break; /* EAGAIN: a rename raced the lookup */
-	}
-	/* ENOSYS: an old kernel; EPERM: an old seccomp profile. After setns our / is the host's anyway. */
-	if (errno != ENOSYS && errno != EPERM)
-		return -errno;
-	fd = openat(root_fd, path, flags | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
-}
-
-/* mkdir -p of the normalized path "a/b/c" below root_fd: missing parents 0755, the last one 0700. */
-static int mkdir_p(int root_fd, char *path, size_t n, int *ret_fd)
-{
-	_cleanup_close_ int parent = -1;
-	int fd;
-
-	/* walk the prefixes from the top, making what is missing */
-	for (size_t end = 0; end <= n; end++) {
-		if (end < n && path[end] != '/')
-			continue;
-		const char *comp = path + end;
-		bool last = end == n;
-
-		path[end] = '\0';
-		while (comp > path && comp[-1] != '/')
-			comp--;
-		fd = open_in_root(root_fd, path, O_PATH | O_DIRECTORY);
-		if (fd == -ENOENT) {
-			if (mkdirat(parent >= 0 ? parent : root_fd, comp, last ? 0700 : 0755) < 0 && errno != EEXIST)
-				fd = -errno;
-			else
-				fd = open_in_root(root_fd, path, O_PATH | O_DIRECTORY);
-		}
-		if (!last)
-			path[end] = '/';
-		if (fd < 0)
-			return fd;
-		ni_safe_close(parent);
-		parent = fd;
-	}
-	*ret_fd = steal_fd(&parent);
-	return 0;
-}
-
-/* ==== end of the file I/O section ==== */
 
 /* ---- trust ---- */
 
@@ -258,7 +23,7 @@ static const char RULE_WRITE[] =
 	"the state dir and its parents must not be writable by group or others (a parent may be a root-owned sticky dir)";
 static const char RULE_LINK[] = "a symlink on the way to the state dir must be owned by root";
 static const char RULE_FILE[] = "lock, index, legacy and <recipe>.state must be regular files owned by root";
-static const char RULE_MOVED[] = "the state dir changed while it was checked";
+static const char RULE_WALK[] = "no other user's symlink or directory may lie on the way to the state dir";
 
 /* Root, or the user we run as (then only that user could have planted anything). */
 static bool trusted_uid(uid_t uid)
@@ -271,7 +36,8 @@ static int refuse(struct ni_state_refusal *ret, const char *path, const char *na
 {
 	if (ret) {
 		*ret = (struct ni_state_refusal){ .uid = st ? st->st_uid : 0, .mode = st ? st->st_mode : 0, .rule = rule };
-		snprintf(ret->path, sizeof(ret->path), "/%s%s%s", path, *path && name ? "/" : "", name ? name : "");
+		snprintf(ret->path, sizeof(ret->path), "/%.*s%s%.*s", PATH_MAX - 1, path, *path && name ? "/" : "",
+			 NAME_MAX, name ? name : "");
 	}
 	return -ENOLINK;
 }
@@ -286,6 +52,55 @@ static const char *dir_rule(const struct stat *st, bool last)
 	return NULL;
 }
 
+/*
+ * The resolver refused a step (another user's link, or a way out of a directory a non-root user
+ * owns): name the directory the walk stood in, with its owner and mode, and our rule for it. As root,
+ * every such refusal breaks one of our rules too; RULE_WALK covers the rest (running as a non-root user).
+ */
+static int refuse_chase(int root_fd, const struct ni_chase *c, struct ni_state_refusal *ret)
+{
+	_cleanup_close_ int fd = -1;
+	struct ni_chase at;
+	const char *rule = NULL;
+	struct stat st;
+	bool have;
+
+	fd = ni_chase(root_fd, c->path, NI_CHASE_NOFOLLOW, 0, &at);
+	have = fd >= 0 && fstat(fd, &st) == 0;
+	if (have)
+		rule = dir_rule(&st, false);
+	return refuse(ret, c->path + 1, NULL, have ? &st : NULL, rule ? rule : RULE_WALK);
+}
+
+/* path ("a/b/c", "" for the root) inside root_fd, O_PATH, through the one resolver; flags as ni_chase's. */
+static int chase(int root_fd, const char *path, unsigned flags, struct ni_state_refusal *ret)
+{
+	struct ni_chase c;
+	int fd = ni_chase(root_fd, path, flags, 0, &c);
+
+	return fd == -ENOLINK ? refuse_chase(root_fd, &c, ret) : fd;
+}
+
+/* mkdir -p -m 0700: missing parents 0755 (the resolver makes them), the state dir itself 0700; never
+ * in a directory that fails our rules (it would be refused right after, and left behind). */
+static int make_dir(int root_fd, const char *path, struct ni_state_refusal *ret)
+{
+	_cleanup_close_ int dfd = -1;
+	struct ni_chase c;
+	const char *rule;
+
+	dfd = ni_chase(root_fd, path, NI_CHASE_PARENT | NI_CHASE_MKDIR, 0755, &c);
+	if (dfd == -ENOLINK)
+		return refuse_chase(root_fd, &c, ret);
+	if (dfd < 0)
+		return dfd;
+	if ((rule = dir_rule(&c.dir_st, false)))
+		return refuse(ret, c.path + 1, NULL, &c.dir_st, rule);
+	if (mkdirat(dfd, c.name, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
 static bool is_our_file(const char *name)
 {
 	size_t n = strlen(name), s = strlen(NI_STATE_SUFFIX);
@@ -297,18 +112,13 @@ static bool is_our_file(const char *name)
 /* Every file of ours in the dir: regular, owned by root. */
 static int check_files(int dir_fd, const char *path, struct ni_state_refusal *ret)
 {
-	int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
 	DIR *d;
-	int r = 0;
+	int r;
 
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		ni_safe_close(fd);
-		return -errno;
-	}
+	r = ni_opendir_at(dir_fd, &d);
+	if (r < 0)
+		return r;
 	while (r == 0 && (de = readdir(d))) {
 		struct stat st;
 
@@ -326,60 +136,22 @@ static int check_files(int dir_fd, const char *path, struct ni_state_refusal *re
 	return r;
 }
 
-/*
- * Checks root_fd, every prefix of path (a symlink there must be ours, the directory it leads to safe)
- * and the state dir dir_fd itself, by the names the operator gave. When a symlink was followed, the
- * directories above the state dir's real location are checked too, walking "..".
- */
-static int check_tree(int root_fd, char *path, size_t n, int dir_fd, struct ni_state_refusal *ret)
+/* The real ancestry of dir_fd, which the names did not show: up to root_fd or the real /. */
+static int check_real_parents(const struct stat *root_st, int dir_fd, const char *path,
+			      struct ni_state_refusal *ret)
 {
-	struct stat st, root_st, dir_st;
-	bool followed = false;
+	_cleanup_close_ int cur = openat(dir_fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	const char *rule;
+	struct stat st;
 	int r;
 
-	if (fstat(root_fd, &root_st) < 0 || fstat(dir_fd, &dir_st) < 0)
-		return -errno;
-	if (n > 0 && (rule = dir_rule(&root_st, false)))
-		return refuse(ret, "", NULL, &root_st, rule);
-	for (size_t end = 0; end <= n; end++) {
-		_cleanup_close_ int fd = -1;
-		bool last = end == n;
-
-		if (end < n && path[end] != '/')
-			continue;
-		path[end] = '\0';
-		fd = open_in_root(root_fd, *path ? path : ".", O_PATH | O_NOFOLLOW);
-		r = fd < 0 ? fd : fstat(fd, &st) < 0 ? -errno : 0;
-		if (r == 0 && S_ISLNK(st.st_mode)) {
-			followed = true;
-			if (!trusted_uid(st.st_uid))
-				r = refuse(ret, path, NULL, &st, RULE_LINK);
-			ni_safe_close(fd);
-			fd = r < 0 ? -1 : open_in_root(root_fd, *path ? path : ".", O_PATH | O_DIRECTORY);
-			if (r == 0 && (fd < 0 || fstat(fd, &st) < 0))
-				r = fd < 0 ? fd : -errno;
-		}
-		if (r == 0 && (rule = dir_rule(&st, last)))
-			r = refuse(ret, path, NULL, &st, rule);
-		if (r == 0 && last && (st.st_dev != dir_st.st_dev || st.st_ino != dir_st.st_ino))
-			r = refuse(ret, path, NULL, &st, RULE_MOVED);
-		if (!last)
-			path[end] = '/';
-		if (r < 0)
-			return r;
-	}
-	if (!followed)
-		return 0;
-	/* The real ancestry, which the names above did not show: up to root_fd or the real /. */
-	_cleanup_close_ int cur = openat(dir_fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	for (int depth = 0; cur >= 0 && depth < 256; depth++) {
 		struct stat up;
 		int next;
 
 		if (fstat(cur, &st) < 0)
 			return -errno;
-		if (st.st_dev == root_st.st_dev && st.st_ino == root_st.st_ino)
+		if (st.st_dev == root_st->st_dev && st.st_ino == root_st->st_ino)
 			return 0;
 		if ((rule = dir_rule(&st, false))) {
 			r = refuse(ret, path, NULL, &st, rule);
@@ -398,6 +170,63 @@ static int check_tree(int root_fd, char *path, size_t n, int dir_fd, struct ni_s
 		cur = next;
 	}
 	return cur < 0 ? -errno : -ELOOP;
+}
+
+/*
+ * Walks to the state dir by the names the operator gave and checks root_fd and every prefix of path
+ * on the way (a symlink there must be ours, the directory it leads to safe); the state dir's O_PATH
+ * fd is what the walk reached, so what was checked is what is used. When a symlink was followed, the
+ * directories above the state dir's real location are checked too, walking "..". A missing prefix is
+ * -ENOENT, after the ones above it passed.
+ */
+static int walk_tree(int root_fd, char *path, size_t n, int *ret_fd, struct ni_state_refusal *ret)
+{
+	_cleanup_close_ int dir_fd = -1;
+	struct stat st, root_st;
+	bool followed = false;
+	const char *rule;
+	int r;
+
+	if (fstat(root_fd, &root_st) < 0)
+		return -errno;
+	if (n > 0 && (rule = dir_rule(&root_st, false)))
+		return refuse(ret, "", NULL, &root_st, rule);
+	for (size_t end = 0; end <= n; end++) {
+		_cleanup_close_ int fd = -1;
+		bool last = end == n;
+
+		if (end < n && path[end] != '/')
+			continue;
+		path[end] = '\0';
+		fd = chase(root_fd, path, NI_CHASE_NOFOLLOW, ret);
+		r = fd < 0 ? fd : fstat(fd, &st) < 0 ? -errno : 0;
+		if (r == 0 && S_ISLNK(st.st_mode)) {
+			followed = true;
+			if (!trusted_uid(st.st_uid))
+				r = refuse(ret, path, NULL, &st, RULE_LINK);
+			ni_safe_close(fd);
+			fd = r < 0 ? -1 : chase(root_fd, path, 0, ret);
+			if (r == 0 && (fd < 0 || fstat(fd, &st) < 0))
+				r = fd < 0 ? fd : -errno;
+		}
+		if (r == 0 && !S_ISDIR(st.st_mode))
+			r = -ENOTDIR;
+		if (r == 0 && (rule = dir_rule(&st, last)))
+			r = refuse(ret, path, NULL, &st, rule);
+		if (!last)
+			path[end] = '/';
+		if (r < 0)
+			return r;
+		if (last)
+			dir_fd = steal_fd(&fd);
+	}
+	if (followed) {
+		r = check_real_parents(&root_st, dir_fd, path, ret);
+		if (r < 0)
+			return r;
+	}
+	*ret_fd = steal_fd(&dir_fd);
+	return 0;
 }
 
 int ni_statedir_open_file(int dir_fd, const char *name, int flags, struct stat *ret_st)
@@ -424,8 +253,16 @@ int ni_statedir_read_file(int dir_fd, const char *name, char **ret_buf, size_t *
 	fd = ni_statedir_open_file(dir_fd, name, O_RDONLY, &st);
 	if (fd < 0)
 		return fd;
-	return read_fd(fd, (uint64_t)st.st_size > NI_STATE_FILE_MAX ? SIZE_MAX : (size_t)st.st_size,
-		       NI_STATE_FILE_MAX, ret_buf, ret_len);
+	return ni_read_fd_bounded(fd, NI_STATE_FILE_MAX, ret_buf, ret_len);
+}
+
+int ni_statedir_write_atomic(int dir_fd, const char *name, const void *data, size_t len)
+{
+	/* ours and 0600 whatever was there (a replaced file of another user's is not carried over) */
+	const struct ni_file_attrs attrs = { .mode = 0600, .uid = geteuid(), .has_mode = true, .has_uid = true };
+	enum ni_file_change change;
+
+	return ni_write_atomic_at(dir_fd, name, data, len, NI_WRITE_SYNC | NI_WRITE_SKIP_SAME, &attrs, &change, NULL);
 }
 
 /* ---- the state dir and its lock ---- */
@@ -463,15 +300,12 @@ int ni_state_open(int root_fd, const char *state_dir, unsigned flags, int *ret_d
 	}
 	path[n] = '\0';
 
-	fd = open_in_root(root_fd, n ? path : ".", O_PATH | O_DIRECTORY);
-	if (fd == -ENOENT && !(flags & NI_STATE_OPEN_READ_ONLY)) {
-		r = mkdir_p(root_fd, path, n, &fd);
-		if (r < 0)
-			return r;
+	r = walk_tree(root_fd, path, n, &fd, ret_refusal);
+	if (r == -ENOENT && !(flags & NI_STATE_OPEN_READ_ONLY)) {
+		r = make_dir(root_fd, path, ret_refusal);
+		if (r == 0)
+			r = walk_tree(root_fd, path, n, &fd, ret_refusal);
 	}
-	if (fd < 0)
-		return fd;
-	r = check_tree(root_fd, path, n, fd, ret_refusal);
 	if (r == 0)
 		r = check_files(fd, path, ret_refusal);
 	if (r < 0)
@@ -544,17 +378,13 @@ static bool is_locked_temp(const char *f)
 
 int ni_state_remove_temps(int dir_fd)
 {
-	_cleanup_close_ int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
 	DIR *d;
-	int r = 0;
+	int r;
 
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d)
-		return -errno;
-	fd = -1; /* owned by d now */
+	r = ni_opendir_at(dir_fd, &d);
+	if (r < 0)
+		return r;
 	while ((de = readdir(d)))
 		if (is_locked_temp(de->d_name) && unlinkat(dirfd(d), de->d_name, 0) < 0 && errno != ENOENT && r == 0)
 			r = -errno;

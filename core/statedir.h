@@ -1,5 +1,5 @@
 /* core/statedir.h — the state dir on the host: open it (trusted only when it deserves it), its lock,
- * temp-file cleanup, the index and the legacy record, and the file I/O the journal shares. */
+ * temp-file cleanup, the index and the legacy record, and the trusted open of its files the journal shares. */
 #ifndef NI_STATEDIR_H
 #define NI_STATEDIR_H
 
@@ -35,9 +35,9 @@ enum {
 /*
  * Opens the state dir relative to root_fd (the host's /), O_PATH|O_DIRECTORY, and checks it, its
  * parents and the files in it against the trust rules. Without NI_STATE_OPEN_READ_ONLY a missing dir
- * is made (parents 0755, the state dir 0700, as `mkdir -p -m 0700`). Symlinks on the way resolve
- * inside root_fd (openat2 RESOLVE_IN_ROOT), so an absolute link on the host cannot lead into the
- * container. ".." components are refused (-EINVAL). -ENOLINK: refused, and *ret_refusal (may be NULL)
+ * is made (parents 0755, the state dir 0700, as `mkdir -p -m 0700`), never in a directory that fails
+ * the rules. Symlinks on the way resolve inside root_fd (ni_chase), so an absolute link on the host
+ * cannot lead into the container. ".." components are refused (-EINVAL). -ENOLINK: refused, and *ret_refusal (may be NULL)
  * says which path, its owner and mode, and the rule.
  */
 int ni_state_open(int root_fd, const char *state_dir, unsigned flags, int *ret_dir_fd,
@@ -76,13 +76,7 @@ int ni_statedir_open_file(int dir_fd, const char *name, int flags, struct stat *
 /* ni_statedir_open_file + a read of at most NI_STATE_FILE_MAX bytes (-EFBIG past it). */
 int ni_statedir_read_file(int dir_fd, const char *name, char **ret_buf, size_t *ret_len);
 
-/* The state dir's file I/O (statedir.c's one I/O section; fileio.c's counterparts are named there). */
-int ni_statedir_write_all(int fd, const void *p, size_t n);
-int ni_statedir_pread_all(int fd, void *p, size_t n, off_t off, size_t *ret_n);
-int ni_statedir_fsync_dir(int dir_fd);
-/* A complete temp file ".<name>.tmp.<16 hex>" (0600, written, fsynced, closed); gone on failure. */
-int ni_statedir_write_temp(int dir_fd, const char *name, const void *data, size_t len, char tmp[static NAME_MAX + 1]);
-/* Atomic replace of <name> (0600), skipped when it already holds exactly data. */
+/* Atomic, durable replace of <name> (0600, ours): ni_write_atomic_at, skipped when it already holds exactly data. */
 int ni_statedir_write_atomic(int dir_fd, const char *name, const void *data, size_t len);
 
 #endif

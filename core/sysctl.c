@@ -3,9 +3,12 @@
 #include "sysctl.h"
 
 #include <fcntl.h>
+#include <unistd.h>
 
-#include "file.h"
+#include "fileio.h"
 #include "util.h"
+
+#define FIRST_READ 4095 /* one page with room for the NUL */
 
 static bool is_blank(char c)
 {
@@ -48,23 +51,42 @@ int ni_sysctl_open(int root_fd, int *ret_fd)
 	return 0;
 }
 
-static int read_path(int proc_sys_fd, const char *path, char **ret_value)
+/*
+ * A value, read as ni_read_virtual_fd reads /proc: one read() from offset 0 (procfs formats the value
+ * whole per read; reading on could tear one the kernel changed in between). A page first, since
+ * nearly every value fits and the kernel allocates what a read asks for; a longer value is read again
+ * whole, from offset 0, up to NI_SYSCTL_VALUE_MAX. The trailing newline is dropped.
+ */
+static int read_value(int fd, char **ret_value, size_t *ret_len)
 {
 	_cleanup_free_ char *value = NULL;
-	_cleanup_close_ int fd = -1;
 	size_t len;
 	int r;
 
-	fd = openat(proc_sys_fd, path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	r = ni_file_read_fd(fd, NI_SYSCTL_VALUE_MAX, &value, &len);
+	r = ni_read_virtual_fd(fd, FIRST_READ, &value, &len);
+	if (r == -EFBIG) {
+		if (lseek(fd, 0, SEEK_SET) < 0)
+			return -errno;
+		r = ni_read_virtual_fd(fd, NI_SYSCTL_VALUE_MAX, &value, &len);
+	}
 	if (r < 0)
 		return r;
 	if (len > 0 && value[len - 1] == '\n')
 		value[len - 1] = '\0';
+	*ret_len = len;
 	*ret_value = steal_pointer(&value);
 	return 0;
+}
+
+static int read_path(int proc_sys_fd, const char *path, char **ret_value)
+{
+	_cleanup_close_ int fd = -1;
+	size_t len;
+
+	fd = openat(proc_sys_fd, path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return read_value(fd, ret_value, &len);
 }
 
 int ni_sysctl_read(int proc_sys_fd, const char *key, char **ret_value)
@@ -97,48 +119,6 @@ bool ni_sysctl_value_equal(const char *a, const char *b)
 	}
 }
 
-/* Reads a value at offset 0 with pread, leaving the offset for the write(); a short read is the whole value. */
-static int pread_value(int fd, char **ret_value, size_t *ret_len)
-{
-	_cleanup_free_ char *buf = NULL;
-	size_t len = 0, cap = 0;
-
-	for (;;) {
-		size_t want;
-		ssize_t n;
-
-		if (cap - len < 2) {
-			size_t ncap = cap ? 2 * cap : 256;
-			char *b;
-
-			if (ncap > NI_SYSCTL_VALUE_MAX + 2)
-				ncap = NI_SYSCTL_VALUE_MAX + 2;
-			b = realloc(buf, ncap);
-			if (!b)
-				return -ENOMEM;
-			buf = b;
-			cap = ncap;
-		}
-		want = cap - len - 1;
-		n = pread(fd, buf + len, want, (off_t)len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		len += (size_t)n;
-		if (len > NI_SYSCTL_VALUE_MAX)
-			return -EFBIG;
-		if ((size_t)n < want)
-			break; /* procfs hands a sysctl over in one read; a plain file ends here */
-	}
-	buf[len] = '\0';
-	if (len > 0 && buf[len - 1] == '\n')
-		buf[len - 1] = '\0';
-	*ret_len = len;
-	*ret_value = steal_pointer(&buf);
-	return 0;
-}
-
 int ni_sysctl_write(int proc_sys_fd, const char *key, const char *value, bool *ret_changed)
 {
 	_cleanup_free_ char *current = NULL, *line = NULL;
@@ -152,14 +132,17 @@ int ni_sysctl_write(int proc_sys_fd, const char *key, const char *value, bool *r
 	r = ni_sysctl_normalize(key, path);
 	if (r < 0)
 		return r;
-	/* One open for the read and the write (pread, then write() at offset 0): a key costs one openat. */
+	/* One open for the read and the write: a key costs one openat. The write goes at offset 0, where
+	 * the kernel takes a numeric value (kernel.sysctl_writes_strict). */
 	fd = openat(proc_sys_fd, path, O_RDWR | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
 	if (fd >= 0) {
-		r = pread_value(fd, &current, &cur_len);
+		r = read_value(fd, &current, &cur_len);
 		if (r < 0)
 			return r;
 		if (ni_sysctl_value_equal(current, value))
 			return 0;
+		if (lseek(fd, 0, SEEK_SET) < 0)
+			return -errno;
 	} else if (errno == EACCES) {
 		/* Not both readable and writable: a read-only key may still be equal; write-only keys
 		 * (vm.drop_caches is 0200) cannot be compared, so they are written. */

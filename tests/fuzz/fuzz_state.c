@@ -1,6 +1,7 @@
 /* libFuzzer target for the state files' text (core/journal_text.c): the journal, index and legacy parsers
  * never crash, and what they parsed formats and re-parses the same. `make fuzz` builds and runs it.
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Icore tests/fuzz/fuzz_state.c core/journal_text.c core/util.c -o fuzz_state
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Icore tests/fuzz/fuzz_state.c core/journal_text.c core/name_index.c core/util.c \
+ *     -o fuzz_state
  *   ./fuzz_state -max_total_time=60 CORPUS_DIR */
 #include <errno.h>
 #include <stdint.h>

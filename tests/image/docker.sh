@@ -152,17 +152,102 @@ image_build() {
 	image_sizes
 }
 
-# build_one TAG ARGS...: one docker build, its output kept in build/docker/build-*.log.
+# build_one TAG ARGS...: one docker build (or the command in the array DOCKER_BUILD), its output kept
+# in build/docker/build-*.log.
 build_one() {
 	local tag=$1 log
 	shift
 	log=$DOCKER_DIR/build-${tag//[:\/]/_}.log
 	img_say "building $tag (log: ${log#"$IMG_ROOT"/})"
-	if ! docker build "$@" -t "$tag" "$IMG_ROOT" > "$log" 2>&1; then
+	local -a cmd=(docker build)
+	[ -n "${DOCKER_BUILD[0]:-}" ] && cmd=("${DOCKER_BUILD[@]}")
+	if ! "${cmd[@]}" "$@" -t "$tag" "$IMG_ROOT" > "$log" 2>&1; then
 		img_say "docker build of $tag failed; the end of its log:"
 		tail -n 30 "$log" >&2
 		return 1
 	fi
+}
+
+# The multi-arch image: the runtime image for each of ARCHES, built on this machine's platform (the
+# build stage cross-compiles; FROM scratch needs no emulation), then one OCI image index for them.
+# Tools (README: Image): Debian packages no docker buildx, `docker manifest` works only against a
+# registry, and umoci edits one image of a layout; skopeo copies each image out of the docker daemon
+# into one OCI layout (blobs shared, no registry), and the index that lists them with their
+# platforms is one small JSON blob written here. `skopeo copy --all oci:DIR:TAG docker://...`
+# pushes the lot wherever a registry is reachable.
+ARCHES=${ARCHES:-amd64 arm64}
+OCI_DIR=${OCI_DIR:-$IMG_ROOT/build/image/oci}
+
+# arch_image ARCH: the tag of that arch's runtime image in the daemon.
+arch_image() { echo "${IMAGE%%:*}:${IMAGE#*:}-$1"; }
+
+# With BuildKit, which sets BUILDPLATFORM and TARGETARCH from --platform (the classic builder cannot
+# build one platform's stage from another's: it refuses the COPY). docker buildx when installed; else
+# the client of Debian's docker.io (/usr/bin/docker, 20.10), which with DOCKER_BUILDKIT=1 uses the
+# daemon's own BuildKit (a newer client without buildx cannot).
+image_build_arches() {
+	local src arch args got
+	local -a DOCKER_BUILD
+	if docker buildx version >/dev/null 2>&1; then
+		DOCKER_BUILD=(docker buildx build --load)
+	elif /usr/bin/docker version -f '{{.Client.Version}}' 2>/dev/null | grep -q '^20\.'; then
+		DOCKER_BUILD=(env DOCKER_BUILDKIT=1 /usr/bin/docker build --progress=plain)
+	else
+		img_say "no BuildKit client: install docker buildx, or Debian's docker.io for /usr/bin/docker"
+		return 1
+	fi
+	src=$(git -C "$IMG_ROOT" config --get remote.origin.url 2>/dev/null || true)
+	for arch in $ARCHES; do
+		args=(--network=host --platform "linux/$arch" --build-arg "BASE=$BASE" --build-arg "VERSION=$VERSION")
+		[ -n "$src" ] && args+=(--build-arg "SOURCE=$src")
+		build_one "$(arch_image "$arch")" "${args[@]}" --target runtime || return 1
+		# The index takes each image's platform from its config: check it is the one asked for.
+		got=$(docker image inspect -f '{{.Os}}/{{.Architecture}}' "$(arch_image "$arch")")
+		if [ "$got" != "linux/$arch" ]; then
+			img_say "$(arch_image "$arch") says it is $got, not linux/$arch"
+			return 1
+		fi
+	done
+}
+
+# image_index: $OCI_DIR, an OCI layout whose index.json names one image index (tag $VERSION) listing
+# the runtime image of each of ARCHES with its platform.
+image_index() {
+	img_apt skopeo python3 || return 1
+	local arch daemon=()
+	[ -n "${DOCKER_HOST:-}" ] && daemon=(--src-daemon-host "$DOCKER_HOST")
+	rm -rf "$OCI_DIR"
+	mkdir -p "$OCI_DIR"
+	for arch in $ARCHES; do
+		skopeo copy -q "${daemon[@]}" "docker-daemon:$(arch_image "$arch")" "oci:$OCI_DIR:$arch" \
+			>> "$DOCKER_DIR/skopeo.log" 2>&1 || { img_say "skopeo copy of $(arch_image "$arch") failed (log: build/docker/skopeo.log)"; return 1; }
+	done
+	python3 - "$OCI_DIR" "$VERSION" $ARCHES <<'PY' || return 1
+import hashlib, json, os, sys
+root, tag, arches = sys.argv[1], sys.argv[2], sys.argv[3:]
+def blob(digest):
+    algo, hexd = digest.split(":")
+    return os.path.join(root, "blobs", algo, hexd)
+index = json.load(open(os.path.join(root, "index.json")))
+by_tag = {m["annotations"]["org.opencontainers.image.ref.name"]: m for m in index["manifests"]}
+manifests = []
+for arch in arches:
+    m = by_tag[arch]
+    cfg = json.load(open(blob(json.load(open(blob(m["digest"])))["config"]["digest"])))
+    if (cfg["os"], cfg["architecture"]) != ("linux", arch):
+        sys.exit("image for %s says %s/%s" % (arch, cfg["os"], cfg["architecture"]))
+    manifests.append({"mediaType": m["mediaType"], "digest": m["digest"], "size": m["size"],
+                      "platform": {"architecture": arch, "os": "linux"}})
+body = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                   "manifests": manifests}, indent=2).encode()
+digest = "sha256:" + hashlib.sha256(body).hexdigest()
+open(blob(digest), "wb").write(body)
+json.dump({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+           "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest,
+                          "size": len(body), "annotations": {"org.opencontainers.image.ref.name": tag}}]},
+          open(os.path.join(root, "index.json"), "w"), indent=2)
+print("image index %s (%s) in %s: %s" % (tag, digest, root, ", ".join("linux/" + a for a in arches)))
+PY
 }
 
 image_sizes() {
@@ -179,7 +264,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	build)
 		docker_start || exit 1
 		trap docker_stop EXIT
-		base_ensure && image_build
+		base_ensure && image_build && image_build_arches && image_index
 		;;
 	base)
 		docker_start || exit 1

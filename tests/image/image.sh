@@ -2,7 +2,8 @@
 # `make image-test`: builds the image (cached when nothing changed) and runs it the way a hostPID
 # DaemonSet pod runs, against fake hosts: legacy STARTUP_SCRIPT, the nsenter name, what the image
 # holds, the refusal to start unprivileged, and recipes (the stock ones among them) from a
-# ConfigMap-like mount.
+# ConfigMap-like mount; and the multi-arch OCI index (both platforms listed, each binary a static ELF
+# of its arch).
 # Not part of `make test`: it needs docker (tests/image/docker.sh starts one of its own if none runs).
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/docker.sh"
@@ -73,6 +74,41 @@ if base_ensure && image_build; then
 else
 	not_ok "images $IMAGE and $DEBUG_IMAGE build"
 	summary
+fi
+
+# --- The multi-arch image: one runtime image per arch, cross-built, and the OCI index listing them.
+if image_build_arches && image_index > "$T/index.log" 2>&1; then
+	ok "multi-arch: images for $ARCHES and their OCI index build"
+	idx=$(skopeo inspect --raw "oci:$OCI_DIR:$VERSION" 2>&1)
+	platforms=$(python3 -c 'import json, sys
+d = json.load(sys.stdin)
+assert d["mediaType"] == "application/vnd.oci.image.index.v1+json", d["mediaType"]
+print(" ".join(sorted(m["platform"]["os"] + "/" + m["platform"]["architecture"] for m in d["manifests"])))' <<<"$idx" 2>&1)
+	check_eq "multi-arch: the index lists linux/amd64 and linux/arm64" "linux/amd64 linux/arm64" "$platforms"
+	# Each arch's files, chosen through the index as a client on that arch would choose them.
+	for arch in amd64 arm64; do
+		rm -rf "$T/img-$arch" "$T/root-$arch"
+		mkdir -p "$T/root-$arch"
+		skopeo copy -q --override-os linux --override-arch "$arch" "oci:$OCI_DIR:$VERSION" "dir:$T/img-$arch" >/dev/null 2>&1
+		for l in $(python3 -c 'import json, sys; print(" ".join(l["digest"].split(":")[1] for l in json.load(open(sys.argv[1]))["layers"]))' \
+			"$T/img-$arch/manifest.json" 2>/dev/null); do
+			tar -xf "$T/img-$arch/$l" -C "$T/root-$arch"
+		done
+		desc=$(file -b "$T/root-$arch/nodeinit" 2>&1)
+		case $arch in
+		amd64) want="ELF 64-bit LSB executable, x86-64" ;;
+		arm64) want="ELF 64-bit LSB executable, ARM aarch64" ;;
+		esac
+		check_contains "multi-arch: the $arch image's /nodeinit is $want" "$want" "$desc"
+		check_contains "multi-arch: the $arch image's /nodeinit is static" "statically linked" "$desc"
+		check_eq "multi-arch: the $arch image has the nsenter link" /nodeinit "$(readlink "$T/root-$arch/usr/bin/nsenter")"
+	done
+	if command -v qemu-aarch64-static >/dev/null; then
+		check_eq "multi-arch: the arm64 image's binary runs under qemu-user" "nodeinit $VERSION" \
+			"$(qemu-aarch64-static "$T/root-arm64/nodeinit" version 2>&1 | head -n 1 | cut -d' ' -f1-2)"
+	fi
+else
+	not_ok "multi-arch: images for $ARCHES and their OCI index build: $(tail -n 5 "$T/index.log")"
 fi
 
 # --- What the runtime image is.

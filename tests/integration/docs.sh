@@ -67,9 +67,9 @@ same_set "functions: lua/meta/*.lua and README's Modules table" meta "$meta_fns"
 for f in recipe step; do check "README's Writing recipes shows $f" grep -q "$f \"" <(section "Writing recipes"); done
 
 # Every make target the README names exists: `make X`, (make X, Y) and the Layout's "make a | b".
-named=$( { grep -o '[`(]make [a-z][a-z-]*\(, [a-z][a-z-]*\)*' "$README" | sed 's/^.make //; s/, / /g'
+named=$( { grep -o '[`(]make [a-z][a-z0-9-]*\(, [a-z][a-z0-9-]*\)*' "$README" | sed 's/^.make //; s/, / /g'
 	section Layout | sed -n 's/^Makefile .*make \(.*\)/\1/p' | tr '|' ' '; } | tr ' ' '\n' | grep . | sort -u)
-targets=$(make -qp -f Makefile 2>/dev/null | sed -n 's/^\([a-z][a-z-]*\):.*/\1/p' | sort -u)
+targets=$(make -qp -f Makefile 2>/dev/null | sed -n 's/^\([a-z][a-z0-9-]*\):.*/\1/p' | sort -u)
 missing=$(comm -23 <(words $named) <(words $targets) | tr '\n' ' ')
 check_eq "every make target the README names exists ($(echo $named))" "" "$missing"
 check "the README names make targets" test -n "$named"

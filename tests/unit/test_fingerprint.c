@@ -1,6 +1,7 @@
 /*
  * Golden fingerprints: the material and SHA-256 nodeinit 0.1.0 computed, for 32 value shapes and
- * every step of recipes/, examples/recipes/ and the upgrade fixture. A change here re-runs `once`
+ * every step of recipes/, examples/recipes/ and the upgrade fixture; and this release's for steps
+ * that capture a module table (tests/fixtures/modules). A change here re-runs `once`
  * steps on every upgraded node: do not update these values, version the material instead.
  */
 #define _GNU_SOURCE
@@ -161,6 +162,19 @@ static const struct {
 	{ "tests/fixtures/upgrade-v0.1.0/recipes", "yaml", "script", "b636671c9d0d2f29b8635b39fc405f4ebccc1a2554a5012570ea838bf452a222" },
 	{ "tests/fixtures/upgrade-v0.1.0/recipes", "yaml", "lua", "8e15808b31c7e9892cf4f8dce28b02b62cf719e7997e67be5e6a7fb278110a6c" },
 	{ "tests/fixtures/upgrade-v0.1.0/recipes", "yaml", "checked", "fd1fc5527cb05b6d0b82610410717f7fd85f6dc20695399aedd779174329814a" },
+	/*
+	 * Steps holding a module table in an upvalue (tests/fixtures/modules): their material walks every
+	 * function of the module and each function's upvalues (file's and yaml's have one). A new function
+	 * in a module, or a new upvalue in a binding, changes these and re-runs such `once` steps after an
+	 * upgrade: make that a decision (version the material), not an accident. Pinned from this release.
+	 */
+	{ "tests/fixtures/modules", "modules", "exec", "fb9196c1c0e01107533ece0c531c2b635163ed96c531383f421a9d8aaeca8792" },
+	{ "tests/fixtures/modules", "modules", "file", "f418f937e7cff2b4984b2c3fea9ceb415719ea91f443948aae79b51d7d124c31" },
+	{ "tests/fixtures/modules", "modules", "log", "fa9ec930a5ea604228b2a151fffa388e2420f9452ff31ec40bcf50c02d4e7c79" },
+	{ "tests/fixtures/modules", "modules", "ns", "dc1dbb7a506a177c363b6808967172e66dec64b45402fbfc855c2ba34f682109" },
+	{ "tests/fixtures/modules", "modules", "sysctl", "f2222e3974b4aa8216e30fe79354e0dac4427a28305bb4e487102c9bb32b2421" },
+	{ "tests/fixtures/modules", "modules", "yaml", "e6675c9925eda28f30621ffad2e3b779f691bad76d306dcd529519eb67663ea0" },
+	{ "tests/fixtures/modules", "modules", "required", "22716c0d751d326f753c864b8a58e6fe53aeb03290b2c4e424e397ffb9e49b39" },
 };
 
 static int setup(void **state)
@@ -219,12 +233,13 @@ static void problem(void *ud, const char *file, int line, const char *msg)
 	fail_msg("%s:%d: %s", file ? file : "-", line, msg);
 }
 
-/* Every step of the shipped recipes (default parameters), as 0.1.0 fingerprinted them. */
+/* Every step of the shipped recipes (default parameters), as 0.1.0 fingerprinted them; the module captures as pinned. */
 static void test_recipes(void **state)
 {
 	lua_State *L = *state;
 	size_t n = sizeof(recipes) / sizeof(recipes[0]), seen = 0;
-	const char *dirs[] = { "recipes", "examples/recipes", "tests/fixtures/upgrade-v0.1.0/recipes" };
+	const char *dirs[] = { "recipes", "examples/recipes", "tests/fixtures/upgrade-v0.1.0/recipes",
+			       "tests/fixtures/modules" };
 
 	for (size_t d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++) {
 		int fd = open(dirs[d], O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -246,7 +261,7 @@ static void test_recipes(void **state)
 					fail_msg("%s: %s/%s has no golden fingerprint (a new step? add it)", dirs[d],
 						 set.recipes[i].name, s->name);
 				if (strcmp(s->fingerprint, recipes[j].fingerprint) != 0)
-					fail_msg("%s: %s/%s: fingerprint %s, 0.1.0 had %s: upgraded nodes would re-run it",
+					fail_msg("%s: %s/%s: fingerprint %s, pinned %s: upgraded nodes would re-run it",
 						 dirs[d], set.recipes[i].name, s->name, s->fingerprint, recipes[j].fingerprint);
 				seen++;
 			}

@@ -26,6 +26,17 @@ ssize_t __wrap_write(int fd, const void *buf, size_t n)
 	return __real_write(fd, buf, n);
 }
 
+/* read() counted: a value is one read() from offset 0, as procfs wants (a second read could tear it). */
+ssize_t __real_read(int fd, void *buf, size_t n);
+ssize_t __wrap_read(int fd, void *buf, size_t n);
+static unsigned reads;
+
+ssize_t __wrap_read(int fd, void *buf, size_t n)
+{
+	reads++;
+	return __real_read(fd, buf, n);
+}
+
 /* An open for reading (O_RDONLY or O_RDWR) can be made to fail with EACCES, as for a write-only key. */
 int __real_openat(int dirfd, const char *path, int flags, ...);
 int __wrap_openat(int dirfd, const char *path, int flags, ...);
@@ -220,8 +231,10 @@ static void test_read(void **state)
 	struct fixture *f = *state;
 	char *v = NULL;
 
+	reads = 0;
 	assert_int_equal(ni_sysctl_read(f->proc_sys_fd, "net.ipv4.ip_forward", &v), 0);
 	assert_string_equal(v, "0");
+	assert_int_equal(reads, 1); /* one read(), no second one to see the end */
 	free(v);
 	assert_int_equal(ni_sysctl_read(f->proc_sys_fd, "net/ipv4/ip_local_port_range", &v), 0);
 	assert_string_equal(v, "32768\t60999");
@@ -230,6 +243,24 @@ static void test_read(void **state)
 	assert_string_equal(v, "0");
 	free(v);
 	assert_int_equal(ni_sysctl_read(f->proc_sys_fd, "net.ipv4.nope", &v), -ENOENT);
+
+	/* Longer than a page: read again whole from offset 0, not continued where the first read ended. */
+	char *big = malloc(6001);
+	assert_non_null(big);
+	for (size_t i = 0; i < 6000; i++)
+		big[i] = i % 100 == 99 ? '\t' : (char)('0' + i % 10);
+	big[6000] = '\0';
+	put(f->root_fd, "proc/sys/net/core/big", big);
+	reads = 0;
+	assert_int_equal(ni_sysctl_read(f->proc_sys_fd, "net.core.big", &v), 0);
+	assert_int_equal(reads, 2);
+	assert_string_equal(v, big);
+	free(v);
+	bool changed = true;
+	assert_int_equal(ni_sysctl_write(f->proc_sys_fd, "net.core.big", big, &changed), 0);
+	assert_false(changed); /* compared whole */
+	free(big);
+
 	assert_int_equal(ni_sysctl_read(f->proc_sys_fd, "net.ipv4", &v), -EISDIR);
 	assert_int_equal(ni_sysctl_read(f->proc_sys_fd, "net/../../etc", &v), -EINVAL);
 }
