@@ -25,13 +25,32 @@ void ni_md5_hex(const void *data, size_t len, char ret_hex[NI_MD5_HEX_LEN + 1])
 	to_hex(bin, sizeof(bin), ret_hex);
 }
 
-void ni_sha256_hex(const void *data, size_t len, char ret_hex[NI_SHA256_HEX_LEN + 1])
+_Static_assert(sizeof(SHA2_CTX) <= sizeof(struct ni_sha256), "struct ni_sha256 too small for SHA2_CTX");
+_Static_assert(_Alignof(SHA2_CTX) <= _Alignof(struct ni_sha256), "struct ni_sha256 underaligned for SHA2_CTX");
+
+void ni_sha256_init(struct ni_sha256 *c)
 {
-	SHA2_CTX ctx;
+	SHA256Init((SHA2_CTX *)c);
+}
+
+void ni_sha256_update(struct ni_sha256 *c, const void *data, size_t len)
+{
+	SHA256Update((SHA2_CTX *)c, data, len);
+}
+
+void ni_sha256_final_hex(struct ni_sha256 *c, char ret_hex[NI_SHA256_HEX_LEN + 1])
+{
 	uint8_t bin[SHA256_DIGEST_LENGTH];
 
-	SHA256Init(&ctx);
-	SHA256Update(&ctx, data, len);
-	SHA256Final(bin, &ctx);
+	SHA256Final(bin, (SHA2_CTX *)c);
 	to_hex(bin, sizeof(bin), ret_hex);
+}
+
+void ni_sha256_hex(const void *data, size_t len, char ret_hex[NI_SHA256_HEX_LEN + 1])
+{
+	struct ni_sha256 c;
+
+	ni_sha256_init(&c);
+	ni_sha256_update(&c, data, len);
+	ni_sha256_final_hex(&c, ret_hex);
 }

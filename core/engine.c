@@ -132,7 +132,7 @@ static int call_step(struct ni_engine *e, const struct ni_step *s, const char *f
 	lua_pushcfunction(L, call_field);
 	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref);
 	lua_pushlightuserdata(L, (void *)fn);
-	r = ni_lua_pcall(L, 2, 1);
+	r = ni_lua_pcall_step(L, 2, 1);
 	if (r != LUA_OK) {
 		*ret_err = strdup(lua_tostring(L, -1) ? lua_tostring(L, -1) : "(error)");
 		lua_pop(L, 1);
@@ -542,23 +542,68 @@ static int describe_protected(lua_State *L)
 	return 0;
 }
 
-/* plan's details: a YAML sysctl or file step describes the change it would make (values masked if sensitive). */
-static void plan_details(struct ni_engine *e, const struct ni_step *s, struct ni_buf *out)
+/* A step's error for a plan line: its first line (the traceback is for debugging), or hidden when sensitive. */
+static void plan_error(struct ni_buf *out, const char *what, const struct ni_step *s, char *err)
 {
-	lua_State *L = e->L;
-	char msg[600];
+	_cleanup_free_ char *line = NULL;
 
-	if (!s->has_describe)
+	if (err)
+		err[strcspn(err, "\n")] = '\0';
+	if (asprintf(&line, "(%s: %s)", what, s->sensitive ? "hidden: sensitive step" : err ? err : "?") >= 0)
+		ni_plan_detail(out, line);
+}
+
+/*
+ * plan's details for a due step, in check mode (set for the whole process by main): primitives
+ * report current -> desired and change nothing, commands are named, not run. A YAML sysctl or file
+ * step describes its change as it always has; any other step runs its check, then (unless the
+ * check says it is already in the desired state) its body.
+ */
+static void plan_details(struct ni_engine *e, const struct ni_recipe *rc, const struct ni_step *s, struct ni_buf *out)
+{
+	struct ni_ctx *ctx = e->ctx;
+	struct ni_plan_sink sink = { .out = out };
+	_cleanup_free_ char *label = NULL, *err = NULL;
+	lua_State *L = e->L;
+	bool truthy = false;
+
+	if (s->has_describe) {
+		lua_pushcfunction(L, describe_protected);
+		lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref);
+		lua_pushlightuserdata(L, out);
+		if (ni_lua_pcall_step(L, 2, 0) != LUA_OK) {
+			err = strdup(lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+			plan_error(out, "cannot describe", s, err);
+			lua_pop(L, 1);
+		}
 		return;
-	lua_pushcfunction(L, describe_protected);
-	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref);
-	lua_pushlightuserdata(L, out);
-	if (ni_lua_pcall(L, 2, 0) != LUA_OK) {
-		snprintf(msg, sizeof(msg), "(cannot describe: %s)",
-			 s->sensitive ? "hidden" : lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
-		ni_plan_detail(out, msg);
-		lua_pop(L, 1);
 	}
+	if (asprintf(&label, "%s/%s", rc->name, s->name) < 0)
+		return;
+	ctx->step = label;
+	ctx->sensitive = s->sensitive;
+	ctx->deadline_ms = s->timeout_ms > 0 ? ni_now_ms() + s->timeout_ms : 0;
+	ctx->plan = &sink;
+	if (s->has_check && !call_step(e, s, "check", &truthy, &err)) {
+		plan_error(out, "would fail in its check", s, err);
+	} else if (truthy && !sink.exec_named) {
+		ni_plan_detail(out, "check: already in the desired state (would be recorded kept; the body does not run)");
+	} else {
+		if (truthy)
+			ni_plan_detail(out, "(its check runs a command, not run in plan: if that says no, the body does this:)");
+		sink.exec_named = sink.exec_noted = false;
+		if (!call_step(e, s, "run", &truthy, &err))
+			plan_error(out, "would fail", s, err);
+	}
+	if (sink.dropped) {
+		char more[64];
+		snprintf(more, sizeof(more), "(%zu more lines not shown)", sink.dropped);
+		ni_plan_detail(out, more);
+	}
+	ctx->plan = NULL;
+	ctx->step = NULL;
+	ctx->sensitive = false;
+	ctx->deadline_ms = 0;
 }
 
 static int plan_recipe(struct ni_engine *e, const struct ni_recipe *rc, int64_t now, struct ni_buf *out)
@@ -583,7 +628,7 @@ static int plan_recipe(struct ni_engine *e, const struct ni_recipe *rc, int64_t 
 
 		ni_plan_step(out, rc->name, s->name, due, why);
 		if (due)
-			plan_details(e, s, out);
+			plan_details(e, rc, s, out);
 	}
 	ni_recipe_state_free(&st);
 	/* corrupt records are what apply repairs; any other error (EACCES, EIO) it would stop at */
@@ -596,6 +641,9 @@ int ni_engine_plan(struct ni_engine *e, FILE *out)
 	struct ni_buf b = NI_BUF_INIT(0);
 	int r = 0, k;
 
+	/* main sets check mode before anything loads; set here too, so no caller of plan can run bodies
+	 * for real. Never cleared: what runs later in this process (lua_close) is still plan's. */
+	e->ctx->check_mode = true;
 	read_boot_id(e);
 	if (e->legacy.script) {
 		bool done = false;

@@ -14,6 +14,7 @@
 #define MATERIAL_MT "nodeinit.fingerprint.Material"
 #define LINES_FIELD "line_starts" /* file_ctx's cached line index */
 #define BUDGET 100000             /* values walked before the rest is elided */
+#define FLUSH_AT (64u << 10)      /* streamed: bytes buffered before they are hashed */
 #define ELLIPSIS "\xe2\x80\xa6"
 
 /*
@@ -39,9 +40,18 @@ struct key {
 	lua_Integer pos; /* in the unsorted keys table */
 };
 
-/* The walk's C memory, in a userdata whose __gc frees it: a raised error cannot leak it. */
+/*
+ * The walk's C memory, in a userdata whose __gc frees it: a raised error cannot leak it. Kept whole
+ * (material(), for the golden tests) or streamed: hashed as it goes, so that what stays in memory
+ * is FLUSH_AT bytes, whatever the material's size. A begin()..finish() handle is one of these, its
+ * user values the names queue (1) and the file context (2).
+ */
 struct material {
 	struct ni_buf out;
+	bool stream, spent;
+	struct ni_sha256 hash;
+	size_t flushed; /* bytes of the material already hashed (stream) */
+	lua_Integer budget, ids;
 	struct frame *frames;
 	size_t n_frames, cap_frames;
 	struct key *keys;
@@ -52,6 +62,7 @@ struct walk {
 	lua_State *L;
 	struct material *m;
 	int seen, fc; /* stack indices: tables and functions met -> their number; the file context */
+	int names;    /* stack index of the names queue (begin/finish), or 0: identifiers not collected */
 	lua_Integer budget, ids;
 };
 
@@ -66,18 +77,42 @@ static int material_gc(lua_State *L)
 	return 0;
 }
 
+static void flush(struct material *m)
+{
+	ni_sha256_update(&m->hash, m->out.p, m->out.len);
+	m->flushed += m->out.len;
+	m->out.len = 0;
+}
+
+/* Appends bytes to the material; streamed, a large piece is hashed where it lies, never copied. */
+static void emit(struct walk *w, const char *s, size_t n)
+{
+	struct material *m = w->m;
+
+	if (m->stream && n >= FLUSH_AT) {
+		flush(m);
+		ni_sha256_update(&m->hash, s, n);
+		m->flushed += n;
+		return;
+	}
+	ni_buf_put(&m->out, s, n);
+	if (m->stream && m->out.len >= FLUSH_AT && !m->out.err)
+		flush(m);
+}
+
 /* Appends one part; parts are joined with '|'. */
 static void part2(struct walk *w, const char *a, size_t na, const char *b, size_t nb)
 {
-	struct ni_buf *o = &w->m->out;
+	struct material *m = w->m;
 
-	if (o->len > 0)
-		ni_buf_putc(o, '|');
-	ni_buf_put(o, a, na);
-	ni_buf_put(o, b, nb);
-	if (o->err == -E2BIG)
-		luaL_error(w->L, "the step's fingerprint material is larger than %d MiB", (int)(NI_FINGERPRINT_MATERIAL_MAX >> 20));
-	if (o->err)
+	if (m->flushed + m->out.len > 0)
+		emit(w, "|", 1);
+	emit(w, a, na);
+	emit(w, b, nb);
+	if (m->out.err == -E2BIG || m->flushed + m->out.len > NI_FINGERPRINT_MATERIAL_MAX)
+		luaL_error(w->L, "its fingerprint material (name, source, params, captured values and the globals its "
+				 "functions use) is larger than %d MiB", (int)(NI_FINGERPRINT_MATERIAL_MAX >> 20));
+	if (m->out.err)
 		luaL_error(w->L, "not enough memory");
 }
 
@@ -295,6 +330,135 @@ static const size_t *line_starts(struct walk *w, size_t *ret_n_lines)
 	return v + 1;
 }
 
+static bool is_name_start(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static bool is_name_char(unsigned char c)
+{
+	return is_name_start(c) || (c >= '0' && c <= '9');
+}
+
+static bool is_keyword(const char *s, size_t n)
+{
+	static const char *const kw[] = { "and", "break", "do", "else", "elseif", "end", "false", "for",
+					  "function", "goto", "if", "in", "local", "nil", "not", "or",
+					  "repeat", "return", "then", "true", "until", "while" };
+
+	for (size_t i = 0; i < NI_ELEMENTSOF(kw); i++)
+		if (strlen(kw[i]) == n && memcmp(kw[i], s, n) == 0)
+			return true;
+	return false;
+}
+
+/* At s[i] == '[': the level of a long bracket "[==[" opening there, or -1. */
+static long long_open(const char *s, size_t n, size_t i)
+{
+	size_t j = i + 1;
+
+	while (j < n && s[j] == '=')
+		j++;
+	return j < n && s[j] == '[' ? (long)(j - i - 1) : -1;
+}
+
+/* Past the "]==]" closing a long bracket of level lvl whose opening starts at s[i]. */
+static size_t long_skip(const char *s, size_t n, size_t i, long lvl)
+{
+	for (i += (size_t)lvl + 2; i < n; i++) {
+		size_t j = i + 1;
+
+		if (s[i] != ']')
+			continue;
+		while (j < n && s[j] == '=')
+			j++;
+		if (j < n && s[j] == ']' && (long)(j - i - 1) == lvl)
+			return j + 1;
+	}
+	return n;
+}
+
+/* Queues name (once) in the names queue: queue[k] = name and queue[name] = k, in the order first met. */
+static void queue_name(struct walk *w, const char *s, size_t n)
+{
+	lua_State *L = w->L;
+
+	lua_pushlstring(L, s, n);
+	if (lua_rawget(L, w->names) == LUA_TNIL) {
+		lua_Integer k = (lua_Integer)lua_rawlen(L, w->names) + 1;
+
+		lua_pushlstring(L, s, n);
+		lua_pushinteger(L, k);
+		lua_rawset(L, w->names);
+		lua_pushlstring(L, s, n);
+		lua_rawseti(L, w->names, k);
+	}
+	lua_pop(L, 1);
+}
+
+/*
+ * The identifiers of a function's own source text that can name a global: not a keyword, not a
+ * field after '.' or ':', not inside a string or a comment. A cheap lexer, not a parser: a local or
+ * a table key that shares a global's name also counts (a step then re-runs when that global changes,
+ * never the other way round).
+ */
+static void scan_names(struct walk *w, const char *s, size_t n)
+{
+	bool field = false; /* the last token was '.' or ':' */
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char c = (unsigned char)s[i];
+		long lvl;
+
+		if (c == '-' && i + 1 < n && s[i + 1] == '-') {
+			i += 2;
+			if (i < n && s[i] == '[' && (lvl = long_open(s, n, i)) >= 0)
+				i = long_skip(s, n, i, lvl);
+			else
+				while (i < n && s[i] != '\n')
+					i++;
+		} else if (c == '[' && (lvl = long_open(s, n, i)) >= 0) {
+			i = long_skip(s, n, i, lvl);
+			field = false;
+		} else if (c == '"' || c == '\'') {
+			for (i++; i < n && (unsigned char)s[i] != c && s[i] != '\n'; i++)
+				if (s[i] == '\\')
+					i++; /* an escaped quote or newline stays inside */
+			i++;
+			field = false;
+		} else if ((c >= '0' && c <= '9') || (c == '.' && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '9')) {
+			for (i++; i < n; i++) {
+				if ((s[i] == '+' || s[i] == '-') && strchr("eEpP", s[i - 1]))
+					continue;
+				if (!is_name_char((unsigned char)s[i]) && s[i] != '.')
+					break;
+			}
+			field = false;
+		} else if (c == '.' || c == ':') {
+			size_t j = i;
+
+			while (j < n && s[j] == c)
+				j++;
+			field = j - i == 1; /* ".." and "..." are operators, "::" a label */
+			i = j;
+		} else if (is_name_start(c)) {
+			size_t j = i;
+
+			while (j < n && is_name_char((unsigned char)s[j]))
+				j++;
+			if (!field && !is_keyword(s + i, j - i))
+				queue_name(w, s + i, j - i);
+			field = false;
+			i = j;
+		} else {
+			if (c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != '\v')
+				field = false;
+			i++;
+		}
+	}
+}
+
 static void function_part(struct walk *w, int idx)
 {
 	lua_State *L = w->L;
@@ -318,10 +482,13 @@ static void function_part(struct walk *w, int idx)
 			b = (size_t)ar.lastlinedefined < n_lines ? (size_t)ar.lastlinedefined : n_lines;
 		lua_getfield(L, w->fc, "src");
 		src = lua_tostring(L, -1);
-		if (a <= b)
+		if (a <= b) {
 			part2(w, "f:", 2, src + starts[a - 1], starts[b] - 1 - starts[a - 1]);
-		else
+			if (w->names)
+				scan_names(w, src + starts[a - 1], starts[b] - 1 - starts[a - 1]);
+		} else {
 			part(w, "f:", 2);
+		}
 		lua_pop(L, 1);
 	} else {
 		char line[24];
@@ -329,7 +496,7 @@ static void function_part(struct walk *w, int idx)
 
 		line[0] = ':';
 		part2(w, "f:", 2, ar.source, ar.srclen);
-		ni_buf_put(&w->m->out, line, k + 1); /* an error sticks: the next part raises it */
+		emit(w, line, k + 1); /* an error sticks: the next part raises it */
 	}
 	lua_pop(L, 1);
 }
@@ -426,7 +593,7 @@ static void step(struct walk *w)
 			return;
 		}
 		part2(w, "u:", 2, name, strlen(name));
-		ni_buf_putc(&w->m->out, '=');
+		emit(w, "=", 1);
 		value(w);
 		return;
 	}
@@ -457,41 +624,136 @@ static void step(struct walk *w)
 	}
 }
 
-int ni_fingerprint_l_material(lua_State *L)
+/* Pushes a new walk's state, a userdata with two user values (names queue, file context). */
+static struct material *new_material(lua_State *L, bool stream)
 {
-	struct walk w = { .L = L, .budget = BUDGET };
-	size_t len;
-	const char *s;
+	struct material *m = lua_newuserdatauv(L, sizeof(*m), 2);
 
-	luaL_checkstring(L, 1);
-	luaL_checkstring(L, 2);
-	luaL_checkany(L, 3);
-	luaL_checktype(L, 4, LUA_TTABLE);
-	lua_settop(L, 4);
-	w.fc = 4;
-	lua_newtable(L);
-	w.seen = lua_gettop(L);
-	w.m = lua_newuserdatauv(L, sizeof(*w.m), 0);
-	*w.m = (struct material){ .out = NI_BUF_INIT(NI_FINGERPRINT_MATERIAL_MAX) };
+	*m = (struct material){ .out = NI_BUF_INIT(stream ? 0 : NI_FINGERPRINT_MATERIAL_MAX), .stream = stream,
+				.budget = BUDGET };
+	if (stream)
+		ni_sha256_init(&m->hash);
 	if (luaL_newmetatable(L, MATERIAL_MT)) {
 		lua_pushcfunction(L, material_gc);
 		lua_setfield(L, -2, "__gc");
 	}
 	lua_setmetatable(L, -2);
+	return m;
+}
 
-	part(&w, "nodeinit-step-1", 15);
+/* Walks the value on top of the stack to its end. */
+static void walk_value(struct walk *w)
+{
+	value(w);
+	while (w->m->n_frames > 0)
+		step(w);
+}
+
+/* The first part of every material: version, recipe name, step name, then the parts (args 1-4). */
+static void walk_parts(struct walk *w)
+{
+	lua_State *L = w->L;
+	size_t len;
+	const char *s;
+
+	part(w, "nodeinit-step-1", 15);
 	s = lua_tolstring(L, 1, &len);
-	string_part(&w, s, len);
+	string_part(w, s, len);
 	s = lua_tolstring(L, 2, &len);
-	string_part(&w, s, len);
+	string_part(w, s, len);
 	lua_pushvalue(L, 3);
-	value(&w);
-	while (w.m->n_frames > 0)
-		step(&w);
+	walk_value(w);
+}
+
+static void check_parts_args(lua_State *L)
+{
+	luaL_checkstring(L, 1);
+	luaL_checkstring(L, 2);
+	luaL_checkany(L, 3);
+	luaL_checktype(L, 4, LUA_TTABLE);
+	lua_settop(L, 4);
+}
+
+int ni_fingerprint_l_material(lua_State *L)
+{
+	struct walk w = { .L = L, .budget = BUDGET, .fc = 4 };
+
+	check_parts_args(L);
+	lua_newtable(L);
+	w.seen = lua_gettop(L);
+	w.m = new_material(L, false);
+	walk_parts(&w);
 	if (w.m->out.err)
 		return luaL_error(L, "not enough memory");
 	lua_pushlstring(L, w.m->out.p, w.m->out.len);
 	ni_buf_free(&w.m->out);
+	return 1;
+}
+
+int ni_fingerprint_l_begin(lua_State *L)
+{
+	struct walk w = { .L = L, .budget = BUDGET, .fc = 4 };
+
+	check_parts_args(L);
+	lua_newtable(L);
+	w.seen = lua_gettop(L);
+	lua_newtable(L);
+	w.names = lua_gettop(L);
+	w.m = new_material(L, true);
+	lua_pushvalue(L, w.names);
+	lua_setiuservalue(L, -2, 1);
+	lua_pushvalue(L, w.fc);
+	lua_setiuservalue(L, -2, 2);
+	walk_parts(&w);
+	w.m->budget = w.budget;
+	w.m->ids = w.ids;
+	lua_settop(L, w.names + 1); /* the handle */
+	return 1;
+}
+
+int ni_fingerprint_l_finish(lua_State *L)
+{
+	struct walk w = { .L = L };
+	struct material *m = luaL_checkudata(L, 1, MATERIAL_MT);
+	char hex[NI_SHA256_HEX_LEN + 1];
+
+	luaL_argcheck(L, m->stream && !m->spent, 1, "not a fingerprint begun and not finished");
+	if (!lua_isnoneornil(L, 2))
+		luaL_checktype(L, 2, LUA_TTABLE);
+	lua_settop(L, 2);
+	w.m = m;
+	w.budget = m->budget;
+	w.ids = m->ids;
+	lua_getiuservalue(L, 1, 1);
+	w.names = lua_gettop(L);
+	lua_getiuservalue(L, 1, 2);
+	w.fc = lua_gettop(L);
+	lua_newtable(L); /* what this part walks is numbered anew: the first part's tables are not kept */
+	w.seen = lua_gettop(L);
+	/* The queue grows while it is walked: a global's functions name more globals. */
+	for (lua_Integer i = 1; lua_istable(L, 2) && i <= (lua_Integer)lua_rawlen(L, w.names); i++) {
+		size_t len;
+		const char *name;
+
+		lua_rawgeti(L, w.names, i);
+		name = lua_tolstring(L, -1, &len);
+		lua_pushvalue(L, -1);
+		if (lua_rawget(L, 2) == LUA_TNIL) {
+			lua_pop(L, 2);
+			continue;
+		}
+		part2(&w, "g:", 2, name, len);
+		emit(&w, "=", 1);
+		lua_remove(L, -2);
+		walk_value(&w);
+	}
+	if (m->out.err)
+		return luaL_error(L, "not enough memory");
+	flush(m);
+	m->spent = true;
+	ni_sha256_final_hex(&m->hash, hex);
+	ni_buf_free(&m->out);
+	lua_pushstring(L, hex);
 	return 1;
 }
 

@@ -1,6 +1,7 @@
 /* Lua module nodeinit.exec: exec.run{argv..., env=, stdin=, cwd=, timeout=} and exec.ok{...}. */
 #include "l_exec.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <lauxlib.h>
 #include <stdarg.h>
@@ -211,8 +212,91 @@ static char **push_envp(lua_State *L, int env)
 	return envp;
 }
 
+/* A word of a command line as a shell would need it to mean itself: bare when it is plain, else in single quotes. */
+static void add_word(luaL_Buffer *b, const char *s, size_t len)
+{
+	bool plain = len > 0;
+
+	for (size_t i = 0; i < len && plain; i++)
+		plain = isalnum((unsigned char)s[i]) || strchr("_@%+=:,./-", s[i]);
+	if (plain) {
+		luaL_addlstring(b, s, len);
+		return;
+	}
+	luaL_addchar(b, '\'');
+	for (size_t i = 0; i < len && i < NI_PLAN_VALUE_MAX; i++) {
+		if (s[i] == '\'')
+			luaL_addstring(b, "'\\''");
+		else
+			luaL_addchar(b, s[i]);
+	}
+	luaL_addstring(b, len > NI_PLAN_VALUE_MAX ? "...'" : "'");
+}
+
+/*
+ * Check mode: the command is named, not run ("exec: ARGV (not run in plan)"; a sensitive step shows
+ * argv[1] only), and the result says so: code 0 and empty output, so the body goes on to plan what
+ * follows, and not_run = true.
+ */
+static int would_exec(lua_State *L, int t, lua_Integer argc, const char *where)
+{
+	luaL_Buffer b;
+	size_t len;
+	const char *a;
+
+	luaL_buffinit(L, &b);
+	luaL_addstring(&b, "exec");
+	if (where) {
+		luaL_addstring(&b, " (in ");
+		luaL_addstring(&b, where);
+		luaL_addchar(&b, ')');
+	}
+	luaL_addstring(&b, ": ");
+	for (lua_Integer i = 1; i <= argc; i++) {
+		lua_rawgeti(L, t, i);
+		a = lua_tolstring(L, -1, &len);
+		lua_pop(L, 1); /* anchored by the argv table; the buffer needs the stack as it left it */
+		if (i > 1)
+			luaL_addchar(&b, ' ');
+		add_word(&b, a, len);
+		if (i < argc && ni_lua_ctx(L)->sensitive) {
+			luaL_addstring(&b, " (arguments hidden: sensitive step)");
+			break;
+		}
+		if (i < argc && luaL_bufflen(&b) > 16 * NI_PLAN_VALUE_MAX) {
+			lua_pushfstring(L, " ... (%I more arguments)", argc - i);
+			luaL_addvalue(&b);
+			break;
+		}
+	}
+	luaL_addstring(&b, " (not run in plan)");
+	luaL_pushresult(&b);
+	ni_lua_plan_line(L, lua_tostring(L, -1), true);
+
+	lua_createtable(L, 0, 9);
+	lua_pushboolean(L, 1);
+	lua_setfield(L, -2, "not_run");
+	lua_pushinteger(L, 0);
+	lua_setfield(L, -2, "code");
+	lua_pushliteral(L, "");
+	lua_setfield(L, -2, "stdout");
+	lua_pushliteral(L, "");
+	lua_setfield(L, -2, "stderr");
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "timed_out");
+	lua_pushboolean(L, 0);
+	lua_setfield(L, -2, "truncated");
+	lua_pushinteger(L, 0);
+	lua_setfield(L, -2, "stdout_dropped");
+	lua_pushinteger(L, 0);
+	lua_setfield(L, -2, "stderr_dropped");
+	lua_pushinteger(L, 0);
+	lua_setfield(L, -2, "duration_ms");
+	return 1;
+}
+
 /* exec.run: fails with nil, msg, errno only when the command could not be started at all. */
-int ni_lua_exec_push(lua_State *L, int t)
+int ni_lua_exec_push(lua_State *L, int t, enum ni_act act, const char *where)
 {
 	struct ni_ctx *ctx = ni_lua_ctx(L);
 	struct ni_exec_opts o = { .capture = true, .capture_limit = CAPTURE_MAX, .cwd = "/" };
@@ -225,6 +309,8 @@ int ni_lua_exec_push(lua_State *L, int t)
 
 	t = lua_absindex(L, t);
 	argc = check_args(L, t, &timeout_ms);
+	if (act == NI_ACT_REPORT)
+		return would_exec(L, t, argc, where);
 
 	argv = lua_newuserdatauv(L, ((size_t)argc + 1) * sizeof(char *), 0);
 	for (lua_Integer i = 1; i <= argc; i++) {
@@ -306,7 +392,7 @@ int ni_lua_exec_push(lua_State *L, int t)
 
 static int l_exec_run(lua_State *L)
 {
-	return ni_lua_exec_push(L, 1);
+	return ni_lua_exec_push(L, 1, ni_lua_require_phase(L, NI_CAN_CHANGE, "exec.run"), NULL);
 }
 
 /* The last non-empty line of s (at most 200 bytes of it), for an error message. */
@@ -326,13 +412,14 @@ static void push_last_line(lua_State *L, const char *s, size_t len)
 static int l_exec_ok(lua_State *L)
 {
 	struct ni_ctx *ctx = ni_lua_ctx(L);
+	enum ni_act act = ni_lua_require_phase(L, NI_CAN_CHANGE, "exec.ok");
 	const char *cmd;
 	lua_Integer code;
 	size_t errlen;
 	const char *err;
 
 	lua_settop(L, 1);
-	if (ni_lua_exec_push(L, 1) > 1)
+	if (ni_lua_exec_push(L, 1, act, NULL) > 1)
 		return luaL_error(L, "%s", lua_tostring(L, -2));
 	lua_replace(L, 2);
 	lua_settop(L, 2);

@@ -1,13 +1,18 @@
 /* Lua module nodeinit.file: read, write, ensure_line (its text work in lua/ensure_line.lua), mkdir, remove, exists. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <lauxlib.h>
 #include <lualib.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "file.h"
 #include "luart.h"
 #include "passwd.h"
+#include "util.h"
 
 /* What the option tables hold once checked; owner and group names are resolved afterwards. */
 struct opts {
@@ -169,9 +174,174 @@ static void log_changed(struct ni_ctx *ctx, const char *op, const char *path)
 	ni_log(&ctx->log, NI_LOG_INFO, "changed", "step", ctx->step, "op", op, "path", path, NULL);
 }
 
-/* Shared by write and ensure_line: resolve ids, write, log, push changed (or the failure triple). */
-static int write_and_push(lua_State *L, const char *op, const char *path, const char *data, size_t len,
-			  struct opts *o)
+/*
+ * Check mode's look at path, as a change would find it: what path names (a symlink itself with
+ * NI_CHASE_NOFOLLOW in flags) in *ret_st, st_mode 0 when it is absent; or the failure the change
+ * would meet on the way to it (-errno; why filled for -ENOLINK). Plan only: a change itself goes
+ * through file.c, which resolves and acts in one walk.
+ */
+static int probe(int root_fd, const char *path, unsigned flags, struct stat *ret_st, char *why)
+{
+	struct ni_chase c;
+	int dfd, r = 0;
+
+	memset(ret_st, 0, sizeof(*ret_st));
+	dfd = ni_chase(root_fd, path, NI_CHASE_PARENT | flags, 0, &c);
+	if (dfd < 0) {
+		if (dfd == -ENOLINK)
+			memcpy(why, c.why, NI_WHY_MAX);
+		return dfd;
+	}
+	if (fstatat(dfd, c.name, ret_st, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = errno == ENOENT ? 0 : -errno;
+		memset(ret_st, 0, sizeof(*ret_st));
+	}
+	ni_safe_close(dfd);
+	return r;
+}
+
+/* Check mode: whether the directory path (not followed at its end) is empty, as rmdir needs: 0 or -ENOTEMPTY. */
+static int dir_empty(int root_fd, const char *path)
+{
+	struct ni_chase c;
+	struct dirent *de;
+	DIR *d;
+	int fd, dfd, r = 0;
+
+	fd = ni_chase(root_fd, path, NI_CHASE_NOFOLLOW, 0, &c);
+	if (fd < 0)
+		return fd;
+	dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	r = dfd < 0 ? -errno : 0;
+	ni_safe_close(fd);
+	if (r < 0)
+		return r;
+	d = fdopendir(dfd);
+	if (!d) {
+		r = -errno;
+		ni_safe_close(dfd);
+		return r;
+	}
+	while ((de = readdir(d)))
+		if (!ni_streq(de->d_name, ".") && !ni_streq(de->d_name, "..")) {
+			r = -ENOTEMPTY;
+			break;
+		}
+	closedir(d);
+	return r;
+}
+
+static const char *kind_name(mode_t m)
+{
+	return !m ? "absent" : S_ISREG(m) ? "regular file" : S_ISDIR(m) ? "directory" : S_ISLNK(m) ? "symlink" : "special file";
+}
+
+/* Check mode: ", mode 0600" (and owner, group) for each attribute a would change on st; whether any would. */
+static bool add_attr_changes(luaL_Buffer *b, const struct stat *st, const struct ni_file_attrs *a)
+{
+	char s[64];
+	bool any = false;
+
+	if (a->has_mode && (st->st_mode & 07777) != a->mode) {
+		snprintf(s, sizeof(s), ", mode %04o", (unsigned)(st->st_mode & 07777));
+		luaL_addstring(b, s);
+		any = true;
+	}
+	if (a->has_uid && st->st_uid != a->uid) {
+		snprintf(s, sizeof(s), ", owner %u", (unsigned)st->st_uid);
+		luaL_addstring(b, s);
+		any = true;
+	}
+	if (a->has_gid && st->st_gid != a->gid) {
+		snprintf(s, sizeof(s), ", group %u", (unsigned)st->st_gid);
+		luaL_addstring(b, s);
+		any = true;
+	}
+	return any;
+}
+
+/* Check mode: " mode 0644 owner 0 group 0", the attributes a sets. */
+static void add_attrs(luaL_Buffer *b, const struct ni_file_attrs *a)
+{
+	char s[64];
+
+	if (a->has_mode) {
+		snprintf(s, sizeof(s), " mode %04o", (unsigned)a->mode);
+		luaL_addstring(b, s);
+	}
+	if (a->has_uid) {
+		snprintf(s, sizeof(s), " owner %u", (unsigned)a->uid);
+		luaL_addstring(b, s);
+	}
+	if (a->has_gid) {
+		snprintf(s, sizeof(s), " group %u", (unsigned)a->gid);
+		luaL_addstring(b, s);
+	}
+}
+
+/*
+ * Check mode for write and ensure_line (line: ensure_line's line, else NULL): compares data with the
+ * file's content and attributes, reports "file PATH: CURRENT -> DESIRED" and pushes changed, or what
+ * the write would have failed with. Ids are already resolved.
+ */
+static int would_write(lua_State *L, const char *path, const char *data, size_t len, const struct opts *o,
+		       const char *line)
+{
+	struct ni_ctx *ctx = ni_lua_ctx(L);
+	char why[NI_WHY_MAX] = "";
+	char **box = ni_lua_box_new(L);
+	size_t cur_len = 0;
+	struct stat st;
+	bool same, attrs_differ;
+	luaL_Buffer b;
+	int r;
+
+	r = probe(ctx->root_fd, path, 0, &st, why);
+	if (r == 0 && S_ISDIR(st.st_mode))
+		r = -EISDIR;
+	else if (r == 0 && st.st_mode && !S_ISREG(st.st_mode))
+		r = -EINVAL;
+	if (r == 0 && st.st_mode)
+		r = ni_file_read(ctx->root_fd, path, box, &cur_len, why);
+	if (r < 0)
+		return fail(L, r, path, why);
+	same = st.st_mode && cur_len == len && (len == 0 || memcmp(*box, data, len) == 0);
+	free(*box);
+	*box = NULL;
+
+	luaL_buffinit(L, &b);
+	lua_pushfstring(L, "file %s: ", path);
+	luaL_addvalue(&b);
+	if (line) {
+		luaL_addstring(&b, "line ");
+		ni_lua_plan_value(&b, line, strlen(line), true);
+		luaL_addstring(&b, ": ");
+		luaL_addstring(&b, same ? "present" : "absent");
+	} else {
+		luaL_addstring(&b, !st.st_mode ? "absent" : same ? "same content" : "differs");
+	}
+	attrs_differ = st.st_mode && add_attr_changes(&b, &st, &o->attrs);
+	if (line) {
+		luaL_addstring(&b, " -> present");
+	} else {
+		lua_pushfstring(L, " -> %I bytes", (lua_Integer)len);
+		luaL_addvalue(&b);
+	}
+	add_attrs(&b, &o->attrs);
+	if (!line && ctx->sensitive)
+		luaL_addstring(&b, " (content sensitive)");
+	if (same && !attrs_differ)
+		luaL_addstring(&b, " (same)");
+	luaL_pushresult(&b);
+	ni_lua_plan_line(L, lua_tostring(L, -1), false);
+	lua_pushboolean(L, !same || attrs_differ);
+	return 1;
+}
+
+/* Shared by write and ensure_line: resolve ids, write (or report it, in check mode), log, push changed
+ * (or the failure triple). */
+static int write_and_push(lua_State *L, enum ni_act act, const char *op, const char *path, const char *data,
+			  size_t len, struct opts *o, const char *line)
 {
 	struct ni_ctx *ctx = ni_lua_ctx(L);
 	enum ni_file_change change;
@@ -181,6 +351,8 @@ static int write_and_push(lua_State *L, const char *op, const char *path, const 
 	r = resolve_ids(L, ctx, path, o);
 	if (r > 0)
 		return r;
+	if (act == NI_ACT_REPORT)
+		return would_write(L, path, data, len, o, line);
 	r = ni_file_write(ctx->root_fd, path, data, len, &o->attrs, &change, why);
 	if (r < 0)
 		return fail(L, r, path, why);
@@ -200,6 +372,7 @@ static int write_and_push(lua_State *L, const char *op, const char *path, const 
  */
 static int l_file_ensure_line(lua_State *L)
 {
+	enum ni_act act = ni_lua_require_phase(L, NI_CAN_CHANGE, "file.ensure_line");
 	const char *path = check_path(L, 1);
 	size_t llen, len;
 	const char *line = luaL_checklstring(L, 2, &llen), *content;
@@ -221,16 +394,19 @@ static int l_file_ensure_line(lua_State *L)
 	if (lua_isnil(L, -3))
 		return 3; /* file.read's nil, message, errno */
 	content = lua_tolstring(L, -3, &len);
-	return write_and_push(L, "ensure_line", path, content, len, &o);
+	return write_and_push(L, act, "ensure_line", path, content, len, &o, line);
 }
 
 static int l_file_exists(lua_State *L)
 {
 	struct ni_ctx *ctx = ni_lua_ctx(L);
-	const char *path = check_path(L, 1);
+	const char *path;
 	bool exists;
 	char why[NI_WHY_MAX] = "";
 	int r;
+
+	ni_lua_require_phase(L, NI_CAN_READ, "file.exists");
+	path = check_path(L, 1);
 
 	r = ni_file_exists(ctx->root_fd, path, &exists, why);
 	if (r < 0)
@@ -239,9 +415,45 @@ static int l_file_exists(lua_State *L)
 	return 1;
 }
 
+/* Check mode for mkdir: "dir PATH: CURRENT -> directory ...", changed, or what mkdir would have failed with. */
+static int would_mkdir(lua_State *L, const char *path, const struct opts *o)
+{
+	struct ni_ctx *ctx = ni_lua_ctx(L);
+	char why[NI_WHY_MAX] = "";
+	bool parents_made = false, attrs_differ = false;
+	struct stat st;
+	luaL_Buffer b;
+	int r;
+
+	r = probe(ctx->root_fd, path, 0, &st, why);
+	if (r == -ENOENT && o->parents) { /* a parent is missing: mkdir -p makes it */
+		r = 0;
+		parents_made = true;
+	}
+	if (r == 0 && st.st_mode && !S_ISDIR(st.st_mode))
+		r = -ENOTDIR;
+	if (r < 0)
+		return fail(L, r, path, why);
+	luaL_buffinit(L, &b);
+	lua_pushfstring(L, "dir %s: %s", path, st.st_mode ? "directory" : "absent");
+	luaL_addvalue(&b);
+	attrs_differ = st.st_mode && add_attr_changes(&b, &st, &o->attrs);
+	luaL_addstring(&b, " -> directory");
+	add_attrs(&b, &o->attrs);
+	if (parents_made)
+		luaL_addstring(&b, " (and its missing parents)");
+	if (st.st_mode && !attrs_differ)
+		luaL_addstring(&b, " (same)");
+	luaL_pushresult(&b);
+	ni_lua_plan_line(L, lua_tostring(L, -1), false);
+	lua_pushboolean(L, !st.st_mode || attrs_differ);
+	return 1;
+}
+
 static int l_file_mkdir(lua_State *L)
 {
 	struct ni_ctx *ctx = ni_lua_ctx(L);
+	enum ni_act act = ni_lua_require_phase(L, NI_CAN_CHANGE, "file.mkdir");
 	const char *path = check_path(L, 1);
 	bool changed;
 	char why[NI_WHY_MAX] = "";
@@ -252,6 +464,8 @@ static int l_file_mkdir(lua_State *L)
 	r = resolve_ids(L, ctx, path, &o);
 	if (r > 0)
 		return r;
+	if (act == NI_ACT_REPORT)
+		return would_mkdir(L, path, &o);
 	r = ni_file_mkdir(ctx->root_fd, path, &o.attrs, o.parents, &changed, why);
 	if (r < 0)
 		return fail(L, r, path, why);
@@ -264,11 +478,15 @@ static int l_file_mkdir(lua_State *L)
 static int l_file_read(lua_State *L)
 {
 	struct ni_ctx *ctx = ni_lua_ctx(L);
-	const char *path = check_path(L, 1);
-	char **box = ni_lua_box_new(L);
+	const char *path;
+	char **box;
 	char why[NI_WHY_MAX] = "";
 	size_t len;
 	int r;
+
+	ni_lua_require_phase(L, NI_CAN_READ, "file.read");
+	path = check_path(L, 1);
+	box = ni_lua_box_new(L);
 
 	r = ni_file_read(ctx->root_fd, path, box, &len, why);
 	if (r < 0)
@@ -279,13 +497,38 @@ static int l_file_read(lua_State *L)
 	return 1;
 }
 
+/* Check mode for remove: "file PATH: WHAT IS THERE -> absent", changed, or what remove would have failed with. */
+static int would_remove(lua_State *L, const char *path)
+{
+	struct ni_ctx *ctx = ni_lua_ctx(L);
+	char why[NI_WHY_MAX] = "";
+	struct stat st;
+	int r;
+
+	r = probe(ctx->root_fd, path, NI_CHASE_NOFOLLOW, &st, why);
+	if (r == -ENOENT) /* as remove: a missing directory on the way means nothing to remove */
+		r = 0;
+	if (r == 0 && S_ISDIR(st.st_mode))
+		r = dir_empty(ctx->root_fd, path);
+	if (r < 0)
+		return fail(L, r, path, why);
+	lua_pushfstring(L, "file %s: %s -> absent%s", path, kind_name(st.st_mode), st.st_mode ? "" : " (same)");
+	ni_lua_plan_line(L, lua_tostring(L, -1), false);
+	lua_pushboolean(L, st.st_mode != 0);
+	return 1;
+}
+
 static int l_file_remove(lua_State *L)
 {
 	struct ni_ctx *ctx = ni_lua_ctx(L);
+	enum ni_act act = ni_lua_require_phase(L, NI_CAN_CHANGE, "file.remove");
 	const char *path = check_path(L, 1);
 	bool changed;
 	char why[NI_WHY_MAX] = "";
 	int r;
+
+	if (act == NI_ACT_REPORT)
+		return would_remove(L, path);
 
 	r = ni_file_remove(ctx->root_fd, path, &changed, why);
 	if (r < 0)
@@ -298,13 +541,14 @@ static int l_file_remove(lua_State *L)
 
 static int l_file_write(lua_State *L)
 {
+	enum ni_act act = ni_lua_require_phase(L, NI_CAN_CHANGE, "file.write");
 	const char *path = check_path(L, 1);
 	size_t len;
 	const char *data = luaL_checklstring(L, 2, &len);
 	struct opts o;
 
 	check_opts(L, 3, write_options, &o);
-	return write_and_push(L, "write", path, data, len, &o);
+	return write_and_push(L, act, "write", path, data, len, &o, NULL);
 }
 
 static const luaL_Reg file_funcs[] = {

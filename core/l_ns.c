@@ -192,6 +192,8 @@ static int l_ns_run(lua_State *L)
 	struct spec sp;
 	int nargs = lua_gettop(L) - 2, slot;
 
+	/* Entering namespaces changes nodeinit, not the host: in plan fn runs, its primitives in check mode. */
+	ni_lua_require_phase(L, NI_CAN_READ, "ns.run");
 	check_spec(L, RUN_KINDS, RUN_KINDS, &sp);
 	luaL_checktype(L, 2, LUA_TFUNCTION);
 	if (enter(L, &sp) != 0)
@@ -210,16 +212,20 @@ static int l_ns_run(lua_State *L)
 /* ns.exec(spec, argv): exec.run in the namespaces (all five of pid by default; mnt and pid too). */
 static int l_ns_exec(lua_State *L)
 {
+	enum ni_act act = ni_lua_require_phase(L, NI_CAN_CHANGE, "ns.exec");
 	struct spec sp;
 	int slot, n;
 
 	check_spec(L, NI_NS_ALL, NI_NS_ALL, &sp);
 	luaL_checktype(L, 2, LUA_TTABLE);
 	lua_settop(L, 2);
+	if (act == NI_ACT_REPORT) /* named, not run: no need to enter anything */
+		return ni_lua_exec_push(L, 2, act, sp.netns ? lua_pushfstring(L, "netns %s", sp.netns)
+							      : lua_pushfstring(L, "pid %d", (int)sp.pid));
 	if (enter(L, &sp) != 0)
 		return 3;
 	slot = lua_gettop(L);
-	n = ni_lua_exec_push(L, 2);
+	n = ni_lua_exec_push(L, 2, act, NULL);
 	lua_closeslot(L, slot);
 	return n;
 }

@@ -1,4 +1,5 @@
 /* Lua module nodeinit.sysctl: get(key) and set(key, value) on the host's /proc/sys. */
+#include <errno.h>
 #include <lauxlib.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,9 +56,13 @@ static int proc_sys(struct ni_ctx *ctx)
 static int l_sysctl_get(lua_State *L)
 {
 	struct ni_ctx *ctx = ni_lua_ctx(L);
-	const char *key = check_key(L, 1);
-	char **box = ni_lua_box_new(L);
+	const char *key;
+	char **box;
 	int fd, r;
+
+	ni_lua_require_phase(L, NI_CAN_READ, "sysctl.get");
+	key = check_key(L, 1);
+	box = ni_lua_box_new(L);
 
 	fd = proc_sys(ctx);
 	if (fd < 0)
@@ -71,9 +76,42 @@ static int l_sysctl_get(lua_State *L)
 	return 1;
 }
 
+/*
+ * Check mode: what set would do, from the current value (a write-only key cannot be compared, so it
+ * would be written), as "sysctl KEY: CURRENT -> DESIRED", " (same)" when nothing would change.
+ */
+static int would_set(lua_State *L, int fd, const char *key, const char *value)
+{
+	char **box = ni_lua_box_new(L);
+	int r = ni_sysctl_read(fd, key, box);
+	bool changed = r < 0 || !ni_sysctl_value_equal(*box, value);
+	luaL_Buffer b;
+
+	if (r < 0 && r != -EACCES)
+		return ni_lua_fail(L, r, key); /* what set would have met opening it */
+	luaL_buffinit(L, &b);
+	lua_pushfstring(L, "sysctl %s: ", key);
+	luaL_addvalue(&b);
+	if (r < 0)
+		luaL_addstring(&b, "(write-only)");
+	else
+		ni_lua_plan_value(&b, *box, strlen(*box), false);
+	luaL_addstring(&b, " -> ");
+	ni_lua_plan_value(&b, value, strlen(value), false);
+	if (!changed)
+		luaL_addstring(&b, " (same)");
+	luaL_pushresult(&b);
+	ni_lua_plan_line(L, lua_tostring(L, -1), false);
+	free(*box);
+	*box = NULL;
+	lua_pushboolean(L, changed);
+	return 1;
+}
+
 static int l_sysctl_set(lua_State *L)
 {
 	struct ni_ctx *ctx = ni_lua_ctx(L);
+	enum ni_act act = ni_lua_require_phase(L, NI_CAN_CHANGE, "sysctl.set");
 	const char *key = check_key(L, 1);
 	const char *value = check_value(L, 2);
 	bool changed;
@@ -82,6 +120,8 @@ static int l_sysctl_set(lua_State *L)
 	fd = proc_sys(ctx);
 	if (fd < 0)
 		return ni_lua_fail(L, fd, "/proc/sys");
+	if (act == NI_ACT_REPORT)
+		return would_set(L, fd, key, value);
 	r = ni_sysctl_write(fd, key, value, &changed);
 	if (r < 0)
 		return ni_lua_fail(L, r, key);

@@ -14,6 +14,7 @@
 #include "embed.h"
 #include "exec.h"
 #include "kube.h"
+#include "report.h"
 #include "util.h"
 
 #define HOOK_EVERY 10000
@@ -158,6 +159,88 @@ int ni_lua_fail(lua_State *L, int r, const char *what)
 	return luaL_fileresult(L, 0, what);
 }
 
+enum ni_act ni_lua_require_phase(lua_State *L, unsigned need, const char *what)
+{
+	const struct ni_ctx *ctx = ni_lua_ctx(L);
+
+	if (ctx->phase != NI_PHASE_STEP)
+		luaL_error(L, "%s: only inside a step: a recipe file's top-level code runs at every load (lint, plan, "
+			      "apply, reloads) and may not touch the host; call it from a step's function", what);
+	return ctx->check_mode && (need & NI_CAN_CHANGE) ? NI_ACT_REPORT : NI_ACT_DO;
+}
+
+int ni_lua_pcall_step(lua_State *L, int nargs, int nresults)
+{
+	struct ni_ctx *ctx = ni_lua_ctx(L);
+	enum ni_phase saved = ctx->phase;
+	int r;
+
+	ctx->phase = NI_PHASE_STEP;
+	r = ni_lua_pcall(L, nargs, nresults);
+	ctx->phase = saved;
+	return r;
+}
+
+void ni_lua_plan_line(lua_State *L, const char *line, bool command)
+{
+	struct ni_plan_sink *p = ni_lua_ctx(L)->plan;
+
+	if (!p)
+		return;
+	if (!command && p->exec_named && !p->exec_noted) {
+		p->exec_noted = true;
+		ni_lua_plan_line(L, "(after exec: the lines below depend on what the command does)", false);
+	}
+	p->exec_named |= command;
+	if (p->lines++ >= NI_PLAN_LINES_MAX)
+		p->dropped++;
+	else
+		ni_plan_detail(p->out, line);
+}
+
+void ni_lua_plan_value(luaL_Buffer *b, const char *v, size_t len, bool quote)
+{
+	if (ni_lua_ctx(b->L)->sensitive) {
+		luaL_addstring(b, "(sensitive)");
+		return;
+	}
+	if (quote)
+		luaL_addchar(b, '"');
+	luaL_addlstring(b, v, len > NI_PLAN_VALUE_MAX ? NI_PLAN_VALUE_MAX : len);
+	if (len > NI_PLAN_VALUE_MAX)
+		luaL_addstring(b, "...");
+	if (quote)
+		luaL_addchar(b, '"');
+}
+
+/*
+ * setmetatable() without finalizers: a __gc runs whenever the collector or lua_close gets to it, in
+ * no step and under no phase (at the end of plan, say). Lua 5.4 marks an object for finalization
+ * only when setmetatable gives it a metatable that already has __gc (lapi.c lua_setmetatable calls
+ * lgc.c luaC_checkfinalizer, which returns early when gfasttm(g, mt, TM_GC) is NULL, a raw lookup),
+ * so refusing such a metatable here leaves no way to get one: a __gc added to the metatable later
+ * is never called. __close handlers need no such rule: they run where their variable goes out of
+ * scope, so under the phase of the code that declared it. The rest is the base library's function.
+ */
+static int l_setmetatable(lua_State *L)
+{
+	int t = lua_type(L, 2);
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+	if (t == LUA_TTABLE) {
+		lua_pushliteral(L, "__gc");
+		if (lua_rawget(L, 2) != LUA_TNIL)
+			return luaL_error(L, "__gc is not available to recipes (finalizers run outside any step)");
+		lua_pop(L, 1);
+	}
+	if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+		return luaL_error(L, "cannot change a protected metatable");
+	lua_settop(L, 2);
+	lua_setmetatable(L, 1);
+	return 1;
+}
+
 /* load() for recipes: text only, and the caller's sandbox as the default environment. */
 static int l_load(lua_State *L)
 {
@@ -272,7 +355,7 @@ static void copy_table(lua_State *L, int src)
 /* Base functions recipes may use; the rest of the base library (dofile, loadfile, ...) stays out. */
 static const char *const safe_base[] = {
 	"assert", "error", "getmetatable", "ipairs", "next", "pairs", "pcall", "rawequal", "rawget",
-	"rawlen", "rawset", "select", "setmetatable", "tonumber", "tostring", "type", "xpcall", "_VERSION",
+	"rawlen", "rawset", "select", "tonumber", "tostring", "type", "xpcall", "_VERSION",
 	NULL,
 };
 static const char *const safe_os[] = { "clock", "date", "difftime", "getenv", "time", NULL };
@@ -294,6 +377,8 @@ static void build_template(lua_State *L)
 	lua_setfield(L, -2, "print");
 	lua_pushcfunction(L, l_must);
 	lua_setfield(L, -2, "must");
+	lua_pushcfunction(L, l_setmetatable);
+	lua_setfield(L, -2, "setmetatable");
 
 	luaL_requiref(L, "string", luaopen_string, 0);
 	lua_pushnil(L);

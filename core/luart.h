@@ -2,6 +2,7 @@
 #ifndef NI_LUART_H
 #define NI_LUART_H
 
+#include <lauxlib.h>
 #include <lua.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,6 +35,41 @@ int ni_lua_push_env(lua_State *L); /* in a protected call; a LUA_* status, the e
  * Pushes the function, or an error message; returns a LUA_* status.
  */
 int ni_lua_load(lua_State *L, const char *chunkname, const char *src, size_t len, int env_idx);
+
+/*
+ * What runs when. Every primitive asks first, with what it needs:
+ *   NI_CAN_READ    reads the host (file.read, file.exists, sysctl.get, host.*, entering namespaces);
+ *   NI_CAN_CHANGE  changes the host or runs a command (sysctl.set, file.write, exec.*, sleep, ...).
+ * Outside a step (ctx->phase is NI_PHASE_LOAD: a recipe file's top-level code in every command, a
+ * finalizer, lua_close) both raise "<what>: only inside a step" with the caller's file:line, so a
+ * load never depends on or touches the host. Inside a step it returns NI_ACT_DO, or NI_ACT_REPORT
+ * for NI_CAN_CHANGE in plan's check mode: then the caller changes nothing and runs nothing, reports
+ * with ni_lua_plan_line what it would do (current -> desired), and returns what it would have returned.
+ */
+#define NI_CAN_READ (1u << 0)
+#define NI_CAN_CHANGE (1u << 1)
+enum ni_act {
+	NI_ACT_DO,
+	NI_ACT_REPORT,
+};
+enum ni_act ni_lua_require_phase(lua_State *L, unsigned need, const char *what);
+
+/* ni_lua_pcall for a step's own code (its body, check or describe): the phase is NI_PHASE_STEP meanwhile. */
+int ni_lua_pcall_step(lua_State *L, int nargs, int nresults);
+
+/*
+ * Check mode: adds one line (escaped on output) to the running step's plan, when plan
+ * collects them. command: the line names a command that was not run; the first other line after it
+ * is preceded by a note that it depends on what the command does. A step's lines past
+ * NI_PLAN_LINES_MAX are counted, not kept (plan says how many).
+ */
+#define NI_PLAN_LINES_MAX 1000
+void ni_lua_plan_line(lua_State *L, const char *line, bool command);
+
+/* Adds a value to a plan line being built: "(sensitive)" in a sensitive step; else cut after
+ * NI_PLAN_VALUE_MAX bytes ("..." says so), in double quotes when quote is set. */
+#define NI_PLAN_VALUE_MAX 200
+void ni_lua_plan_value(luaL_Buffer *b, const char *v, size_t len, bool quote);
 
 /* Pushes the embedded module lua/<name>.lua, loaded once, trusted, in a protected call; or an error message. */
 int ni_lua_require_embedded(lua_State *L, const char *name);

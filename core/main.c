@@ -352,7 +352,9 @@ static int cmd_eval(struct ni_ctx *ctx)
 		fprintf(stderr, "nodeinit: eval: cannot create a Lua state: out of memory\n");
 		return NI_EXIT_FAILED;
 	}
+	/* eval's chunk is all step: every module acts, as in a step's body. */
 	ctx->step = "eval";
+	ctx->phase = NI_PHASE_STEP;
 	if (ni_lua_push_env(L) != LUA_OK) {
 		fprintf(stderr, "nodeinit: eval: %s\n", lua_tostring(L, -1));
 		r = NI_EXIT_FAILED;
@@ -391,6 +393,9 @@ int main(int argc, char **argv)
 		return NI_EXIT_USAGE;
 	}
 	ctx.log = (struct ni_log){ .format = ctx.opt.log_format, .min_level = (enum ni_log_level)ctx.opt.log_level, .out = stderr };
+	/* plan changes nothing, ever: check mode from before the first recipe loads to the process's end
+	 * (lua_close included); nothing clears it. */
+	ctx.check_mode = ctx.opt.command == NI_CMD_PLAN;
 
 	switch (ctx.opt.command) {
 	case NI_CMD_HELP:

@@ -7,6 +7,7 @@
 #include <lauxlib.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fileio.h"
 #include "fingerprint.h"
@@ -77,16 +78,102 @@ static int list_files(int dir_fd, char ***ret, size_t *ret_n)
 	return 0;
 }
 
-static int read_file(int dir_fd, const char *name, char **ret, size_t *ret_len)
+/* What a recipe path names when it is not a regular file, for the refusal. */
+static const char *file_type_name(mode_t mode)
 {
-	_cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	struct stat st;
+	switch (mode & S_IFMT) {
+	case S_IFDIR:
+		return "a directory";
+	case S_IFIFO:
+		return "a FIFO";
+	case S_IFSOCK:
+		return "a socket";
+	case S_IFCHR:
+		return "a character device";
+	case S_IFBLK:
+		return "a block device";
+	default:
+		return "not a regular file";
+	}
+}
 
-	if (fd < 0 || fstat(fd, &st) < 0)
+/*
+ * Opens a recipe file for reading, never blocking and never opening anything but a regular file:
+ * each hop is looked at through O_PATH|O_NOFOLLOW first (opening a FIFO waits for a writer, opening a
+ * device can act), symlinks are followed here, as openat would have (a ConfigMap's name ->
+ * ..data/name; ..data itself, a directory link, the kernel follows), and only a regular file is then
+ * opened, O_NONBLOCK|O_NOFOLLOW so that one swapped in since cannot block either. Returns the fd,
+ * -errno, or -EBADFD with *ret_mode set when it is something else.
+ */
+static int open_recipe(int dir_fd, const char *name, mode_t *ret_mode)
+{
+	char path[PATH_MAX], target[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	if (strlen(name) >= sizeof(path))
+		return -ENAMETOOLONG;
+	strcpy(path, name);
+	for (unsigned hops = 0;; hops++) {
+		_cleanup_close_ int pfd = openat(dir_fd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		const char *slash;
+		ssize_t n;
+		int k;
+
+		if (pfd < 0 || fstat(pfd, &st) < 0)
+			return -errno;
+		if (!S_ISLNK(st.st_mode))
+			break;
+		if (hops >= NI_SYMLINK_HOPS)
+			return -ELOOP;
+		n = readlinkat(pfd, "", target, sizeof(target));
+		if (n < 0)
+			return -errno;
+		if ((size_t)n >= sizeof(target))
+			return -ENAMETOOLONG;
+		target[n] = '\0';
+		/* A relative target is relative to the directory holding the link. */
+		slash = target[0] == '/' ? NULL : strrchr(path, '/');
+		k = snprintf(path + (slash ? slash + 1 - path : 0), sizeof(path) - (size_t)(slash ? slash + 1 - path : 0),
+			     "%s", target);
+		if (k < 0 || (size_t)k >= sizeof(path) - (size_t)(slash ? slash + 1 - path : 0))
+			return -ENAMETOOLONG;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		*ret_mode = st.st_mode;
+		return -EBADFD;
+	}
+	fd = openat(dir_fd, path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
 		return -errno;
-	if (!S_ISREG(st.st_mode))
-		return -EISDIR;
-	return ni_read_fd_bounded(fd, NI_RECIPE_MAX_SIZE, ret, ret_len);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int r = S_ISREG(st.st_mode) ? -errno : -EBADFD;
+		*ret_mode = st.st_mode;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* Reads a recipe file; on failure why says what went wrong (the caller prefixes the file name). */
+static int read_file(int dir_fd, const char *name, char **ret, size_t *ret_len, char *why, size_t why_len)
+{
+	mode_t mode = 0;
+	_cleanup_close_ int fd = open_recipe(dir_fd, name, &mode);
+	int r;
+
+	if (fd == -EBADFD) {
+		snprintf(why, why_len, "not a regular file (%s): only regular files load as recipes", file_type_name(mode));
+		return fd;
+	}
+	if (fd < 0) {
+		snprintf(why, why_len, "%s", strerror(-fd));
+		return fd;
+	}
+	r = ni_read_fd_bounded(fd, NI_RECIPE_MAX_SIZE, ret, ret_len);
+	if (r < 0)
+		snprintf(why, why_len, "%s", r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
+	return r;
 }
 
 static char *field_string(lua_State *L, int idx, const char *key)
@@ -113,14 +200,22 @@ static void take_step(lua_State *L, struct ni_step *s)
 	int t = lua_gettop(L);
 	const char *when;
 	size_t len;
-	const char *mat;
+	const char *fp;
 
 	s->name = field_string(L, t, "name");
 	if (!s->name)
 		luaL_error(L, "not enough memory");
 	lua_getfield(L, t, "when");
 	when = lua_tostring(L, -1);
-	s->when = !when || ni_streq(when, "once") ? NI_WHEN_ONCE : ni_streq(when, "boot") ? NI_WHEN_BOOT : NI_WHEN_ALWAYS;
+	/* recipe.lua refused any other value; a step that still has one is a bug, never "always" */
+	if (ni_streq(when ? when : "", "once"))
+		s->when = NI_WHEN_ONCE;
+	else if (ni_streq(when ? when : "", "boot"))
+		s->when = NI_WHEN_BOOT;
+	else if (ni_streq(when ? when : "", "always"))
+		s->when = NI_WHEN_ALWAYS;
+	else
+		luaL_error(L, "step '%s': when is not once, boot or always", s->name);
 	lua_pop(L, 1);
 	lua_getfield(L, t, "timeout_ms"); /* recipe.lua checked it with ni_timeout_ms */
 	s->timeout_ms = lua_isinteger(L, -1) ? (long)lua_tointeger(L, -1) : 0;
@@ -133,9 +228,11 @@ static void take_step(lua_State *L, struct ni_step *s)
 	lua_pop(L, 1);
 	s->has_check = field_is_function(L, t, "check");
 	s->has_describe = field_is_function(L, t, "describe");
-	lua_getfield(L, t, "material");
-	mat = lua_tolstring(L, -1, &len);
-	ni_fingerprint_hex(mat ? mat : "", mat ? len : 0, s->fingerprint);
+	lua_getfield(L, t, "fingerprint");
+	fp = lua_tolstring(L, -1, &len);
+	if (!fp || len != NI_SHA256_HEX_LEN)
+		luaL_error(L, "step '%s' has no fingerprint", s->name);
+	memcpy(s->fingerprint, fp, len + 1);
 	lua_pop(L, 1);
 	s->ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
@@ -245,20 +342,23 @@ static void load_file(lua_State *L, struct load_job *j, const char *file)
 	const char *kind = NULL;
 	size_t len = 0;
 	int top = lua_gettop(L), r;
+	char why[256];
 
 	is_recipe_file(file, &kind);
 	free(j->src);
 	j->src = NULL;
-	r = read_file(j->dir_fd, file, &j->src, &len);
+	r = read_file(j->dir_fd, file, &j->src, &len, why, sizeof(why));
 	if (r < 0) {
-		j->fn(j->ud, file, 0, r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
+		j->fn(j->ud, file, 0, why);
 		j->problems++;
 		return;
 	}
 	if (ni_lua_require_embedded(L, "recipe") != LUA_OK)
 		lua_error(L); /* lua/recipe.lua itself: nothing else can load either */
-	lua_pushcfunction(L, ni_fingerprint_l_material);
-	lua_setfield(L, -2, "material");
+	lua_pushcfunction(L, ni_fingerprint_l_begin);
+	lua_setfield(L, -2, "fingerprint_begin");
+	lua_pushcfunction(L, ni_fingerprint_l_finish);
+	lua_setfield(L, -2, "fingerprint_finish");
 	lua_pushcfunction(L, l_timeout_ms);
 	lua_setfield(L, -2, "timeout_ms");
 	lua_getfield(L, -1, kind);

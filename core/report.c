@@ -30,18 +30,32 @@ __attribute__((format(printf, 2, 3))) static int put_fmt(struct ni_buf *b, const
 	return 0;
 }
 
-/* A FILE that appends to an ni_buf, for log.c's JSON escaper (the one escaper). */
-static ssize_t cookie_write(void *cookie, const char *s, size_t n)
-{
-	return ni_buf_put(cookie, s, n) < 0 ? -1 : (ssize_t)n;
-}
-
-static int json_str(struct ni_buf *b, FILE *f, const char *s)
+/*
+ * Every name and value printed here was read from a state record or a recipe, which a hand (or a
+ * tampered file) may have filled with control bytes: each goes through log.c's escapers, so no
+ * output line can be forged or move a terminal's cursor.
+ */
+static int json_str(struct ni_buf *b, const char *s)
 {
 	ni_buf_putc(b, '"');
-	ni_json_escape(f, s ? s : "");
-	fflush(f);
+	ni_escape_json(b, s ? s : "", s ? strlen(s) : 0);
 	return ni_buf_putc(b, '"');
+}
+
+static int text(struct ni_buf *b, const char *s)
+{
+	return ni_escape_text(b, s ? s : "", s ? strlen(s) : 0);
+}
+
+/* text(), then blanks up to width bytes: the columns of `status`. */
+static int text_pad(struct ni_buf *b, const char *s, size_t width)
+{
+	size_t start = b->len;
+
+	text(b, s);
+	while (!b->err && b->len - start < width)
+		ni_buf_putc(b, ' ');
+	return b->err;
 }
 
 static void format_time(int64_t ms, char *buf, size_t n)
@@ -109,30 +123,30 @@ void ni_status_free(struct ni_status *s)
 	*s = (struct ni_status){ 0 };
 }
 
-static void status_json(const struct ni_status *s, struct ni_buf *b, FILE *f)
+static void status_json(const struct ni_status *s, struct ni_buf *b)
 {
 	put_fmt(b, "{\"converged\":%s,\"boot_id\":", s->converged ? "true" : "false");
-	json_str(b, f, s->boot_id);
+	json_str(b, s->boot_id);
 	ni_buf_puts(b, ",\"recipes\":[");
 	for (size_t i = 0; i < s->n_recipes; i++) {
 		const struct ni_status_recipe *r = &s->recipes[i];
 
 		ni_buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
-		json_str(b, f, r->name);
+		json_str(b, r->name);
 		ni_buf_puts(b, ",\"steps\":[");
 		for (size_t k = 0; k < r->n_steps; k++) {
 			const struct ni_status_step *st = &r->steps[k];
 			char fin[32];
 
 			ni_buf_puts(b, k ? ",{\"name\":" : "{\"name\":");
-			json_str(b, f, st->name);
+			json_str(b, st->name);
 			ni_buf_puts(b, ",\"when\":");
-			json_str(b, f, st->when);
+			json_str(b, st->when);
 			put_fmt(b, ",\"result\":\"%s\",\"duration_ms\":%lld,\"finished_at\":", ni_result_name(st->result),
 				(long long)st->duration_ms);
 			if (st->finished) {
 				format_time(st->finished_ms, fin, sizeof(fin));
-				json_str(b, f, fin);
+				json_str(b, fin);
 				ni_buf_putc(b, '}');
 			} else {
 				ni_buf_puts(b, "null}");
@@ -141,14 +155,14 @@ static void status_json(const struct ni_status *s, struct ni_buf *b, FILE *f)
 		ni_buf_putc(b, ']');
 		if (r->problem) {
 			ni_buf_puts(b, ",\"error\":");
-			json_str(b, f, r->problem);
+			json_str(b, r->problem);
 		}
 		ni_buf_putc(b, '}');
 	}
 	ni_buf_puts(b, "],\"legacy\":");
 	if (s->legacy.present) {
 		ni_buf_puts(b, "{\"checkpoint\":");
-		json_str(b, f, s->legacy.checkpoint);
+		json_str(b, s->legacy.checkpoint);
 		put_fmt(b, ",\"done\":%s", s->legacy.done ? "true" : "false");
 		if (s->legacy.have_record)
 			put_fmt(b, ",\"exit_code\":%d,\"duration_ms\":%lld", s->legacy.exit_code,
@@ -162,61 +176,75 @@ static void status_json(const struct ni_status *s, struct ni_buf *b, FILE *f)
 
 static void status_text(const struct ni_status *s, struct ni_buf *b)
 {
-	put_fmt(b, "converged: %s\nboot_id: %s\n", s->converged ? "yes" : "no", s->boot_id);
-	if (s->legacy.present)
-		put_fmt(b, "legacy: %s (checkpoint %s)\n", s->legacy.done ? "done" : "not done", s->legacy.checkpoint);
+	put_fmt(b, "converged: %s\nboot_id: ", s->converged ? "yes" : "no");
+	text(b, s->boot_id);
+	ni_buf_putc(b, '\n');
+	if (s->legacy.present) {
+		put_fmt(b, "legacy: %s (checkpoint ", s->legacy.done ? "done" : "not done");
+		text(b, s->legacy.checkpoint);
+		ni_buf_puts(b, ")\n");
+	}
 	for (size_t i = 0; i < s->n_recipes; i++) {
 		const struct ni_status_recipe *r = &s->recipes[i];
 
-		put_fmt(b, "%s\n", r->name);
-		if (r->problem)
-			put_fmt(b, "  (records unreadable: %s)\n", r->problem);
+		text(b, r->name);
+		ni_buf_putc(b, '\n');
+		if (r->problem) {
+			ni_buf_puts(b, "  (records unreadable: ");
+			text(b, r->problem);
+			ni_buf_puts(b, ")\n");
+		}
 		for (size_t k = 0; k < r->n_steps; k++) {
 			const struct ni_status_step *st = &r->steps[k];
 			char fin[32] = "";
 
 			if (st->finished)
 				format_time(st->finished_ms, fin, sizeof(fin));
-			put_fmt(b, "  %-32s %-7s %-12s %s\n", st->name, st->when, ni_result_name(st->result), fin);
+			ni_buf_puts(b, "  ");
+			text_pad(b, st->name, 32);
+			ni_buf_putc(b, ' ');
+			text_pad(b, st->when, 7);
+			put_fmt(b, " %-12s %s\n", ni_result_name(st->result), fin);
 		}
 	}
 }
 
 int ni_status_format(const struct ni_status *s, bool json, struct ni_buf *out)
 {
-	if (json) {
-		cookie_io_functions_t io = { .write = cookie_write };
-		FILE *f = fopencookie(out, "w", io);
-
-		if (!f)
-			return -errno;
-		setvbuf(f, NULL, _IONBF, 0);
-		status_json(s, out, f);
-		fclose(f);
-	} else {
+	if (json)
+		status_json(s, out);
+	else
 		status_text(s, out);
-	}
 	return out->err;
 }
 
 int ni_plan_step(struct ni_buf *out, const char *recipe, const char *step, bool due, enum ni_reason why)
 {
-	return put_fmt(out, "%s/%s %s %s\n", recipe, step, due ? "run" : "skip", ni_reason_name(why));
+	text(out, recipe);
+	ni_buf_putc(out, '/');
+	text(out, step);
+	return put_fmt(out, " %s %s\n", due ? "run" : "skip", ni_reason_name(why));
 }
 
+/* A detail holds what recipes and the host say (paths, values, argv): escaped, so it stays one line. */
 int ni_plan_detail(struct ni_buf *out, const char *line)
 {
-	return put_fmt(out, "    %s\n", line);
+	ni_buf_puts(out, "    ");
+	text(out, line);
+	return ni_buf_putc(out, '\n');
 }
 
 int ni_plan_legacy(struct ni_buf *out, bool done, const char *checkpoint)
 {
-	return put_fmt(out, "legacy/STARTUP_SCRIPT %s %s (checkpoint %s)\n", done ? "skip" : "run", done ? "done" : "new",
-		       checkpoint);
+	put_fmt(out, "legacy/STARTUP_SCRIPT %s %s (checkpoint ", done ? "skip" : "run", done ? "done" : "new");
+	text(out, checkpoint);
+	return ni_buf_puts(out, ")\n");
 }
 
 int ni_plan_unreadable(struct ni_buf *out, const char *recipe, const char *error)
 {
-	return put_fmt(out, "%s: its state records cannot be read (%s): apply moves them aside and runs its steps again\n",
-		       recipe, error);
+	text(out, recipe);
+	ni_buf_puts(out, ": its state records cannot be read (");
+	text(out, error);
+	return ni_buf_puts(out, "): apply moves them aside and runs its steps again\n");
 }

@@ -1,13 +1,27 @@
 -- The recipe DSL (`recipe "x" { step "y" { ... } }`) and the YAML recipe form, turned into one shape
 -- the C engine runs: recipes of steps with a body, an optional check, and fingerprint material.
--- Runs trusted; recipes themselves never see this module. A step's fingerprint material comes from
--- M.material, which the loader sets to core/fingerprint.c's (the one definition).
+-- Runs trusted; recipes themselves never see this module. A step's fingerprint comes from
+-- M.fingerprint_begin/finish, which the loader sets to core/fingerprint.c's (the one definition).
 
 local M = {}
 
 local WHENS = { once = true, boot = true, always = true }
 local STEP_KEYS = { when = true, check = true, timeout = true, sensitive = true, params = true, description = true }
-local STEP_MARK = {} -- tags step objects, so a recipe can tell them from stray tables
+
+-- step() hands the recipe an empty, locked handle and keeps the step itself here, by handle (weak
+-- keys: a dropped handle goes with its step). No recipe can read a step's fields, change them after
+-- they were checked, or make a table recipe{} takes for a step: only this map knows real ones.
+local made = setmetatable({}, { __mode = "k" })
+local HANDLE_MT = {
+  __metatable = "nodeinit.Step",
+  __newindex = function() error("a step cannot be changed once made", 2) end,
+  __tostring = function(h) return made[h] and ("step '" .. made[h].name .. "'") or "step" end,
+}
+local function new_handle(s)
+  local h = setmetatable({}, HANDLE_MT)
+  made[h] = s
+  return h
+end
 
 local function sorted_keys(t)
   local keys = {}
@@ -25,8 +39,19 @@ local function name_problem(what, name)
   if type(name) ~= "string" or name == "" then return what .. " name must be a non-empty string" end
   -- State records keep names as UTF-8 (state.c refuses anything else): say so here, not mid-apply.
   if not utf8.len(name) then return what .. " name is not valid UTF-8" end
-  if name:find("[%c/]") then return what .. " name '" .. name .. "' must not contain '/' or control characters" end
   if #name > 128 then return what .. " name is longer than 128 bytes" end
+  if name:find("[%c/]") then
+    -- shown escaped: the message reaches a terminal
+    local shown = name:gsub("[%c\\]", function(c) return string.format("\\x%02x", c:byte()) end)
+    return what .. " name '" .. shown .. "' must not contain '/' or control characters"
+  end
+  -- Printable only: no C1 controls (U+0080..U+009F), line or paragraph separators, bidi overrides or
+  -- isolates; log.c would escape them, but a name is shown in status and plan and must read as written.
+  for _, c in utf8.codes(name) do
+    if (c >= 0x80 and c <= 0x9f) or (c >= 0x2028 and c <= 0x202e) or (c >= 0x2066 and c <= 0x2069) then
+      return string.format("%s name must be printable, not hold U+%04X", what, c)
+    end
+  end
 end
 
 local function recipe_name_problem(name)
@@ -46,7 +71,8 @@ local function problem(fc, line, msg)
   fc.problems[#fc.problems + 1] = { line = line or 0, msg = msg }
 end
 
--- Checks the recipe as a whole and appends it.
+-- Checks the recipe as a whole and appends it. Each step's fingerprint is begun here and finished by
+-- finish_fingerprints once the file's globals are known.
 local function add_recipe(fc, name, line, steps)
   local p = recipe_name_problem(name)
   if p then problem(fc, line, p) return end
@@ -58,29 +84,79 @@ local function add_recipe(fc, name, line, steps)
     elseif s.name then
       names[s.name] = s.line
       if not s.invalid then
-        s.material = M.material(name, s.name, s.parts, fc)
+        local ok, h = pcall(M.fingerprint_begin, name, s.name, s.parts, fc)
         s.parts = nil
-        r.steps[#r.steps + 1] = s
+        if ok then
+          s.fp = h
+          r.steps[#r.steps + 1] = s
+        elseif h == "not enough memory" then
+          error(h, 0)
+        else
+          problem(fc, s.line, string.format("recipe '%s': step '%s': %s", name, s.name, tostring(h)))
+        end
       end
     end
   end
   fc.recipes[#fc.recipes + 1] = r
 end
 
+-- Ends every step's fingerprint with the file-level globals its functions name (nil: none).
+local function finish_fingerprints(fc, globals)
+  fc.done = true
+  for _, r in ipairs(fc.recipes) do
+    local kept = {}
+    for _, s in ipairs(r.steps) do
+      local ok, hex = pcall(M.fingerprint_finish, s.fp, globals)
+      s.fp = nil
+      if ok then
+        s.fingerprint = hex
+        kept[#kept + 1] = s
+      elseif hex == "not enough memory" then
+        error(hex, 0)
+      else
+        problem(fc, s.line, string.format("recipe '%s': step '%s': %s", r.name, s.name, tostring(hex)))
+      end
+    end
+    r.steps = kept
+  end
+end
+
+-- What the file's top-level code set in its environment: keys new or changed since env was made
+-- (so the sandbox's own modules and functions are not globals of the file). Raw: a recipe's
+-- metatable on _ENV does not decide what counts.
+local function snapshot(env)
+  local t = {}
+  for k, v in next, env do t[k] = v end
+  return t
+end
+
+local function file_globals(env, before)
+  local g = {}
+  for k, v in next, env do
+    if type(k) == "string" and not rawequal(before[k], v) then g[k] = v end
+  end
+  return g
+end
+
 -- The Lua DSL: `step` and `recipe` for one file's environment.
 local function install_dsl(env, fc)
   local function caller_line(level) return debug.getinfo(level + 1, "l").currentline end
 
+  local function at_load()
+    if fc.done then error("step and recipe declare steps while the file loads, not later", 3) end
+  end
+
   env.step = function(name)
+    at_load()
     local line = caller_line(2)
     local p = name_problem("step", name)
     if p then error(p, 2) end
     return function(spec)
       if type(spec) ~= "table" then
         problem(fc, line, string.format("step '%s': expected a table { ... }, got %s", name, type(spec)))
-        return { [STEP_MARK] = true, name = name, line = line, invalid = true }
+        return new_handle({ name = name, line = line, invalid = true })
       end
-      local s = { [STEP_MARK] = true, name = name, line = line, when = "once", kind = "lua" }
+      local s = { name = name, line = line, when = "once", kind = "lua" }
       local body
       for k, v in pairs(spec) do
         if k == 1 then
@@ -113,7 +189,7 @@ local function install_dsl(env, fc)
         problem(fc, line, string.format("step '%s': sensitive must be true or false", name))
         s.invalid = true
       end
-      if s.invalid then return s end
+      if s.invalid then return new_handle(s) end
       s.when = spec.when or "once"
       s.timeout = spec.timeout
       s.timeout_ms = timeout_ms
@@ -122,11 +198,12 @@ local function install_dsl(env, fc)
       local params = spec.params
       s.run = function() return body(params) end
       s.parts = { body = body, check = spec.check, when = s.when, timeout = s.timeout, sensitive = s.sensitive, params = params }
-      return s
+      return new_handle(s)
     end
   end
 
   env.recipe = function(name)
+    at_load()
     local line = caller_line(2)
     return function(steps)
       if type(steps) ~= "table" then
@@ -134,10 +211,14 @@ local function install_dsl(env, fc)
         return
       end
       local list = {}
-      for k, s in pairs(steps) do
-        if type(k) ~= "number" or type(s) ~= "table" or not s[STEP_MARK] then
+      for k, h in pairs(steps) do
+        local s = type(k) == "number" and made[h]
+        if not s then
           problem(fc, line, string.format("recipe '%s': entry %s is not a step \"...\" { ... }", tostring(name), tostring(k)))
+        elseif s.recipe then
+          problem(fc, line, string.format("recipe '%s': step '%s' is already in recipe '%s'", tostring(name), s.name, s.recipe))
         else
+          s.recipe = tostring(name)
           list[k] = s -- invalid ones too: their names still count for duplicates
         end
       end
@@ -167,8 +248,10 @@ function M.load_lua(src, file, env)
     load_problem(fc, err)
     return fc.recipes, fc.problems
   end
+  local before = snapshot(env)
   local ok, e = pcall(chunk)
   if not ok then load_problem(fc, e) end
+  finish_fingerprints(fc, file_globals(env, before))
   return fc.recipes, fc.problems
 end
 
@@ -347,7 +430,7 @@ local function yaml_step(fc, recipe_name, node, line, env, line_of)
   if node.sensitive ~= nil and type(node.sensitive) ~= "boolean" then
     return problem(fc, line, string.format("step '%s': sensitive must be true or false", name))
   end
-  local step = { [STEP_MARK] = true, name = name, line = line, when = node.when or "once", kind = kinds[1],
+  local step = { name = name, line = line, when = node.when or "once", kind = kinds[1],
                  timeout = node.timeout, timeout_ms = timeout_ms, sensitive = node.sensitive or false }
   if not yaml_kinds[kinds[1]](fc, line, name, node[kinds[1]], env, step) then return end
   if node.check ~= nil and not yaml_check(fc, line, name, node.check, env, step) then return end
@@ -387,6 +470,7 @@ function M.load_yaml(src, file, env)
     if s then steps[#steps + 1] = s end
   end
   add_recipe(fc, doc.recipe, line_of(doc), steps)
+  finish_fingerprints(fc, nil)
   return fc.recipes, fc.problems
 end
 

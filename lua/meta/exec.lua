@@ -29,6 +29,10 @@ exec = {}
 ---@field stdout_dropped integer Bytes of stdout not kept.
 ---@field stderr_dropped integer Bytes of stderr not kept.
 ---@field duration_ms integer
+---true only in `plan` (check mode): the command was named in the plan and not run. The other
+---fields then say code 0, empty output, nothing dropped, duration 0, so the body goes on and plans
+---what follows (whose lines plan marks as depending on the command).
+---@field not_run? boolean
 
 ---Runs a command and waits for it. Its output is also logged line by line with the step's name
 ---(not for a `sensitive` step; at most 1 MiB a stream).
@@ -37,6 +41,8 @@ exec = {}
 ---started returns `nil, "<argv[1]>: <reason>", errno` (`"<cwd>: <reason>"` for a bad cwd).
 ---Misuse (empty argv, a non-string argument, an unknown option, a bad option type) raises.
 ---When nodeinit is told to stop (SIGTERM) the command is killed and an "interrupted" error raised.
+---Only inside a step (it raises in a file's top-level code). In `plan` the command is not run: plan
+---prints its argv (argv[1] only for a sensitive step) and this returns a result with `not_run = true`.
 ---
 ---```lua
 ---local r = exec.run{"systemctl", "is-active", "containerd", timeout = 10}
@@ -50,7 +56,8 @@ function exec.run(spec) end
 
 ---Like `exec.run`, but raises unless the command exits 0: "<cmd> exited with code N: <last
 ---stderr line>" (stderr left out for a sensitive step), "<cmd> was killed by signal N",
----"<cmd> timed out and was killed", or why it could not be started.
+---"<cmd> timed out and was killed", or why it could not be started. In `plan`: not run, returns
+---`""` and a result with `not_run = true` (see `exec.run`).
 ---
 ---```lua
 ---exec.ok{"systemctl", "restart", "containerd", timeout = 60}

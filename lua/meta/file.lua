@@ -17,6 +17,13 @@
 --
 -- Every function that changes something returns `changed`: true when it acted, false when the
 -- host was already as asked. Changes are logged at info with the path, never the content.
+--
+-- Every function works only inside a step: in a file's top-level code it raises "file.<name>: only
+-- inside a step" (reads too: a load never depends on the host). In `plan` (check mode) write,
+-- ensure_line, mkdir and remove change nothing: they print current -> desired under the step
+-- (`file /etc/x.conf: differs, mode 0644 -> 12 bytes mode 0600`, `dir /etc/x.d: absent -> directory`;
+-- values of a sensitive step masked) and return what they would have: `changed` from the current
+-- state, or the failure the change would meet.
 
 ---@class nodeinit.file
 file = {}

@@ -4,6 +4,9 @@
 
 ---Work inside another namespace of the host for a moment: a named network namespace
 ---(`ip netns add NAME`, i.e. /run/netns/NAME on the host) or the namespaces of a host process.
+---Only inside a step (in a file's top-level code both raise "ns.run: only inside a step"). In
+---`plan`, `ns.run` still enters and calls `fn` (whose primitives then plan, as everywhere in plan);
+---`ns.exec` does not run its command: plan prints it, and it returns a result with `not_run = true`.
 ---@class nodeinit.ns
 ns = {}
 

@@ -2,6 +2,16 @@
 -- LuaLS annotations for nodeinit recipes: the DSL globals. Point your editor's Lua language server at
 -- lua/meta/ (e.g. "workspace.library": ["<checkout>/lua/meta"]) to get completion and type checks.
 
+-- When code runs. A recipe file's top-level code runs at every load: in `lint`, `plan`, `apply`
+-- and on each of `run`'s reloads. It may compute, use `yaml.decode`, `sysctl.valid`, `log` and
+-- `print`, and declare recipes and steps; every function that reads or changes the host or runs a
+-- command (`file.*`, `sysctl.get/set`, `exec.*`, `ns.*`) raises "<name>: only inside a step" there,
+-- with its file and line. So a load never touches the host and is the same on every node and in
+-- CI; pick per-node behaviour inside steps (`check`). Steps' functions (body, `check`) run in
+-- `apply`/`run`, and in `plan` in check mode: primitives that would change something report
+-- current -> desired and change nothing, commands are named and not run. `setmetatable` refuses a
+-- metatable with `__gc` (finalizers would run outside any step).
+
 ---@alias nodeinit.When "once"|"boot"|"always"
 
 ---@class nodeinit.StepSpec
@@ -17,7 +27,8 @@
 
 --- Declares a step: `step "name" { function() ... end, when = "boot" }`.
 --- The step's fingerprint covers its name, its own source text, the values its functions capture
---- (upvalues such as `local mirror = "..."`) and its params: change any of them and it re-runs.
+--- (upvalues such as `local mirror = "..."`), the file-level globals they name (a global helper
+--- function) and its params: change any of them and it re-runs. It returns an opaque step handle.
 ---@param name string unique in its recipe; no '/' or control characters
 ---@return fun(spec: nodeinit.StepSpec): nodeinit.Step
 function step(name) end

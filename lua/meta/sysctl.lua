@@ -12,6 +12,11 @@
 --
 -- Errors follow Lua's convention: misuse raises; an OS failure returns
 -- `nil, "<key>: <strerror>", errno` (e.g. a key the kernel does not have: ENOENT, 2).
+--
+-- get and set work only inside a step (in a file's top-level code they raise "sysctl.get: only
+-- inside a step"); valid works anywhere. In `plan`, set writes nothing: it prints
+-- `sysctl KEY: CURRENT -> DESIRED` (`(same)` when equal, `(sensitive)` in a sensitive step) and
+-- returns whether it would change the key.
 
 ---@class nodeinit.sysctl
 sysctl = {}

@@ -59,4 +59,101 @@ out=$(echo 'string.rep = nil; local f = load("y = 2") f() return y, type(string.
 	nodeinit eval - --target-pid "$FAKE" 2>&1)
 check_eq "load() shares the caller's environment by default" "2	nil	nil" "$out"
 
+# --- Load time is pure: a recipe file's top-level code runs at every load (lint, plan, apply, run's
+# reloads), so a primitive that changes the host, runs a command or reads the host raises there,
+# with file:line, in every command. Inside a step the same calls work.
+R=$T/recipes
+mkdir -p "$R"
+# at_load NAME LUA: the call at a file's top level is refused by lint, plan and apply (exit 2), naming it.
+at_load() {
+	local name=$1 src=$2 cmd out rc
+	rm -f "$R"/*
+	printf 'local x = 1\n%s\nrecipe "l" { step "s" { function() end } }\n' "$src" > "$R/10-load.lua"
+	for cmd in lint plan apply; do
+		out=$(nodeinit "$cmd" --target-pid "$FAKE" --recipes "$R" --state-dir /var/lib/sandbox 2>&1)
+		rc=$?
+		if [ $rc = 2 ]; then check_contains "$cmd: $name at load is refused with file:line" "10-load.lua:2: $name: only inside a step" "$out"
+		else not_ok "$cmd: $name at load is refused (exit $rc: $(printf %s "$out" | tail -c 300))"; fi
+	done
+}
+at_load sysctl.set 'sysctl.set("kernel.domainname", "set-at-load")'
+at_load sysctl.get 'sysctl.get("kernel.hostname")'
+at_load file.write 'file.write("/etc/written-at-load", "x")'
+at_load file.ensure_line 'file.ensure_line("/etc/written-at-load", "x")'
+at_load file.mkdir 'file.mkdir("/etc/made-at-load")'
+at_load file.remove 'file.remove("/etc/hostname")'
+at_load file.read 'file.read("/etc/hostname")'
+at_load file.exists 'file.exists("/etc/hostname")'
+# (commands touch a file under $T, the same directory inside the fake host and here: lint runs on
+# this machine, and before this rule it ran them)
+at_load exec.run "exec.run { 'touch', '$T/ran-at-load' }"
+at_load exec.ok "exec.ok { 'touch', '$T/ran-at-load' }"
+at_load ns.exec "ns.exec({ pid = 1 }, { 'touch', '$T/ran-at-load' })"
+at_load ns.run 'ns.run({ netns = "x" }, function() end)'
+# ...also from a helper function the top level calls, and from a coroutine it resumes
+at_load file.write 'local function helper() file.write("/etc/written-at-load", "x") end
+helper()'
+for f in /etc/written-at-load /etc/made-at-load; do check "load: nothing at $f in the fake host" in_fake test ! -e "$f"; done
+check "load: no command ran" test ! -e "$T/ran-at-load"
+check_eq "load: the sysctl kept its value" "" "$(in_fake cat /proc/sys/kernel/domainname | grep set-at-load)"
+check "load: /etc/hostname is still there" in_fake test -e /etc/hostname
+# pure helpers stay usable at load: yaml.decode, sysctl.valid, log, print, os.getenv
+rm -f "$R"/*
+cat > "$R/10-pure.lua" <<'EOF2'
+local conf = yaml.decode("a: 1")
+assert(conf.a == 1 and sysctl.valid("net.ipv4.ip_forward") and os.getenv("PATH"))
+log.info("logged at load")
+recipe "pure" { step "s" { function() return file.exists("/etc/hostname") end } }
+EOF2
+out=$(nodeinit lint --recipes "$R" 2>&1)
+check_eq "load: pure helpers work at load (lint exit)" 0 $?
+check_contains "load: log works at load" "logged at load" "$out"
+out=$(nodeinit apply --target-pid "$FAKE" --recipes "$R" --state-dir /var/lib/sandbox 2>&1)
+check_eq "load: the same primitives work inside a step (apply exit)" 0 $?
+
+# --- lint executes nothing and needs no host: as nobody, without root, namespaces or /proc/PID.
+L=$T/lint
+mkdir -p "$L/recipes" "$L/drop"
+chmod 0755 "$L" "$L/recipes"
+chmod 1777 "$L/drop"
+printf 'exec.run { "touch", "%s" }\nrecipe "l" { step "s" { function() end } }\n' "$L/drop/lint-ran" > "$L/recipes/10-lint.lua"
+chmod 0644 "$L/recipes/10-lint.lua"
+if setpriv --reuid 65534 --regid 65534 --clear-groups test -x "$NODEINIT" -a -r "$L/recipes/10-lint.lua"; then
+	out=$(setpriv --reuid 65534 --regid 65534 --clear-groups "$NODEINIT" lint --recipes "$L/recipes" --target-pid "$FAKE" \
+		--state-dir /var/lib/lint-state 2>&1)
+	check_eq "lint as nobody: the top-level exec.run is a lint error (exit 2)" 2 $?
+	check_contains "lint as nobody: it says only inside a step, with file:line" "10-lint.lua:1: exec.run: only inside a step" "$out"
+	check "lint as nobody: the command did not run" test ! -e "$L/drop/lint-ran"
+else
+	not_ok "lint as nobody: nobody cannot reach $NODEINIT or $L (fix the test setup)"
+fi
+# lint opens only the recipe directory and its files: not the target's /proc/PID, the state dir or /proc.
+strace -f -qq -e trace=open,openat,openat2,stat,newfstatat,statx,access -o "$L/strace" \
+	"$NODEINIT" lint --recipes "$L/recipes" --target-pid "$FAKE" --state-dir /var/lib/lint-state >/dev/null 2>&1
+check "lint: strace saw it open the recipes" grep -q "10-lint.lua" "$L/strace"
+check_eq "lint: opens nothing under /proc" "" "$(grep '"/proc' "$L/strace")"
+check_eq "lint: does not look at the state dir" "" "$(grep 'lint-state' "$L/strace")"
+check "lint under strace: the command did not run" test ! -e "$L/drop/lint-ran"
+
+# --- A reload that fails leaves no trace: in run, an update whose top-level code writes a file and
+# then fails to load writes nothing, and the previous recipes keep running.
+C=$T/reload
+mkdir -p "$C"
+echo 'recipe "r" { step "tick" { when = "always", function() exec.run { "sh", "-c", "echo tick >> /tmp/ticks" } end } }' > "$C/10-r.lua"
+ticks() { in_fake sh -c 'cat /tmp/ticks 2>/dev/null | wc -l'; }
+"$NODEINIT" run --target-pid "$FAKE" --recipes "$C" --state-dir /var/lib/sandbox-run --interval 1 > "$T/run.log" 2>&1 &
+runner=$!
+for _ in $(seq 1 200); do [ "$(ticks)" -ge 1 ] && break; sleep 0.05; done
+check "run: the first version applied" [ "$(ticks)" -ge 1 ]
+printf 'file.write("/etc/written-by-reload", "x")\nrecipe "r" { step "tick" { when = "always", function() end } }\nerror("broken update")\n' > "$C/10-r.lua.new"
+mv "$C/10-r.lua.new" "$C/10-r.lua"
+for _ in $(seq 1 200); do grep -q "do not load; keeping the previous ones" "$T/run.log" && break; sleep 0.05; done
+n=$(ticks)
+for _ in $(seq 1 200); do [ "$(ticks)" -gt "$n" ] && break; sleep 0.05; done
+kill -TERM $runner
+wait $runner
+check_contains "run: the broken update is refused" "do not load; keeping the previous ones" "$(cat "$T/run.log")"
+check "run: the previous recipes keep running" [ "$(ticks)" -gt "$n" ]
+check "run: the refused update wrote nothing" in_fake test ! -e /etc/written-by-reload
+
 finish

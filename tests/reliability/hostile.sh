@@ -95,6 +95,36 @@ out=$(apply 2>&1)
 check_contains "a loop in a coroutine times out" "step failed recipe=co step=coroutine-loop" "$out"
 check_contains "...with the step's timeout" "step timed out" "$out"
 
+# --- finalizers: __gc is not available to recipes (it would run whenever the collector or lua_close
+# decides: at the end of plan, outside any step). Refused at load and in a step; a __gc added to a
+# metatable after setmetatable is never called (Lua 5.4 marks an object for finalization only then).
+rm -f "$R"/*
+cat > "$R/10-gc.lua" <<'EOF2'
+setmetatable({}, { __gc = function() file.write("/etc/written-by-plan", "gc\n") end })
+recipe "gc" { step "s" { function() end } }
+EOF2
+for cmd in lint plan apply; do
+	out=$(nodeinit "$cmd" --target-pid "$FAKE" --recipes "$R" --state-dir /var/lib/hostile 2>&1)
+	check_eq "__gc at load: $cmd exits 2" 2 $?
+	check_contains "__gc at load: $cmd says why, with file:line" "10-gc.lua:1: __gc is not available to recipes" "$out"
+done
+check "__gc at load: nothing written after plan and apply" in_fake test ! -e /etc/written-by-plan
+cat > "$R/10-gc.lua" <<'EOF2'
+local mt = {}
+keep = setmetatable({}, mt)
+mt.__gc = function() file.write("/etc/written-by-plan", "late\n") end
+recipe "gc" { step "s" { function()
+  setmetatable({}, { __gc = function() file.write("/etc/written-by-plan", "step\n") end })
+end } }
+EOF2
+nodeinit plan --target-pid "$FAKE" --recipes "$R" --state-dir /var/lib/hostile > "$T/gc.plan" 2>&1
+check_eq "__gc added late: plan exits 0" 0 $?
+check_contains "__gc in a step: plan says it would fail" "(would fail: " "$(cat "$T/gc.plan")"
+out=$(apply 2>&1)
+check_eq "__gc in a step: the step fails" 1 $?
+check_contains "__gc in a step: says why" "__gc is not available to recipes" "$out"
+check "__gc: nothing was ever written (plan, apply, lua_close)" in_fake test ! -e /etc/written-by-plan
+
 # --- secrets: nothing of a sensitive step reaches logs (text, json), plan, status or the state dir.
 SECRET=hunter2-S3CR3T-value
 rm -f "$R"/*

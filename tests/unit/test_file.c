@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <limits.h>
 #include <unistd.h>
 
 #include "ctx.h"
@@ -634,7 +635,8 @@ struct lua_fixture {
 
 static void lua_start(struct fixture *f, struct lua_fixture *t)
 {
-	*t = (struct lua_fixture){ .ctx = { .root_fd = f->root_fd, .proc_sys_fd = -1, .proc_fd = -1, .sig_fd = -1, .step = "r/s" } };
+	*t = (struct lua_fixture){ .ctx = { .root_fd = f->root_fd, .proc_sys_fd = -1, .proc_fd = -1, .sig_fd = -1, .step = "r/s",
+							     .phase = NI_PHASE_STEP } };
 	t->log = open_memstream(&t->logbuf, &t->loglen);
 	t->ctx.log = (struct ni_log){ .format = NI_LOG_TEXT, .min_level = NI_LOG_DEBUG, .out = t->log };
 	t->L = ni_lua_new(&t->ctx);
@@ -791,6 +793,133 @@ static void test_lua_ensure_line(void **state)
 }
 
 /* Links and directories another user (nobody, 65534) owns: every primitive refuses, nothing changes. */
+/* What the tree under the fixture's dir looks like (names, types, modes, owners, sizes, times), for "nothing changed". */
+static struct ni_buf tree_buf;
+static int tree_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	char line[PATH_MAX + 200];
+
+	(void)type;
+	(void)ftw;
+	snprintf(line, sizeof(line), "%s %o %u %u %lld %lld.%09ld %llu\n", path, (unsigned)st->st_mode, (unsigned)st->st_uid,
+		 (unsigned)st->st_gid, (long long)st->st_size, (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
+		 (unsigned long long)st->st_ino);
+	ni_buf_puts(&tree_buf, line);
+	return 0;
+}
+
+static char *tree(struct fixture *f)
+{
+	tree_buf = NI_BUF_INIT(0);
+	nftw(f->dir, tree_entry, 16, FTW_PHYS);
+	return ni_buf_steal(&tree_buf, NULL);
+}
+
+/* A chunk's results as one string ("nil,msg,2"), as expect compares them. */
+static char *results(lua_State *L, const char *src)
+{
+	int top = lua_gettop(L), n;
+	luaL_Buffer b;
+	char *s;
+
+	if (run(L, src) != LUA_OK)
+		fail_msg("%s: %s", src, lua_tostring(L, -1));
+	n = lua_gettop(L) - top;
+	luaL_buffinit(L, &b);
+	for (int i = 1; i <= n; i++) {
+		luaL_tolstring(L, top + i, NULL);
+		luaL_addvalue(&b);
+		if (i < n)
+			luaL_addchar(&b, ',');
+	}
+	luaL_pushresult(&b);
+	s = strdup(lua_tostring(L, -1));
+	lua_settop(L, top);
+	return s;
+}
+
+/*
+ * plan's check mode: each call, made first in check mode and then for real on the same tree, returns
+ * the same (changed, or the same failure), and the check-mode call changes nothing at all.
+ */
+static void test_lua_check_mode(void **state)
+{
+	static const char *const calls[] = {
+		"return file.write('/etc/c.conf', 'a\\n', { mode = '0600' })",
+		"return file.write('/etc/c.conf', 'a\\n', { mode = '0600' })",
+		"return file.write('/etc/c.conf', 'a\\n', { mode = '0640' })",
+		"return file.write('/etc/c.conf', 'b\\n')",
+		"return file.write('/etc/c.conf', 'b\\n', { owner = 0, group = 'root' })",
+		"return file.write('/etc/c.conf', 'b\\n', { owner = 65534 })",
+		"return file.write('/etc/empty', '')",
+		"return file.write('/etc/empty', '')",
+		"return file.ensure_line('/etc/c.conf', 'b')",
+		"return file.ensure_line('/etc/c.conf', 'c = 1')",
+		"return file.ensure_line('/etc/c.conf', 'c = 2', { match = '^c =' })",
+		"return file.ensure_line('/etc/new.conf', 'x')",
+		"return file.mkdir('/srv/x/y', { parents = true })",
+		"return file.mkdir('/srv/x/y')",
+		"return file.mkdir('/srv/x/y', { mode = '0700' })",
+		"return file.mkdir('/srv/x/y', { owner = 65534 })",
+		"return file.mkdir('/etc/passwd')",
+		"return file.mkdir('/no/such/dir')",
+		"return file.write('/no/dir/x', '')",
+		"return file.write('/etc', 'x')",
+		"return file.write('/etc/o', 'x', { owner = 'nosuch' })",
+		"return file.remove('/etc')",
+		"return file.remove('/srv/x/y')",
+		"return file.remove('/srv/x/y')",
+		"return file.remove('/no/such/x')",
+		"return file.remove('/etc/c.conf')",
+	};
+	struct fixture *f = *state;
+	struct ni_buf out = NI_BUF_INIT(0);
+	struct ni_plan_sink sink = { .out = &out };
+	struct lua_fixture t;
+	char *lines;
+
+	if (geteuid() != 0)
+		skip(); /* owners */
+	lua_start(f, &t);
+	t.ctx.plan = &sink;
+	for (size_t i = 0; i < NI_ELEMENTSOF(calls); i++) {
+		_cleanup_free_ char *before = tree(f), *after = NULL, *planned = NULL, *done = NULL;
+
+		t.ctx.check_mode = true;
+		planned = results(t.L, calls[i]);
+		after = tree(f);
+		if (strcmp(before, after) != 0)
+			fail_msg("%s changed the tree in check mode:\n%s\n---\n%s", calls[i], before, after);
+		t.ctx.check_mode = false;
+		done = results(t.L, calls[i]);
+		if (strcmp(planned, done) != 0)
+			fail_msg("%s: check mode said '%s', the real call '%s'", calls[i], planned, done);
+	}
+	lines = ni_buf_steal(&out, NULL);
+	assert_non_null(strstr(lines, "    file /etc/c.conf: absent -> 2 bytes mode 0600\n"
+				     "    file /etc/c.conf: same content -> 2 bytes mode 0600 (same)\n"
+				     "    file /etc/c.conf: same content, mode 0600 -> 2 bytes mode 0640\n"
+				     "    file /etc/c.conf: differs -> 2 bytes\n"));
+	assert_non_null(strstr(lines, "    file /etc/c.conf: line \"c = 2\": absent -> present\n"));
+	assert_non_null(strstr(lines, "    dir /srv/x/y: absent -> directory (and its missing parents)\n"
+				     "    dir /srv/x/y: directory -> directory (same)\n"
+				     "    dir /srv/x/y: directory, mode 0755 -> directory mode 0700\n"
+				     "    dir /srv/x/y: directory, owner 0 -> directory owner 65534\n"));
+	assert_non_null(strstr(lines, "    file /srv/x/y: directory -> absent\n"
+				     "    file /srv/x/y: absent -> absent (same)\n"));
+	free(lines);
+	/* a sensitive step's line says neither the line nor the content */
+	out = NI_BUF_INIT(0);
+	sink = (struct ni_plan_sink){ .out = &out };
+	t.ctx.check_mode = t.ctx.sensitive = true;
+	expect(t.L, "return file.ensure_line('/etc/passwd', 'secret-line'), file.write('/etc/passwd', 'secret')", "true,true");
+	lines = ni_buf_steal(&out, NULL);
+	assert_string_equal(lines, "    file /etc/passwd: line (sensitive): absent -> present\n"
+				   "    file /etc/passwd: differs -> 6 bytes (content sensitive)\n");
+	free(lines);
+	lua_stop(&t);
+}
+
 static void test_lua_unsafe(void **state)
 {
 	static const char *const refused[] = {
@@ -835,6 +964,17 @@ static void test_lua_unsafe(void **state)
 			fail_msg("%s: %s", refused[i], lua_tostring(t.L, top + 2));
 		lua_settop(t.L, top);
 	}
+	/* plan's check mode meets the same refusals */
+	t.ctx.check_mode = true;
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		int top = lua_gettop(t.L);
+		if (run(t.L, refused[i]) != LUA_OK)
+			fail_msg("%s: %s", refused[i], lua_tostring(t.L, -1));
+		if (!lua_isnil(t.L, top + 1) || lua_tointeger(t.L, top + 3) != ENOLINK)
+			fail_msg("check mode: %s: %s", refused[i], lua_tostring(t.L, top + 2));
+		lua_settop(t.L, top);
+	}
+	t.ctx.check_mode = false;
 	/* Nothing changed: the target, /etc's mode and owner, the links themselves. */
 	assert_string_equal(get(f->root_fd, "etc/victim"), "root's\n");
 	assert_int_equal(st_of(f->root_fd, "etc").st_mode, etc.st_mode);
@@ -899,6 +1039,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lua, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lua_owner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lua_ensure_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lua_check_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lua_unsafe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lua_misuse, setup, teardown),
 	};

@@ -227,6 +227,123 @@ static void test_shapes(void **state)
 	lua_pop(L, 1);
 }
 
+/* Runs chunk with begin, finish, material as its arguments; leaves its one result on the stack. */
+static void run_chunk(lua_State *L, const char *name, const char *src)
+{
+	assert_int_equal(ni_lua_push_env(L), LUA_OK);
+	assert_int_equal(ni_lua_load(L, name, src, strlen(src), -1), LUA_OK);
+	lua_remove(L, -2);
+	lua_pushcfunction(L, ni_fingerprint_l_begin);
+	lua_pushcfunction(L, ni_fingerprint_l_finish);
+	lua_pushcfunction(L, ni_fingerprint_l_material);
+	if (ni_lua_pcall(L, 3, 1) != LUA_OK)
+		fail_msg("%s", lua_tostring(L, -1));
+}
+
+/* Streamed (begin, finish without globals) is the same fingerprint as the whole material, every shape. */
+static void test_streamed_is_material(void **state)
+{
+	static const char check[] =
+		"local begin, finish, material = ...\n"
+		"local fc = { src = 'x\\n', chunkname = '@t.lua', file = 't.lua' }\n"
+		"local big = {}; for i = 1, 30000 do big[i] = string.rep('v', i % 50) end\n"
+		"local huge = string.rep('h', 200000)\n"
+		"local cases = { 's', { big = big }, { huge, huge, { huge } }, { print, f = function() end } }\n"
+		"local out = {}\n"
+		"for i, c in ipairs(cases) do\n"
+		"  local parts = { body = c, when = 'once' }\n"
+		"  out[#out + 1] = material('rec', 'x' .. i, parts, fc)\n"
+		"  out[#out + 1] = finish(begin('rec', 'x' .. i, parts, fc), nil)\n"
+		"  out[#out + 1] = finish(begin('rec', 'x' .. i, parts, fc), { unrelated = 1 })\n"
+		"end\n"
+		"return out\n";
+	lua_State *L = *state;
+
+	run_chunk(L, "=streamed", check);
+	for (lua_Integer i = 1; i <= 12; i += 3) {
+		char hex[NI_SHA256_HEX_LEN + 1];
+		size_t len;
+		const char *m;
+
+		lua_rawgeti(L, -1, i);
+		m = lua_tolstring(L, -1, &len);
+		ni_fingerprint_hex(m, len, hex);
+		lua_rawgeti(L, -2, i + 1);
+		lua_rawgeti(L, -3, i + 2);
+		assert_string_equal(lua_tostring(L, -2), hex);
+		assert_string_equal(lua_tostring(L, -1), hex);
+		lua_pop(L, 3);
+	}
+	lua_pop(L, 1);
+}
+
+/*
+ * The globals part, pinned: body names helper (a global), other (not one) and other.x (a field);
+ * helper names level2, which joins the queue. Comments, strings, fields and long brackets name nothing.
+ */
+static void test_globals(void **state)
+{
+	static const char check[] =
+		"local begin, finish, material = ...\n"
+		"local src = 'function helper(s) return level2(s) .. \"!\" end\\n'\n"
+		"  .. 'local body = function() return helper(\"a\"), other.x, \"str helper2\" end\\n'\n"
+		"  .. 'function level2(s) return s end\\n'\n"
+		"  .. 'local quiet = function(t) -- helper\\n'\n"
+		"  .. '  return \"helper\", \\'helper\\', t.helper, t:helper(), [[helper]], [==[ ]] helper ]==] --[[ helper ]]\\n'\n"
+		"  .. 'end\\n'\n"
+		"  .. 'local loud = function() return \"a\"..helper, 0x1p4, 1e+5 end\\n'\n"
+		"  .. 'return body, quiet, loud\\n'\n"
+		"local env = {}\n"
+		"local body, quiet, loud = load(src, '@g.lua', 't', env)()\n"
+		"local fc = { src = src, chunkname = '@g.lua', file = 'g.lua' }\n"
+		"local globals = { helper = env.helper, level2 = env.level2, unrelated = 'u' }\n"
+		"local function fp(f, g) return finish(begin('rec', 'g', { body = f }, fc), g) end\n"
+		"return { fp(body, globals), fp(quiet, globals), fp(quiet, nil), fp(loud, globals), fp(loud, nil),\n"
+		"         fp(body, { helper = env.helper, level2 = function() end }) }\n";
+	static const char want[] =
+		"nodeinit-step-1|s3:rec|s1:g|{|s4:body|=|f:local body = function() return helper(\"a\"), other.x, \"str "
+		"helper2\" end|,|}|g:helper=|f:function helper(s) return level2(s) .. \"!\" end|g:level2=|f:function "
+		"level2(s) return s end";
+	lua_State *L = *state;
+	char hex[NI_SHA256_HEX_LEN + 1];
+
+	run_chunk(L, "=globals", check);
+	ni_fingerprint_hex(want, sizeof(want) - 1, hex);
+	lua_rawgeti(L, -1, 1);
+	assert_string_equal(lua_tostring(L, -1), hex);
+	lua_rawgeti(L, -2, 2);
+	lua_rawgeti(L, -3, 3);
+	assert_string_equal(lua_tostring(L, -2), lua_tostring(L, -1)); /* quiet names no global */
+	lua_rawgeti(L, -4, 4);
+	lua_rawgeti(L, -5, 5);
+	assert_string_not_equal(lua_tostring(L, -2), lua_tostring(L, -1)); /* loud does: after ".." */
+	lua_rawgeti(L, -6, 6);
+	assert_string_not_equal(lua_tostring(L, -1), hex); /* level2, reached through helper, changed */
+	lua_pop(L, 7);
+}
+
+/* A material over the bound raises, naming the bound; streamed, memory stays that of one value. */
+static void test_bound(void **state)
+{
+	static const char check[] =
+		"local begin, finish = ...\n"
+		"local s = string.rep('x', 16 * 1024 * 1024)\n"
+		"local fc = { src = 'x\\n', chunkname = '@t.lua', file = 't.lua' }\n"
+		"local ok, err = pcall(begin, 'rec', 'big', { params = { s, s, s, s, s } }, fc)\n"
+		"assert(not ok)\n"
+		"local h = begin('rec', 'ok', { params = { s, s } }, fc)\n"
+		"local ok2, err2 = pcall(finish, h, { s = s })\n"
+		"assert(ok2, err2)\n"
+		"local ok3, err3 = pcall(finish, h, nil)\n"
+		"assert(not ok3, 'finished twice')\n"
+		"return err\n";
+	lua_State *L = *state;
+
+	run_chunk(L, "=bound", check);
+	assert_non_null(strstr(lua_tostring(L, -1), "is larger than 64 MiB"));
+	lua_pop(L, 1);
+}
+
 static void problem(void *ud, const char *file, int line, const char *msg)
 {
 	(void)ud;
@@ -276,6 +393,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_shapes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_recipes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_streamed_is_material, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_globals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bound, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

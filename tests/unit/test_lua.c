@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "luart.h"
@@ -28,6 +30,7 @@ static int setup(void **state)
 	f->ctx.proc_sys_fd = -1;
 	f->ctx.sig_fd = -1;
 	f->ctx.step = "unit/step";
+	f->ctx.phase = NI_PHASE_STEP; /* these tests call primitives as a step body does */
 	f->ctx.log = (struct ni_log){ .format = NI_LOG_TEXT, .min_level = NI_LOG_INFO };
 	f->ctx.log.out = open_memstream(&f->log_buf, &f->log_len);
 	f->L = ni_lua_new(&f->ctx);
@@ -383,6 +386,140 @@ static void test_entries_out_of_memory(void **state)
 	assert_true(env_ok && mod_ok);
 }
 
+/* Load time is pure: outside a step every primitive raises, naming itself; inside one it acts. */
+static void test_phase_load_refuses(void **state)
+{
+	static const char *const calls[][2] = {
+		{ "sysctl.get('kernel.hostname')", "sysctl.get: only inside a step" },
+		{ "sysctl.set('kernel.domainname', 'x')", "sysctl.set: only inside a step" },
+		{ "file.read('/etc/hostname')", "file.read: only inside a step" },
+		{ "file.exists('/etc/hostname')", "file.exists: only inside a step" },
+		{ "file.write('/nonexistent-dir/x', 'x')", "file.write: only inside a step" },
+		{ "file.ensure_line('/nonexistent-dir/x', 'x')", "file.ensure_line: only inside a step" },
+		{ "file.mkdir('/nonexistent-dir/x')", "file.mkdir: only inside a step" },
+		{ "file.remove('/nonexistent-dir/x')", "file.remove: only inside a step" },
+		{ "exec.run{'true'}", "exec.run: only inside a step" },
+		{ "exec.ok{'true'}", "exec.ok: only inside a step" },
+		{ "ns.exec({netns = 'x'}, {'true'})", "ns.exec: only inside a step" },
+		{ "ns.run({netns = 'x'}, print)", "ns.run: only inside a step" },
+		/* misuse at load is still "only inside a step": no argument is looked at first */
+		{ "exec.run()", "exec.run: only inside a step" },
+	};
+	struct fixture *f = *state;
+	char where[128];
+
+	for (int check_mode = 0; check_mode <= 1; check_mode++) {
+		f->ctx.phase = NI_PHASE_LOAD;
+		f->ctx.check_mode = check_mode;
+		for (size_t i = 0; i < NI_ELEMENTSOF(calls); i++) {
+			snprintf(where, sizeof(where), "test:1: %s", calls[i][1]);
+			refused(f, calls[i][0], where);
+		}
+	}
+	/* what touches nothing stays usable at load */
+	expect(f, "return tostring(sysctl.valid('net.ipv4.ip_forward')) .. yaml.decode('a: 1').a", "true1");
+	ok(f, "log.info('at load')");
+	f->ctx.check_mode = false;
+
+	/* ni_lua_pcall_step runs its function in the step phase, and puts the phase back */
+	lua_settop(f->L, 0);
+	ni_lua_push_env(f->L);
+	assert_int_equal(ni_lua_load(f->L, "=test", "return file.exists('/')", 23, -1), LUA_OK);
+	assert_int_equal(ni_lua_pcall_step(f->L, 0, 1), LUA_OK);
+	assert_true(lua_toboolean(f->L, -1));
+	assert_int_equal(f->ctx.phase, NI_PHASE_LOAD);
+}
+
+/* __gc is not available to recipes; a __gc added to a metatable after setmetatable is never called. */
+static void test_no_finalizers(void **state)
+{
+	struct fixture *f = *state;
+
+	refused(f, "setmetatable({}, {__gc = function() end})", "test:1: __gc is not available to recipes");
+	refused(f, "setmetatable({}, {__gc = false})", "__gc is not available to recipes");
+	/* Lua looks __gc up raw: one an __index would hand out is no finalizer */
+	expect(f, "local mt = setmetatable({}, {__index = {__gc = function() hit = true end}})\n"
+		  "do local t = setmetatable({}, mt) end collectgarbage() collectgarbage() return tostring(hit)", "nil");
+	expect(f, "local mt = {} do local t = setmetatable({}, mt) end\n"
+		  "mt.__gc = function() hit = true end\n"
+		  "collectgarbage() collectgarbage() return tostring(hit)", "nil");
+	/* everything else setmetatable did still works */
+	expect(f, "return setmetatable({}, {__index = {a = 'A'}}).a", "A");
+	expect(f, "local t = setmetatable({}, {}) return tostring(getmetatable(setmetatable(t, nil)))", "nil");
+	refused(f, "setmetatable(setmetatable({}, {__metatable = 1}), {})", "cannot change a protected metatable");
+	refused(f, "setmetatable('', {})", "bad argument #1 to 'setmetatable' (table expected, got string)");
+	refused(f, "setmetatable({}, 1)", "bad argument #2 to 'setmetatable' (nil or table expected");
+}
+
+/* plan's check mode: commands are named in the plan, not run, and their result says so. */
+static void test_check_mode_exec(void **state)
+{
+	struct fixture *f = *state;
+	struct ni_buf out = NI_BUF_INIT(0);
+	struct ni_plan_sink sink = { .out = &out };
+	const char *build = getenv("BUILD");
+	char rel[256], dir[PATH_MAX], src[1024 + 2 * PATH_MAX], *text;
+
+	/* Under the build dir (never /tmp), as an absolute path: file.* takes host paths. */
+	snprintf(rel, sizeof(rel), "%s/t", build ? build : "build");
+	mkdir(rel, 0755);
+	snprintf(rel, sizeof(rel), "%s/t/unit-lua-check", build ? build : "build");
+	mkdir(rel, 0755);
+	assert_non_null(realpath(rel, dir));
+	snprintf(src, sizeof(src), "%s/ran", dir);
+	unlink(src);
+	f->ctx.check_mode = true;
+	f->ctx.plan = &sink;
+	snprintf(src, sizeof(src),
+		 "local r = exec.run{'sh', '-c', 'touch %s/ran', timeout = 5}\n"
+		 "local out, r2 = exec.ok{'touch', '%s/ran'}\n"
+		 "local r3 = ns.exec({netns = 'blue'}, {'ip', 'link'})\n"
+		 "must(file.exists('/'))\n"
+		 "return table.concat({r.code, r.stdout, r.stderr, tostring(r.not_run), tostring(r.timed_out),"
+		 " tostring(r.truncated), r.stdout_dropped, r.duration_ms, out, tostring(r2.not_run), tostring(r3.not_run)}, '|')",
+		 dir, dir);
+	expect(f, src, "0|||true|false|false|0|0||true|true");
+	snprintf(src, sizeof(src), "%s/ran", dir);
+	assert_int_equal(access(src, F_OK), -1); /* nothing ran */
+	text = ni_buf_steal(&out, NULL);
+	snprintf(src, sizeof(src),
+		 "    exec: sh -c 'touch %s/ran' (not run in plan)\n"
+		 "    exec: touch %s/ran (not run in plan)\n"
+		 "    exec (in netns blue): ip link (not run in plan)\n",
+		 dir, dir);
+	assert_string_equal(text, src);
+	free(text);
+
+	/* a later change says it depends on the command; a sensitive step shows argv[1] only */
+	out = NI_BUF_INIT(0);
+	sink = (struct ni_plan_sink){ .out = &out };
+	f->ctx.sensitive = true;
+	snprintf(src, sizeof(src), "exec.run{'curl', '-H', 'token: s3cret'} file.remove('%s/never')", dir);
+	ok(f, src);
+	f->ctx.sensitive = false;
+	text = ni_buf_steal(&out, NULL);
+	snprintf(src, sizeof(src),
+		 "    exec: curl (arguments hidden: sensitive step) (not run in plan)\n"
+		 "    (after exec: the lines below depend on what the command does)\n"
+		 "    file %s/never: absent -> absent (same)\n", dir);
+	assert_string_equal(text, src);
+	free(text);
+
+	/* a step's lines are bounded: past NI_PLAN_LINES_MAX they are only counted */
+	out = NI_BUF_INIT(0);
+	sink = (struct ni_plan_sink){ .out = &out };
+	ok(f, "for i = 1, 1005 do exec.run{'true', '\\27[2J\\n'} end");
+	assert_int_equal(sink.lines, 1005);
+	assert_int_equal(sink.dropped, 5);
+	text = ni_buf_steal(&out, NULL);
+	/* what a recipe passes is escaped: no control byte reaches the plan */
+	assert_non_null(strstr(text, "    exec: true '\\x1b[2J\\n' (not run in plan)\n"));
+	assert_null(strchr(text, '\x1b'));
+	free(text);
+	f->ctx.plan = NULL;
+	f->ctx.check_mode = false;
+}
+
 static void test_timeout_ms(void **state)
 {
 	int64_t ms = -5;
@@ -418,6 +555,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_yaml_decode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ns_misuse_and_failures, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_entries_out_of_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_phase_load_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_finalizers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_mode_exec, setup, teardown),
 		cmocka_unit_test(test_timeout_ms),
 	};
 

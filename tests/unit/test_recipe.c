@@ -179,6 +179,45 @@ static void test_problems(void **state)
 	ni_recipe_set_free(f->L, &set);
 }
 
+/* Steps cannot be forged: a step is a handle showing nothing, locked; only step() makes one. */
+static void test_forged_steps(void **state)
+{
+	struct fixture *f = *state;
+	struct ni_recipe_set set;
+
+	put(f, "10-forge.lua",
+	    "local real = step \"real\" { function() end }\n"
+	    "assert(next(real) == nil, 'a step shows a field')\n"
+	    "local forged = { name = 'x\\27[2J', when = 'sometimes', line = 1, kind = 'lua', run = print,\n"
+	    "                 fingerprint = string.rep('0', 64) }\n"
+	    "recipe \"forged\" { forged, setmetatable({}, { __index = forged }) }\n"
+	    "assert(not pcall(function() real.when = 'sometimes' end), 'a step could be changed')\n"
+	    "assert(not pcall(setmetatable, real, nil), 'a step lost its metatable')\n"
+	    "recipe \"real\" { real }\n"
+	    "recipe \"twice\" { real }\n");
+	put(f, "20-names.lua",
+	    "recipe \"names\" {\n"
+	    "  step \"c1 \\u{85}\" { function() end },\n"
+	    "  step \"bidi \\u{202e}\" { function() end },\n"
+	    "  step \"fine \\u{e4}\" { function() end },\n"
+	    "}\n");
+	assert_int_equal(load(f, &set), -EINVAL);
+	assert_non_null(strstr(f->problems, "10-forge.lua:5: recipe 'forged': entry 1 is not a step"));
+	assert_non_null(strstr(f->problems, "10-forge.lua:5: recipe 'forged': entry 2 is not a step"));
+	assert_non_null(strstr(f->problems, "10-forge.lua:9: recipe 'twice': step 'real' is already in recipe 'real'"));
+	assert_non_null(strstr(f->problems, "step name must be printable, not hold U+0085"));
+	assert_null(strstr(f->problems, "U+00E4"));
+	assert_null(strstr(f->problems, "\x1b"));
+	ni_recipe_set_free(f->L, &set);
+
+	/* bidi: its own file, since a recipe's first error ends the file's top-level code */
+	put(f, "20-names.lua", "recipe \"names\" { step \"bidi \\u{202e}\" { function() end } }\n");
+	put(f, "10-forge.lua", "recipe \"ok\" { }\n");
+	assert_int_equal(load(f, &set), -EINVAL);
+	assert_non_null(strstr(f->problems, "step name must be printable, not hold U+202E"));
+	ni_recipe_set_free(f->L, &set);
+}
+
 /* One rule for step timeouts (ni_timeout_ms): sub-millisecond rounds up; non-finite, non-positive or absurd is a problem. */
 static void test_timeouts(void **state)
 {
@@ -254,6 +293,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_order_and_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fingerprints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_problems, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forged_steps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_out_of_memory, setup, teardown),
 	};

@@ -174,13 +174,16 @@ static void test_plan_lines(void **state)
 	ni_plan_step(&b, "net", "forward", true, NI_REASON_NEW);
 	ni_plan_detail(&b, "sysctl net.ipv4.ip_forward: 0 -> 1");
 	ni_plan_step(&b, "net", "kept", false, NI_REASON_KEPT);
+	/* what recipes and the host say is escaped: a detail stays one line and moves no cursor */
+	ni_plan_detail(&b, "file /tmp/x\ny: absent -> \x1b[2J");
 	ni_buf_putc(&b, '\0');
 	assert_string_equal(b.p, "legacy/STARTUP_SCRIPT run new (checkpoint /tmp/cp)\n"
 				 "net: its state records cannot be read (net.state: not a nodeinit state file): "
 				 "apply moves them aside and runs its steps again\n"
 				 "net/forward run new\n"
 				 "    sysctl net.ipv4.ip_forward: 0 -> 1\n"
-				 "net/kept skip kept\n");
+				 "net/kept skip kept\n"
+				 "    file /tmp/x\\ny: absent -> \\x1b[2J\n");
 	ni_buf_free(&b);
 }
 

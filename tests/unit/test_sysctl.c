@@ -332,7 +332,8 @@ static void test_lua(void **state)
 	char *logbuf = NULL;
 	size_t loglen = 0;
 	FILE *logf = open_memstream(&logbuf, &loglen);
-	struct ni_ctx ctx = { .root_fd = f->root_fd, .proc_sys_fd = -1, .proc_fd = -1, .sig_fd = -1, .step = "r/s" };
+	struct ni_ctx ctx = { .root_fd = f->root_fd, .proc_sys_fd = -1, .proc_fd = -1, .sig_fd = -1, .step = "r/s",
+			      .phase = NI_PHASE_STEP };
 	lua_State *L;
 
 	ctx.log = (struct ni_log){ .format = NI_LOG_TEXT, .min_level = NI_LOG_DEBUG, .out = logf };
@@ -395,11 +396,52 @@ static void test_lua(void **state)
 	free(logbuf);
 }
 
+/* plan's check mode: set reads, compares, reports current -> desired and writes nothing. */
+static void test_lua_check_mode(void **state)
+{
+	struct fixture *f = *state;
+	struct ni_buf out = NI_BUF_INIT(0);
+	struct ni_plan_sink sink = { .out = &out };
+	struct ni_ctx ctx = { .root_fd = f->root_fd, .proc_sys_fd = -1, .proc_fd = -1, .sig_fd = -1, .step = "r/s",
+			      .phase = NI_PHASE_STEP, .check_mode = true, .plan = &sink };
+	char want[512], *lines;
+	lua_State *L;
+
+	ctx.log = (struct ni_log){ .min_level = NI_LOG_ERROR, .out = stderr };
+	L = ni_lua_new(&ctx);
+	assert_non_null(L);
+	assert_int_equal(run(L, "return sysctl.set('net.ipv4.ip_forward', 1), sysctl.set('net.core.somaxconn', '4096'),"
+				"sysctl.set('net.ipv4.nope', 1)"), LUA_OK);
+	assert_true(lua_toboolean(L, 1));
+	assert_false(lua_toboolean(L, 2));
+	assert_true(lua_isnil(L, 3));
+	assert_string_equal(lua_tostring(L, 4), "net.ipv4.nope: No such file or directory");
+	lua_settop(L, 0);
+	assert_string_equal(get(f->root_fd, "proc/sys/net/ipv4/ip_forward"), "0\n");
+	ctx.sensitive = true;
+	assert_int_equal(run(L, "return sysctl.set('net.ipv4.ip_forward', 'secret')"), LUA_OK);
+	ctx.sensitive = false;
+	assert_int_equal(run(L, "return sysctl.set('net.core.somaxconn', ('9'):rep(300))"), LUA_OK);
+	assert_string_equal(get(f->root_fd, "proc/sys/net/core/somaxconn"), "4096\n");
+	snprintf(want, sizeof(want),
+		 "    sysctl net.ipv4.ip_forward: 0 -> 1\n"
+		 "    sysctl net.core.somaxconn: 4096 -> 4096 (same)\n"
+		 "    sysctl net.ipv4.ip_forward: (sensitive) -> (sensitive)\n"
+		 "    sysctl net.core.somaxconn: 4096 -> %.*s...\n", NI_PLAN_VALUE_MAX,
+		 "999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999"
+		 "999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999");
+	lines = ni_buf_steal(&out, NULL);
+	assert_string_equal(lines, want);
+	free(lines);
+	ni_lua_close(L);
+	close(ctx.proc_sys_fd);
+}
+
 /* No proc/sys under the root: the failure names /proc/sys. */
 static void test_lua_no_proc(void **state)
 {
 	struct fixture *f = *state;
-	struct ni_ctx ctx = { .root_fd = -1, .proc_sys_fd = -1, .proc_fd = -1, .sig_fd = -1 };
+	struct ni_ctx ctx = { .root_fd = -1, .proc_sys_fd = -1, .proc_fd = -1, .sig_fd = -1, .phase = NI_PHASE_STEP };
 	lua_State *L;
 
 	ctx.root_fd = openat(f->root_fd, "proc/sys/net", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -422,6 +464,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_only_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lua, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lua_check_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lua_no_proc, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,1 @@
+recipe "ok" { step "s" { function() end } }
