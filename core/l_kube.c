@@ -46,8 +46,11 @@ static int l_kube_node(lua_State *L)
 	struct ni_ctx *ctx = ni_lua_ctx(L);
 	const json_t *node = NULL, *meta, *name;
 	char why[300];
-	int r = ni_kube_node(ctx->kube, &node, why, sizeof(why));
+	int r;
 
+	/* A read of the cluster, like file.read of the host: a step's, never a load's (plan may read). */
+	ni_lua_require_phase(L, NI_CAN_READ, "kube.node");
+	r = ni_kube_node(ctx->kube, &node, why, sizeof(why));
 	if (r < 0) {
 		luaL_pushfail(L);
 		lua_pushstring(L, why);

@@ -22,7 +22,8 @@ kube = {}
 ---@field annotations table<string, string>
 ---@field taints nodeinit.kube.Taint[]
 
----The Node's name, labels, annotations and taints.
+---The Node's name, labels, annotations and taints. Only inside a step: in a file's top-level code it
+---raises "kube.node: only inside a step" (a load never depends on the cluster); `plan` reads it too.
 ---
 ---```lua
 ---local node, err = kube.node()

@@ -215,6 +215,15 @@ kn apply --recipes "$T/rnode" >/dev/null 2>&1
 check_eq "kube.node() reached the recipe" "n1 gpu hello dedicated true" "$(in_fake cat /etc/nodeinit-pool)"
 check_eq "the Node was read once in the pass" 1 \
 	"$(requests | tail -n +$((before + 1)) | jq -r 'select(.method == "GET") | .path' | grep -c '^/api/v1/nodes/n1$')"
+# At a file's top level it is refused like every host read (load time is pure): no request is made.
+mkdir -p "$T/rload"
+printf 'local pool = kube.node()\nrecipe "l" { step "s" { function() end } }\n' > "$T/rload/10-load.lua"
+before=$(nreq)
+out=$(kn apply --recipes "$T/rload" 2>&1)
+check_eq "kube.node() at load: apply exits 2" 2 $?
+check_contains "kube.node() at load: refused with file:line" "10-load.lua:1: kube.node: only inside a step" "$out"
+check_eq "kube.node() at load: the Node was not read" 0 \
+	"$(requests | tail -n +$((before + 1)) | jq -r 'select(.method == "GET") | .path' | grep -c '^/api/v1/nodes/n1$')"
 out=$(printf 'return kube.node()\n' | nodeinit eval - --target-pid "$FAKE" --kube off 2>&1)
 check_contains "kube off: kube.node() is nil and a message" "nil	kube: the API is off" "$out"
 
