@@ -111,7 +111,8 @@ $(BUILD)/lua_embed.c: $(LUA_SRCS) Makefile | $(DEPS_STAMP)
 	    echo "static const char lua_$$n[] = {"; od -An -v -tx1 $$f | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo "};"; done; \
 	  echo "const struct ni_embedded ni_embedded_lua[] = {"; \
 	  for f in $(LUA_SRCS); do n=$$(basename $$f .lua); echo "  { \"$$n\", lua_$$n, sizeof(lua_$$n) },"; done; \
-	  echo "  { 0, 0, 0 },"; echo "};"; } > $@.tmp && mv $@.tmp $@
+	  echo "  { 0, 0, 0 },"; echo "};"; \
+	  echo "const char ni_embedded_lua_sha256[] = \"$$(cat $(LUA_SRCS) | sha256sum | cut -c1-64)\";"; } > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/lua_embed.o: $(BUILD)/lua_embed.c core/embed.h
 	@mkdir -p $(@D)

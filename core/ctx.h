@@ -42,6 +42,7 @@ struct ni_ctx {
 	bool check_mode;     /* plan, for the whole process: primitives report what they would change and
 			      * change nothing, commands are named and not run; set before anything loads, never cleared */
 	struct ni_plan_sink *plan; /* check mode: where the running step's lines go; NULL: nowhere */
+	bool changed;       /* the current step changed something (sysctl.set, file.*, exec.run): log it at info */
 	struct ni_kube *kube; /* the cluster side (kube.h); NULL: nothing to tell */
 };
 

@@ -11,5 +11,7 @@ struct ni_embedded {
 };
 
 extern const struct ni_embedded ni_embedded_lua[];
+/* SHA-256 of the sources above, in order, computed at build time: the fingerprint cache's key has it. */
+extern const char ni_embedded_lua_sha256[];
 
 #endif

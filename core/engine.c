@@ -4,18 +4,21 @@
 
 #include <fcntl.h>
 #include <lauxlib.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cache.h"
 #include "exec.h"
 #include "kube.h"
 #include "legacy.h"
 #include "luart.h"
 #include "report.h"
 #include "util.h"
+#include "watchdog.h"
 
 #define DEBOUNCE_MS 200
 
@@ -48,6 +51,16 @@ static bool target_gone(const struct ni_ctx *ctx, int wait_ms)
 	}
 }
 
+/* Exit 3 (run ends, the pod restarts and finds the host's new init), with a line saying why. */
+static int report_target_gone(const struct ni_ctx *ctx)
+{
+	char pid[16];
+
+	snprintf(pid, sizeof(pid), "%d", (int)ctx->opt.target_pid);
+	ni_log(&ctx->log, NI_LOG_ERROR, "the target process is gone; stopping", "target_pid", pid, NULL);
+	return NI_EXIT_TARGET;
+}
+
 /* The host's boot_id, read in its mount namespace; "unknown" when it cannot be read. */
 static void read_boot_id(struct ni_engine *e)
 {
@@ -76,15 +89,75 @@ static void problem_to_log(void *ud, const char *file, int line, const char *msg
 	ni_log(&ctx->log, NI_LOG_ERROR, msg, "at", *where ? where : NULL, NULL);
 }
 
-int ni_engine_load(struct ni_engine *e, ni_problem_fn fn, void *ud, size_t *ret_problems)
+/* Replaces the engine's recipes with set (and its Lua state with L, NULL for none). */
+static void take_set(struct ni_engine *e, struct ni_recipe_set *set, lua_State *L)
+{
+	ni_recipe_set_free(e->L, &e->set);
+	ni_lua_close(e->L);
+	e->L = L;
+	e->set = *set;
+	*set = (struct ni_recipe_set){ 0 };
+}
+
+static void ignore_problem(void *ud, const char *file, int line, const char *msg)
+{
+	(void)ud, (void)file, (void)line, (void)msg;
+}
+
+/* The steps from the fingerprint cache, when it holds every recipe file as it is now; -ESTALE (or
+ * another -errno) when not, then the caller loads them with Lua. */
+static int load_cached(struct ni_engine *e)
+{
+	_cleanup_free_ char *buf = NULL;
+	struct ni_recipe_file *files = NULL;
+	struct ni_recipe_set set;
+	size_t n = 0, len = 0;
+	int r;
+
+	if (!e->cache_key[0] && (r = ni_cache_key(e->ctx->proc_fd, e->cache_key)) < 0)
+		return r;
+	/* the cache first: without one (a first apply) the files are read and hashed once, by the Lua load */
+	r = ni_statedir_read_file(e->state_fd, NI_CACHE_FILE, &buf, &len);
+	if (r == 0)
+		r = ni_recipes_scan(e->recipes_fd, &files, &n);
+	if (r == 0)
+		r = ni_cache_lookup(buf, len, e->cache_key, files, n, &set);
+	ni_recipe_files_free(files, n);
+	if (r == -EBADMSG || r == -ENOLINK)
+		/* never trusted: the Lua load that follows writes a good one */
+		ni_log(&e->ctx->log, NI_LOG_WARN, "ignoring the fingerprint cache", "file", NI_CACHE_FILE, "error",
+		       r == -EBADMSG ? "not a whole cache of ours" : strerror(-r), NULL);
+	if (r < 0)
+		return r;
+	/* Each cached file loaded without problems, but names must also be unique across files. */
+	if (ni_recipes_check_duplicates(&set, ignore_problem, NULL) > 0) {
+		ni_recipe_set_free(NULL, &set);
+		return -ESTALE;
+	}
+	take_set(e, &set, NULL);
+	ni_log(&e->ctx->log, NI_LOG_DEBUG, "recipes from the fingerprint cache, no Lua load", NULL);
+	return 0;
+}
+
+/* The cache text for what a Lua load just gave, for the pass to write under the lock. */
+static void prepare_cache(struct ni_engine *e)
+{
+	ni_buf_free(&e->cache_out);
+	e->cache_out = NI_BUF_INIT(0);
+	if (!e->cache_key[0] && ni_cache_key(e->ctx->proc_fd, e->cache_key) < 0)
+		return;
+	if (ni_cache_format(e->cache_key, &e->set, &e->cache_out) < 0) {
+		ni_buf_free(&e->cache_out);
+		e->cache_out = NI_BUF_INIT(0);
+	}
+}
+
+static int load_lua(struct ni_engine *e, ni_problem_fn fn, void *ud, size_t *ret_problems)
 {
 	struct ni_recipe_set set;
 	lua_State *L;
 	int r;
 
-	*ret_problems = 0;
-	if (e->recipes_fd < 0)
-		return 0;
 	L = ni_lua_new(e->ctx);
 	if (!L)
 		return -ENOMEM;
@@ -95,11 +168,43 @@ int ni_engine_load(struct ni_engine *e, ni_problem_fn fn, void *ud, size_t *ret_
 		ni_lua_close(L);
 		return r;
 	}
-	ni_recipe_set_free(e->L, &e->set);
-	ni_lua_close(e->L);
-	e->L = L;
-	e->set = set;
+	take_set(e, &set, L);
+	if (e->use_cache && e->state_fd >= 0)
+		prepare_cache(e);
 	return 0;
+}
+
+int ni_engine_load(struct ni_engine *e, ni_problem_fn fn, void *ud, size_t *ret_problems)
+{
+	*ret_problems = 0;
+	if (e->recipes_fd < 0)
+		return 0;
+	if (e->use_cache && e->state_fd >= 0 && load_cached(e) == 0)
+		return 0;
+	return load_lua(e, fn, ud, ret_problems);
+}
+
+/*
+ * Drops the Lua state (and gives the freed memory back) while the steps' names, whens and
+ * fingerprints stay: the pass needs Lua only for a step that is due, and loads it again then.
+ */
+static void drop_lua(struct ni_engine *e)
+{
+	for (size_t i = 0; i < e->set.n; i++)
+		for (size_t k = 0; k < e->set.recipes[i].n_steps; k++)
+			e->set.recipes[i].steps[k].ref = LUA_NOREF;
+	ni_lua_close(e->L);
+	e->L = NULL;
+	malloc_trim(0);
+}
+
+static bool has_always(const struct ni_engine *e)
+{
+	for (size_t i = 0; i < e->set.n; i++)
+		for (size_t k = 0; k < e->set.recipes[i].n_steps; k++)
+			if (e->set.recipes[i].steps[k].when == NI_WHEN_ALWAYS)
+				return true;
+	return false;
 }
 
 static int open_state(struct ni_engine *e)
@@ -143,19 +248,35 @@ static int call_step(struct ni_engine *e, const struct ni_step *s, const char *f
 	return 1;
 }
 
+void ni_engine_start_watchdog(struct ni_engine *e)
+{
+	int r = ni_watchdog_new(&e->ctx->log, e->ctx->sig_fd, &e->wd);
+
+	if (r < 0) {
+		ni_log(&e->ctx->log, NI_LOG_WARN, "cannot start the step watchdog; a step stuck in C code will not be "
+		       "cut short", "error", strerror(-r), NULL);
+		e->wd = NULL;
+	}
+}
+
 /*
  * Runs one due step: the "started" line goes to the journal (synced) first, so a crash shows it
  * interrupted; the "ended" line only after the body returned. Returns the result; INTERRUPTED when
- * a stop signal cut it short (then no ended line is written).
+ * a stop signal came while it ran (then no ended line is written), whatever the body returned: a
+ * pcall in the recipe may have caught the stop. A step that ran past its timeout is FAILED, whatever
+ * its body did after. The watchdog covers what the count hook cannot see (watchdog.h).
  */
 static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, const struct ni_step *s,
 			       const struct ni_step_record *prev, struct ni_journal *j, enum ni_reason why)
 {
 	struct ni_ctx *ctx = e->ctx;
 	struct ni_step_record rec = { .name = s->name, .exit_code = 0 };
+	struct ni_watchdog *wd;
 	_cleanup_free_ char *label = NULL, *err = NULL;
 	char dur[24];
-	bool truthy = false;
+	/* An always step, or one whose check holds, that changes nothing logs at debug: idle stays quiet. */
+	enum ni_log_level quiet = s->when == NI_WHEN_ALWAYS ? NI_LOG_DEBUG : NI_LOG_INFO;
+	bool truthy = false, timed_out = false;
 	long t0;
 	int r;
 
@@ -164,7 +285,7 @@ static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, 
 	snprintf(rec.fingerprint, sizeof(rec.fingerprint), "%s", s->fingerprint);
 	snprintf(rec.boot_id, sizeof(rec.boot_id), "%s", e->boot_id);
 	rec.started_ms = ni_wall_ms();
-	ni_log(&ctx->log, NI_LOG_INFO, "step start", "recipe", rc->name, "step", s->name, "reason", ni_reason_name(why), NULL);
+	rec.failures = prev && prev->result == NI_RESULT_FAILED ? prev->failures : 0;
 
 	r = ni_journal_begin(j, s->name, s->fingerprint, e->boot_id, rec.started_ms);
 	if (r < 0) {
@@ -176,25 +297,46 @@ static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, 
 
 	ctx->step = label;
 	ctx->sensitive = s->sensitive;
+	ctx->changed = false;
 	t0 = ni_now_ms();
 	ctx->deadline_ms = s->timeout_ms > 0 ? t0 + s->timeout_ms : 0;
-	if (s->has_check && call_step(e, s, "check", &truthy, &err) && truthy) {
-		rec.result = NI_RESULT_KEPT;
-	} else if (!err && call_step(e, s, "run", &truthy, &err)) {
-		rec.result = NI_RESULT_OK;
-	} else {
-		rec.result = NI_RESULT_FAILED;
-		rec.exit_code = 1;
+	wd = e->wd;
+	if (wd) {
+		struct ni_watchdog_step ws = { .recipe = rc->name, .rec = &rec, .journal_fd = j->fd, .t0_ms = t0,
+					       .deadline_ms = ctx->deadline_ms, .interval_s = ctx->opt.interval_s };
+		if ((r = ni_watchdog_arm(wd, &ws)) < 0)
+			wd = NULL;
 	}
+	/* only first: a step that does not apply here is neither checked nor run */
+	if (s->has_only && call_step(e, s, "only", &truthy, &err) && !truthy) {
+		rec.result = NI_RESULT_SKIPPED;
+	} else if (!err && s->has_check && call_step(e, s, "check", &truthy, &err) && truthy) {
+		rec.result = NI_RESULT_KEPT;
+	} else {
+		if (!err)
+			ni_log(&ctx->log, quiet, "step start", "recipe", rc->name, "step", s->name, "reason",
+			       ni_reason_name(why), NULL);
+		if (!err && call_step(e, s, "run", &truthy, &err)) {
+			rec.result = NI_RESULT_OK;
+		} else {
+			rec.result = NI_RESULT_FAILED;
+			rec.exit_code = 1;
+		}
+	}
+	if (wd)
+		ni_watchdog_disarm(wd);
 	rec.duration_ms = ni_now_ms() - t0;
+	timed_out = ctx->deadline_ms && ni_now_ms() >= ctx->deadline_ms;
 	ctx->step = NULL;
 	ctx->sensitive = false;
 	ctx->deadline_ms = 0;
 	snprintf(dur, sizeof(dur), "%lld", (long long)rec.duration_ms);
 
-	if (rec.result == NI_RESULT_FAILED && ni_stop_pending(ctx)) {
+	/* The signal stays on the signalfd until the run loop reads it: pending now means it came during the step. */
+	if (ni_stop_pending(ctx)) {
 		ni_log(&ctx->log, NI_LOG_WARN, "step interrupted by a stop signal", "recipe", rc->name, "step", s->name,
-		       "duration_ms", dur, NULL);
+		       "duration_ms", dur, "body", rec.result == NI_RESULT_FAILED ? NULL : "returned (the stop was caught)",
+		       NULL);
 		return NI_RESULT_INTERRUPTED;
 	}
 	if (rec.result == NI_RESULT_FAILED && target_gone(ctx, 100)) {
@@ -206,9 +348,18 @@ static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, 
 		       "step", s->name, "target_pid", pid, NULL);
 		return NI_RESULT_INTERRUPTED;
 	}
+	if (timed_out && rec.result != NI_RESULT_FAILED) {
+		/* The timeout is the step's contract: a command it cut short (timed_out = true) does not make it ok. */
+		rec.result = NI_RESULT_FAILED;
+		rec.exit_code = 1;
+		free(err);
+		err = strdup("step timed out (it ran past its timeout; what it did after does not count)");
+	}
 	if (rec.result == NI_RESULT_FAILED) {
-		rec.failures = prev && prev->result == NI_RESULT_FAILED ? prev->failures + 1 : 1;
+		rec.failures++;
 		rec.retry_after_ms = rec.started_ms + rec.duration_ms + ni_backoff_ms(rec.failures, ctx->opt.interval_s);
+	} else {
+		rec.failures = 0;
 	}
 	ni_kube_note_step(ctx->kube, rc->name, s->name, why, rec.result, s->sensitive ? NULL : err);
 	r = ni_journal_end(j, &rec);
@@ -221,14 +372,16 @@ static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, 
 		if (tb)
 			*tb = '\0';
 		ni_log(&ctx->log, NI_LOG_ERROR, "step failed", "recipe", rc->name, "step", s->name, "duration_ms", dur,
-		       "error", s->sensitive ? "(hidden: sensitive step)" : err, NULL);
+		       "reason", timed_out ? "timeout" : NULL, "error", s->sensitive ? "(hidden: sensitive step)" : err, NULL);
 		if (tb && !s->sensitive)
 			ni_log(&ctx->log, NI_LOG_DEBUG, "step failed: traceback", "recipe", rc->name, "step", s->name,
 			       "traceback", tb + 1, NULL);
+	} else {
+		bool did = ctx->changed || (rec.result == NI_RESULT_OK && s->when != NI_WHEN_ALWAYS);
+		ni_log(&ctx->log, did ? NI_LOG_INFO : NI_LOG_DEBUG, "step done", "recipe", rc->name, "step", s->name,
+		       "result", ni_result_name(rec.result), "duration_ms", dur, "changed", ctx->changed ? "yes" : "no", NULL);
 	}
-	else
-		ni_log(&ctx->log, NI_LOG_INFO, "step done", "recipe", rc->name, "step", s->name, "result",
-		       ni_result_name(rec.result), "duration_ms", dur, NULL);
+	ctx->changed = false;
 	return rec.result;
 }
 
@@ -258,13 +411,15 @@ static int load_records(struct ni_engine *e, const char *recipe, struct ni_recip
 	return ni_state_load(e->state_fd, recipe, st);
 }
 
-static bool decls_match(const struct ni_recipe_state *st, const struct ni_step_decl *d, size_t n)
+/* Whether the records declare exactly these steps (as compact() writes them). */
+static bool declared(const struct ni_recipe_state *st, const struct ni_recipe *rc)
 {
-	if (st->n_decls != n)
+	if (st->n_decls != rc->n_steps)
 		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!ni_streq(st->decls[i].name, d[i].name) || !ni_streq(st->decls[i].when, d[i].when) ||
-		    !ni_streq(st->decls[i].fingerprint, d[i].fingerprint))
+	for (size_t i = 0; i < rc->n_steps; i++)
+		if (!ni_streq(st->decls[i].name, rc->steps[i].name) ||
+		    !ni_streq(st->decls[i].when, ni_when_name(rc->steps[i].when)) ||
+		    !ni_streq(st->decls[i].fingerprint, rc->steps[i].fingerprint))
 			return false;
 	return true;
 }
@@ -328,7 +483,7 @@ static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *
 	 * crash. A recipe without steps gets its (empty) records too: status counts a missing file as
 	 * not converged.
 	 */
-	if (!exists || !decls_match(&st, decls, rc->n_steps))
+	if (!exists || !declared(&st, rc))
 		compact(e, rc, decls, &st);
 
 	/* The steps this pass runs, in order, up to one waiting for its back-off (later ones may depend on it). */
@@ -376,21 +531,58 @@ static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *
 
 		if (res == NI_RESULT_INTERRUPTED)
 			*ret_interrupted = true;
-		if (res != NI_RESULT_OK && res != NI_RESULT_KEPT) {
+		if (!ni_result_converged(res)) {
 			ok = false; /* later steps may depend on it */
 			break;
 		}
 	}
 
 	if (j.fd >= 0) {
-		/* The journal is closed first (compaction replaces the file), then re-read and compacted. */
-		ni_journal_close(&j);
-		ni_recipe_state_free(&st);
-		if (ni_state_load(e->state_fd, rc->name, &st) == 0)
-			compact(e, rc, decls, &st);
+		/* Compacted from what was loaded and what the pass wrote; re-read only when that cannot vouch. */
+		r = ni_journal_close_compact(&j, e->state_fd, rc->name, decls, rc->n_steps, &st);
+		if (r == -ESTALE) {
+			ni_recipe_state_free(&st);
+			if (ni_state_load(e->state_fd, rc->name, &st) == 0)
+				compact(e, rc, decls, &st);
+		} else if (r < 0)
+			ni_log(&ctx->log, NI_LOG_WARN, "cannot compact the recipe's state", "recipe", rc->name, "error",
+			       strerror(-r), NULL);
 	}
 	ni_recipe_state_free(&st);
 	return ok;
+}
+
+/*
+ * Whether this pass has anything to do: a step to run, or records to declare or repair (unreadable
+ * records count as work: apply_recipe deals with them). *ret_waiting: a failed step waits for its
+ * back-off, which makes the pass not converged, as apply_recipe would say.
+ */
+static bool pass_has_work(struct ni_engine *e, bool *ret_waiting)
+{
+	int64_t now = ni_wall_ms();
+
+	*ret_waiting = false;
+	for (size_t i = 0; i < e->set.n; i++) {
+		const struct ni_recipe *rc = &e->set.recipes[i];
+		struct ni_recipe_state st = { 0 };
+		bool exists = false, work = false;
+		enum ni_reason why;
+
+		if (load_records(e, rc->name, &st, &exists) < 0 || !exists || !declared(&st, rc))
+			work = true;
+		for (size_t k = 0; k < rc->n_steps && !work; k++) {
+			work = ni_step_due(&rc->steps[k], ni_recipe_state_find(&st, rc->steps[k].name), e->boot_id, now,
+					   e->honour_backoff, &why);
+			if (!work && why == NI_REASON_BACKOFF) {
+				*ret_waiting = true;
+				break; /* later steps wait for it */
+			}
+		}
+		ni_recipe_state_free(&st);
+		if (work)
+			return true;
+	}
+	return false;
 }
 
 static int write_index(struct ni_engine *e)
@@ -482,13 +674,17 @@ static int pass(struct ni_engine *e)
 {
 	struct ni_ctx *ctx = e->ctx;
 	_cleanup_close_ int lock_fd = -1;
-	bool failed = false, interrupted = false;
+	bool failed = false, interrupted = false, waiting = false;
 	int r;
 
+	/* Both paths, legacy-only too: nothing can be started in a target that has gone (and a script
+	 * that cannot start there has not failed). */
+	if (target_gone(ctx, 0))
+		return report_target_gone(ctx);
 	if (e->legacy.script && legacy_pass(e) != NI_EXIT_OK)
 		failed = true;
 	if (e->set.n == 0)
-		return failed ? NI_EXIT_FAILED : NI_EXIT_OK;
+		return target_gone(ctx, failed ? 100 : 0) ? report_target_gone(ctx) : failed ? NI_EXIT_FAILED : NI_EXIT_OK;
 
 	if (open_state(e) < 0)
 		return NI_EXIT_FAILED;
@@ -505,11 +701,36 @@ static int pass(struct ni_engine *e)
 	/* The index first: status must know of every recipe this pass touches, even if it dies mid-way. */
 	if ((r = write_index(e)) < 0)
 		ni_log(&ctx->log, NI_LOG_WARN, "cannot write the state index", "error", strerror(-r), NULL);
+	/*
+	 * Steps from the cache: Lua only when there is work (a no-op pass loads nothing, and reads each
+	 * recipe's records once).
+	 */
+	if (!e->L && !pass_has_work(e, &waiting)) {
+		if (target_gone(ctx, 0))
+			return NI_EXIT_TARGET;
+		return failed || waiting ? NI_EXIT_FAILED : NI_EXIT_OK;
+	}
+	if (!e->L) {
+		size_t problems;
+
+		r = load_lua(e, NULL, NULL, &problems);
+		if (r < 0) {
+			ni_log(&ctx->log, NI_LOG_ERROR, "cannot load the recipes to run their due steps", "error",
+			       problems ? "see above" : strerror(-r), NULL);
+			return r == -EINVAL ? NI_EXIT_USAGE : NI_EXIT_FAILED;
+		}
+	}
+	if (e->cache_out.len > 0) {
+		if ((r = ni_statedir_write_atomic(e->state_fd, NI_CACHE_FILE, e->cache_out.p, e->cache_out.len)) < 0)
+			ni_log(&ctx->log, NI_LOG_WARN, "cannot write the fingerprint cache", "error", strerror(-r), NULL);
+		ni_buf_free(&e->cache_out);
+		e->cache_out = NI_BUF_INIT(0);
+	}
 	for (size_t i = 0; i < e->set.n && !interrupted; i++)
 		if (!apply_recipe(e, &e->set.recipes[i], &interrupted))
 			failed = true;
 	if (target_gone(ctx, 0))
-		return NI_EXIT_TARGET;
+		return report_target_gone(ctx);
 	return failed || interrupted ? NI_EXIT_FAILED : NI_EXIT_OK;
 }
 
@@ -625,10 +846,25 @@ static int plan_recipe(struct ni_engine *e, const struct ni_recipe *rc, int64_t 
 		const struct ni_step *s = &rc->steps[k];
 		enum ni_reason why;
 		bool due = ni_step_due(s, ni_recipe_state_find(&st, s->name), e->boot_id, now, false, &why);
+		_cleanup_free_ char *err = NULL;
+		bool applies = true;
 
+		/* A due step whose guard says it does not apply here would be recorded skipped: say so. */
+		if (due && s->has_only && call_step(e, s, "only", &applies, &err) && !applies) {
+			due = false;
+			why = NI_REASON_ONLY;
+		}
 		ni_plan_step(out, rc->name, s->name, due, why);
-		if (due)
+		if (err) {
+			char msg[600];
+			char *tb = strstr(err, "\nstack traceback:");
+			if (tb)
+				*tb = '\0';
+			snprintf(msg, sizeof(msg), "(cannot evaluate only: %s)", s->sensitive ? "hidden" : err);
+			ni_plan_detail(out, msg);
+		} else if (due) {
 			plan_details(e, rc, s, out);
+		}
 	}
 	ni_recipe_state_free(&st);
 	/* corrupt records are what apply repairs; any other error (EACCES, EIO) it would stop at */
@@ -764,6 +1000,13 @@ int ni_engine_run(struct ni_engine *e, int inotify_fd)
 
 		if (r == NI_EXIT_TARGET)
 			return r; /* the pod restarts and finds the host's new init */
+		/*
+		 * Idle memory independent of recipe size: nothing needs Lua until a step is due. An `always`
+		 * step is due every interval, and reloading every interval would cost a load per interval, so
+		 * with one the state stays (README: Performance has the numbers).
+		 */
+		if (e->L && e->use_cache && !has_always(e))
+			drop_lua(e);
 
 		/* The legacy contract: a failed STARTUP_SCRIPT ends the pod (Kubernetes restarts it with back-off). */
 		if (r != NI_EXIT_OK && e->legacy.script) {
@@ -804,9 +1047,12 @@ int ni_engine_run(struct ni_engine *e, int inotify_fd)
 
 void ni_engine_free(struct ni_engine *e)
 {
+	ni_watchdog_free(e->wd);
+	e->wd = NULL;
 	ni_recipe_set_free(e->L, &e->set);
 	ni_lua_close(e->L);
 	e->L = NULL;
+	ni_buf_free(&e->cache_out);
 	free(e->legacy.checkpoint);
 	e->legacy.checkpoint = NULL;
 	e->recipes_fd = ni_safe_close(e->recipes_fd);

@@ -25,9 +25,18 @@ struct ni_engine {
 	int state_fd;         /* the state directory on the host; -1 until opened */
 	bool honour_backoff;  /* run: yes; apply: retry failed steps at once */
 	char boot_id[37];     /* the host's boot_id, 36 characters */
+	bool use_cache;       /* apply, run: steps from the fingerprint cache (cache.h) when it answers */
+	char cache_key[65];   /* ni_cache_key, once; "" until then */
+	struct ni_buf cache_out; /* a fresh cache text for the next pass to write under the lock */
+	struct ni_watchdog *wd; /* NULL: steps run unwatched (legacy only, plan) */
 };
 
-/* Loads (or reloads) the recipes into a fresh Lua state; on problems the old set stays. */
+/*
+ * Loads (or reloads) the recipes; on problems the old set stays. With use_cache and the state dir
+ * open, a fingerprint cache that holds every recipe file as it is now gives the steps without Lua
+ * (e->L NULL: the pass loads Lua only when a step is due); otherwise a fresh Lua state loads them
+ * and the pass writes the new cache.
+ */
 int ni_engine_load(struct ni_engine *e, ni_problem_fn fn, void *userdata, size_t *ret_problems);
 
 /* One pass. Returns an NI_EXIT_* code: 0 converged, 1 a step or the script failed. */
@@ -45,6 +54,12 @@ int ni_engine_plan(struct ni_engine *e, FILE *out);
  * missing or unreadable records. Returns -errno on an unreadable state dir or index.
  */
 int ni_engine_status(struct ni_engine *e, bool json, FILE *out, bool *ret_converged);
+
+/*
+ * Starts the step watchdog thread (watchdog.h) that run_step arms; before the host is entered, as a
+ * process in another PID namespace cannot make threads. Logs when it cannot; steps then run unwatched.
+ */
+void ni_engine_start_watchdog(struct ni_engine *e);
 
 /* run: pass, then wait for the interval, a recipe change (inotify_fd, -1 for none) or a stop signal. */
 int ni_engine_run(struct ni_engine *e, int inotify_fd);

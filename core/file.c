@@ -2,7 +2,9 @@
 #define _GNU_SOURCE
 #include "file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -199,4 +201,142 @@ int ni_file_exists(int root_fd, const char *path, bool *ret_exists, char *why)
 		return 0;
 	}
 	return chased(fd, &c, why);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int ni_file_list(int root_fd, const char *path, char ***ret, size_t *ret_n, char *why)
+{
+	_cleanup_close_ int fd = -1, dfd = -1;
+	struct ni_chase c;
+	struct dirent *de;
+	char **v = NULL;
+	size_t n = 0;
+	DIR *d;
+
+	fd = ni_chase(root_fd, path, 0, 0, &c);
+	if (fd < 0)
+		return chased(fd, &c, why);
+	/* "." below the O_PATH fd: the directory the walk reached, never looked up by name again */
+	dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	d = fdopendir(dfd);
+	if (!d)
+		return -errno;
+	dfd = -1; /* owned by d */
+	while ((errno = 0, de = readdir(d))) {
+		char **nv;
+		if (ni_streq(de->d_name, ".") || ni_streq(de->d_name, ".."))
+			continue;
+		nv = realloc(v, (n + 1) * sizeof(*v));
+		if (!nv || !(nv[n] = strdup(de->d_name))) {
+			ni_strv_free(nv ? nv : v, n);
+			closedir(d);
+			return -ENOMEM;
+		}
+		v = nv;
+		n++;
+	}
+	if (errno) {
+		int r = -errno;
+		ni_strv_free(v, n);
+		closedir(d);
+		return r;
+	}
+	closedir(d);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_names);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int ni_file_stat(int root_fd, const char *path, struct stat *ret, char *why)
+{
+	_cleanup_close_ int fd = -1;
+	struct ni_chase c;
+
+	fd = ni_chase(root_fd, path, 0, 0, &c);
+	if (fd < 0)
+		return chased(fd, &c, why);
+	return fstat(fd, ret) < 0 ? -errno : 0;
+}
+
+/* The target of the link name in dfd, into buf; -EINVAL when name is not a symlink. */
+static int read_link_at(int dfd, const char *name, char *buf, size_t size)
+{
+	ssize_t n = readlinkat(dfd, name, buf, size);
+
+	if (n < 0)
+		return -errno;
+	if ((size_t)n >= size)
+		return -ENAMETOOLONG;
+	buf[n] = '\0';
+	return 0;
+}
+
+int ni_file_symlink(int root_fd, const char *target, const char *path, bool check_only, bool *ret_changed, char *why)
+{
+	_cleanup_close_ int dfd = -1, tfd = -1;
+	char cur[PATH_MAX + 1], tmp[NAME_MAX + 1];
+	struct ni_chase c;
+	struct stat st;
+	int r;
+
+	*ret_changed = false;
+	if (!*target || strlen(target) >= PATH_MAX)
+		return -EINVAL;
+	/* NOFOLLOW: the link itself is what we look at and replace, not where an old one points */
+	dfd = ni_chase(root_fd, path, NI_CHASE_PARENT | NI_CHASE_NOFOLLOW, 0, &c);
+	if (dfd < 0)
+		return chased(dfd, &c, why);
+	if (fstatat(dfd, c.name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (!S_ISLNK(st.st_mode))
+			return -EEXIST;
+		r = read_link_at(dfd, c.name, cur, sizeof(cur));
+		if (r < 0 && r != -ENAMETOOLONG)
+			return r;
+		if (r == 0 && ni_streq(cur, target))
+			return 0;
+		if (check_only) {
+			*ret_changed = true;
+			return 0;
+		}
+	} else if (errno != ENOENT) {
+		return -errno;
+	} else if (check_only) {
+		*ret_changed = true;
+		return 0;
+	} else if (symlinkat(target, dfd, c.name) == 0) {
+		*ret_changed = true;
+		return fsync(dfd) < 0 ? -errno : 0;
+	} else if (errno != EEXIST) {
+		return -errno;
+	} else {
+		return -EEXIST; /* made by someone else just now: not ours to replace */
+	}
+	/* A new link under a temp name (the name ni_make_temp reserves), renamed over the old one. */
+	tfd = ni_make_temp(dfd, c.name, 0600, tmp);
+	if (tfd < 0)
+		return tfd;
+	tfd = ni_safe_close(tfd);
+	if (unlinkat(dfd, tmp, 0) < 0 || symlinkat(target, dfd, tmp) < 0)
+		return -errno;
+	/* Only a symlink is replaced: one swapped for a file since the check stays. RENAME_EXCHANGE
+	 * would need 3.15; a check just before the rename is what the kernel lets us do. */
+	if (fstatat(dfd, c.name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISLNK(st.st_mode)) {
+		(void)unlinkat(dfd, tmp, 0);
+		return -EEXIST;
+	}
+	if (renameat(dfd, tmp, dfd, c.name) < 0) {
+		r = -errno;
+		(void)unlinkat(dfd, tmp, 0);
+		return r;
+	}
+	*ret_changed = true;
+	return fsync(dfd) < 0 ? -errno : 0;
 }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "fileio.h"
@@ -55,5 +56,21 @@ int ni_file_remove(int root_fd, const char *path, bool *ret_changed, char *why);
 
 /* Whether path exists, following symlinks inside the root (a dangling symlink does not exist). */
 int ni_file_exists(int root_fd, const char *path, bool *ret_exists, char *why);
+
+/* The entry names of the directory path names (symlinks followed), sorted by strcmp, without "." and "..".
+ * *ret is an array of *ret_n malloc'd strings (ni_strv_free). */
+int ni_file_list(int root_fd, const char *path, char ***ret, size_t *ret_n, char *why);
+
+/* stat(2) of what path names, symlinks followed (a dangling one is -ENOENT). */
+int ni_file_stat(int root_fd, const char *path, struct stat *ret, char *why);
+
+/*
+ * Makes path a symlink to target (any text: a relative target resolves from the link's directory, as
+ * the kernel does). A link already pointing there is left alone (*ret_changed false); one pointing
+ * elsewhere is replaced atomically (a new link renamed over it); anything else at path is -EEXIST,
+ * never replaced. The directories on the way go through the safe resolver and its rule. check_only:
+ * nothing is made or replaced, *ret_changed says whether it would be (plan's check mode).
+ */
+int ni_file_symlink(int root_fd, const char *target, const char *path, bool check_only, bool *ret_changed, char *why);
 
 #endif

@@ -195,6 +195,92 @@ static int key_cmp(const void *pa, const void *pb)
 	return lua_strcmp(a->s, a->len, b->s, b->len);
 }
 
+/*
+ * nodeinit's module tables, as each recipe environment holds them: table -> module name, weak keys
+ * (ni_fingerprint_module() marks them). A step that keeps a module in an upvalue walks it like any
+ * table, but nodeinit's own growth is not a change of the recipe: only the keys the module had in
+ * release 0.1.0 enter the material (so a step's material is the one 0.1.0 computed), and a module
+ * 0.1.0 did not have is its name alone ("m:<name>"), whatever functions it gains later. Frozen: never
+ * add a key here (that re-runs such `once` steps on every upgraded node); test_fingerprint pins them.
+ */
+static const char MODULES_KEY = 0;
+
+static const char *const keys_exec[] = { "ok", "run", NULL };
+static const char *const keys_file[] = { "ensure_line", "exists", "mkdir", "read", "remove", "write", NULL };
+static const char *const keys_log[] = { "debug", "error", "info", "warn", NULL };
+static const char *const keys_ns[] = { "exec", "run", NULL };
+static const char *const keys_sysctl[] = { "get", "set", "valid", NULL };
+static const char *const keys_yaml[] = { "decode", "null", NULL };
+
+static const struct {
+	const char *name;
+	const char *const *keys;
+} modules_0_1_0[] = {
+	{ "exec", keys_exec }, { "file", keys_file },	  { "log", keys_log },
+	{ "ns", keys_ns },     { "sysctl", keys_sysctl }, { "yaml", keys_yaml },
+};
+
+void ni_fingerprint_module(lua_State *L, int idx, const char *name)
+{
+	idx = lua_absindex(L, idx);
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &MODULES_KEY) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		lua_newtable(L);
+		lua_createtable(L, 0, 1);
+		lua_pushliteral(L, "k");
+		lua_setfield(L, -2, "__mode");
+		lua_setmetatable(L, -2);
+		lua_pushvalue(L, -1);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &MODULES_KEY);
+	}
+	lua_pushvalue(L, idx);
+	lua_pushstring(L, name);
+	lua_rawset(L, -3);
+	lua_pop(L, 1);
+}
+
+/*
+ * Whether the table at t is one of nodeinit's modules: false, or true with its name pushed and
+ * *ret_keys its 0.1.0 keys (NULL: a module 0.1.0 did not have).
+ */
+static bool module_of(lua_State *L, int t, const char *const **ret_keys)
+{
+	const char *name;
+
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &MODULES_KEY) != LUA_TTABLE) {
+		lua_pop(L, 1);
+		return false;
+	}
+	lua_pushvalue(L, t);
+	name = lua_rawget(L, -2) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+	lua_remove(L, -2);
+	if (!name) {
+		lua_pop(L, 1);
+		return false;
+	}
+	*ret_keys = NULL;
+	for (size_t i = 0; i < NI_ELEMENTSOF(modules_0_1_0); i++)
+		if (ni_streq(modules_0_1_0[i].name, name))
+			*ret_keys = modules_0_1_0[i].keys;
+	return true;
+}
+
+/* A module's 0.1.0 keys that it still has, into a new table on top. */
+static lua_Integer frozen_keys(lua_State *L, int t, const char *const *keys)
+{
+	lua_Integer n = 0;
+
+	lua_newtable(L);
+	for (; *keys; keys++) {
+		if (lua_getfield(L, t, *keys) != LUA_TNIL) {
+			lua_pushstring(L, *keys);
+			lua_rawseti(L, -3, ++n);
+		}
+		lua_pop(L, 1);
+	}
+	return n;
+}
+
 /* The keys of the table at t as pairs() lists them (a __pairs metamethod counts), into a new table on top. */
 static lua_Integer collect_keys(lua_State *L, int t)
 {
@@ -229,12 +315,12 @@ static lua_Integer collect_keys(lua_State *L, int t)
 	return n;
 }
 
-/* Pushes the keys of the table at t, in order, as a sequence; returns how many. */
-static lua_Integer sorted_keys(struct walk *w, int t)
+/* Pushes the keys of the table at t (a module: its 0.1.0 keys), in order, as a sequence; returns how many. */
+static lua_Integer sorted_keys(struct walk *w, int t, const char *const *frozen)
 {
 	lua_State *L = w->L;
 	struct material *m = w->m;
-	lua_Integer n = collect_keys(L, t);
+	lua_Integer n = frozen ? frozen_keys(L, t, frozen) : collect_keys(L, t);
 	int keys = lua_gettop(L), strs = 0;
 
 	if ((size_t)n > m->cap_keys) {
@@ -509,6 +595,7 @@ static void value(struct walk *w)
 	char num[64];
 	size_t len;
 	const char *s;
+	const char *const *frozen = NULL;
 	int k;
 
 	luaL_checkstack(L, 8, "fingerprint material");
@@ -569,8 +656,17 @@ static void value(struct walk *w)
 		push_frame(w, (struct frame){ .fn = true, .base = top, .i = 1 });
 		return;
 	}
+	if (module_of(L, top, &frozen)) {
+		s = lua_tolstring(L, -1, &len);
+		if (!frozen) {
+			part2(w, "m:", 2, s, len);
+			lua_settop(L, top - 1);
+			return;
+		}
+		lua_pop(L, 1);
+	}
 	part(w, "{", 1);
-	push_frame(w, (struct frame){ .base = top, .i = 1, .n = sorted_keys(w, top) });
+	push_frame(w, (struct frame){ .base = top, .i = 1, .n = sorted_keys(w, top, frozen) });
 }
 
 /* One move of the walk on the innermost frame. */

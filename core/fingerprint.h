@@ -18,6 +18,8 @@
  *   when it comes from the recipe file, else "f:<source>:<first line>", then "u:<name>=" and the
  *   value of each upvalue but _ENV; any other value its type name.
  * After 100000 values each further one is "…".
+ * One of nodeinit's module tables is walked with only the keys it had in 0.1.0; a module 0.1.0 did
+ * not have is "m:<name>" (ni_fingerprint_module()): nodeinit's growth is not a change of the recipe.
  *
  * Then the file-level globals the step's functions reach (a global helper is code the step runs as
  * much as a local one): for each identifier in the own source text of a function walked above (a
@@ -38,6 +40,12 @@
  * over NI_FINGERPRINT_MATERIAL_MAX bytes or out of memory.
  */
 int ni_fingerprint_l_material(lua_State *L);
+
+/*
+ * Marks the table at idx as nodeinit's module `name` (luart.c, for each environment's copy): in the
+ * material it is walked with only the keys it had in 0.1.0, or is "m:<name>" for a newer module.
+ */
+void ni_fingerprint_module(lua_State *L, int idx, const char *name);
 
 /*
  * The same material, hashed as it is walked (never held whole: memory stays small whatever its size),

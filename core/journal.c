@@ -4,6 +4,7 @@
 #include "journal.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -331,6 +332,48 @@ int ni_journal_plan(struct ni_journal *j, const struct ni_step_decl *steps, size
 	return 0;
 }
 
+/* Notes a record a line just appended says (r's name is copied); -ENOMEM leaves the journal usable for
+ * appending, but ni_journal_close_compact() then answers -ESTALE. */
+static void note_written(struct ni_journal *j, const struct ni_step_record *r)
+{
+	struct ni_step_record *nv;
+
+	if (j->n_written == SIZE_MAX)
+		return; /* already given up */
+	if (j->n_written > 0 && ni_streq(j->written[j->n_written - 1].name, r->name)) {
+		/* the end line of the step just started: it says all there is (the load keeps the last line) */
+		char *name = j->written[j->n_written - 1].name;
+
+		j->written[j->n_written - 1] = *r;
+		j->written[j->n_written - 1].name = name;
+		return;
+	}
+	nv = realloc(j->written, (j->n_written + 1) * sizeof(*nv));
+	if (nv) {
+		j->written = nv;
+		nv[j->n_written] = *r;
+		nv[j->n_written].name = strdup(r->name);
+	}
+	if (!nv || !nv[j->n_written].name) {
+		for (size_t i = 0; nv && i < j->n_written; i++)
+			free(nv[i].name);
+		free(nv ? nv : j->written);
+		j->written = NULL;
+		j->n_written = SIZE_MAX;
+		return;
+	}
+	j->n_written++;
+}
+
+static void written_free(struct ni_journal *j)
+{
+	for (size_t i = 0; j->written && i < j->n_written; i++)
+		free(j->written[i].name);
+	free(j->written);
+	j->written = NULL;
+	j->n_written = 0;
+}
+
 int ni_journal_begin(struct ni_journal *j, const char *step, const char *fingerprint, const char *boot_id,
 		     int64_t started_ms)
 {
@@ -346,6 +389,12 @@ int ni_journal_begin(struct ni_journal *j, const char *step, const char *fingerp
 	ni_buf_free(&b);
 	if (r < 0)
 		return r;
+	/* as ni_state_parse reads a start line: interrupted until its end line */
+	struct ni_step_record rec = { .name = (char *)step, .result = NI_RESULT_INTERRUPTED, .started_ms = started_ms,
+				      .duration_ms = -1, .exit_code = -1, .failures = UINT_MAX };
+	snprintf(rec.fingerprint, sizeof(rec.fingerprint), "%s", fingerprint);
+	snprintf(rec.boot_id, sizeof(rec.boot_id), "%s", boot_id);
+	note_written(j, &rec);
 	/* A durable plan line already makes a crash show this step interrupted. */
 	if (plan_covers(j->plan, step, fingerprint))
 		return 0;
@@ -364,25 +413,82 @@ int ni_journal_end(struct ni_journal *j, const struct ni_step_record *r)
 	ni_journal_put_end(&b, r);
 	k = journal_append(j->fd, &b, &j->end);
 	ni_buf_free(&b);
+	if (k == 0)
+		note_written(j, r);
 	return k;
 }
 
-void ni_journal_close(struct ni_journal *j)
+/* Appends the close line after a plan; false when it could not be. Then closes the file. */
+static bool journal_close(struct ni_journal *j)
 {
-	if (!j)
-		return;
+	bool ok = true;
+
 	if (j->plan && j->fd >= 0) {
 		/* The pass is over: planned steps it never reached keep their previous record. Not
 		 * synced: if a crash loses it, they read as interrupted and run again, as due steps do. */
 		struct ni_buf b = NI_BUF_INIT(0);
 
 		ni_buf_puts(&b, "close\n");
-		(void)journal_append(j->fd, &b, &j->end);
+		ok = journal_append(j->fd, &b, &j->end) == 0;
 		ni_buf_free(&b);
 	}
 	plan_free(j->plan);
 	j->plan = NULL;
 	ni_safe_close(j->fd);
 	j->fd = -1;
+	return ok;
+}
+
+void ni_journal_close(struct ni_journal *j)
+{
+	if (!j)
+		return;
+	journal_close(j);
+	written_free(j);
+}
+
+int ni_journal_close_compact(struct ni_journal *j, int dir_fd, const char *recipe, const struct ni_step_decl *decls,
+			     size_t n_decls, const struct ni_recipe_state *st)
+{
+	struct ni_recipe_state view = { 0 };
+	bool closed;
+	int r;
+
+	if (!j)
+		return -EINVAL;
+	closed = journal_close(j);
+	if (!closed || j->n_written == SIZE_MAX) {
+		written_free(j);
+		return -ESTALE;
+	}
+	/* st's records, then this pass's: ni_state_format keeps the last record of a name, as a load does */
+	view.recipe = st ? st->recipe : NULL;
+	view.n_records = (st ? st->n_records : 0) + j->n_written;
+	view.records = calloc(view.n_records + 1, sizeof(*view.records));
+	if (!view.records) {
+		written_free(j);
+		return -ESTALE;
+	}
+	for (size_t i = 0; st && i < st->n_records; i++)
+		view.records[i] = st->records[i];
+	for (size_t i = 0, k = st ? st->n_records : 0; i < j->n_written; i++, k++) {
+		struct ni_step_record *w = &j->written[i];
+
+		if (w->failures == UINT_MAX) {
+			/* a start line keeps the failure count of the record before it: st's, or this pass's */
+			const struct ni_step_record *prev = NULL;
+			for (size_t m = k; m-- > (st ? st->n_records : 0) && !prev;)
+				if (ni_streq(view.records[m].name, w->name))
+					prev = &view.records[m];
+			if (!prev)
+				prev = ni_recipe_state_find(st, w->name);
+			w->failures = prev ? prev->failures : 0;
+		}
+		view.records[k] = *w;
+	}
+	r = ni_state_compact(dir_fd, recipe, decls, n_decls, &view);
+	free(view.records);
+	written_free(j);
+	return r;
 }
 

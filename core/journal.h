@@ -30,6 +30,10 @@ struct ni_journal {
 	int fd;
 	int64_t end;                  /* the file's size: the next line goes there, a failed append is cut back to it */
 	struct ni_journal_plan *plan; /* the steps a durable plan line covers (ni_journal_plan), or NULL */
+	/* The records this pass's start and end lines say, in order, as a load reads them back (a start
+	 * line's failures: UINT_MAX, "the previous record's"); names owned here. */
+	struct ni_step_record *written;
+	size_t n_written;
 };
 /*
  * Creates the journal with its header if missing (atomically: it never exists without one). An
@@ -62,6 +66,16 @@ int ni_journal_end(struct ni_journal *j, const struct ni_step_record *r);
 /* After a plan, appends the "close" line first (not synced): the steps the pass never reached keep
  * their previous record. Then closes the file. */
 void ni_journal_close(struct ni_journal *j);
+/*
+ * ni_journal_close, then ni_state_compact of st with what this pass wrote on top, without reading the
+ * journal back: the records a load of it would give (its start lines read as interrupted with the
+ * previous failure count, its end lines as written; planned steps it never reached keep st's record).
+ * st must be what the journal held when it was opened (we hold the lock: nobody else writes it).
+ * -ESTALE when the close line could not be appended (then a load would read those planned steps as
+ * interrupted): load and compact it as before.
+ */
+int ni_journal_close_compact(struct ni_journal *j, int dir_fd, const char *recipe, const struct ni_step_decl *decls,
+			     size_t n_decls, const struct ni_recipe_state *st);
 /*
  * Rewrites <dir>/<recipe>.state atomically (temp file in dir, write, fsync, renameat, fsync dir) with the
  * declarations and, for each declared step, its record from st (records of steps no longer declared are

@@ -31,7 +31,7 @@
 static const char *const result_names[] = {
 	[NI_RESULT_PENDING] = "pending", [NI_RESULT_OK] = "ok",
 	[NI_RESULT_KEPT] = "kept",       [NI_RESULT_FAILED] = "failed",
-	[NI_RESULT_INTERRUPTED] = "interrupted",
+	[NI_RESULT_INTERRUPTED] = "interrupted", [NI_RESULT_SKIPPED] = "skipped",
 };
 
 const char *ni_result_name(enum ni_result r)

@@ -27,8 +27,22 @@
 #define NI_STATE_FORMAT_VERSION "1"
 #define NI_STATE_SUFFIX ".state"
 
-enum ni_result { NI_RESULT_PENDING, NI_RESULT_OK, NI_RESULT_KEPT, NI_RESULT_FAILED, NI_RESULT_INTERRUPTED };
-const char *ni_result_name(enum ni_result r); /* "pending","ok","kept","failed","interrupted"; NULL if out of range */
+/* SKIPPED (an `only` guard said the step does not apply here) comes last: older records never hold it. */
+enum ni_result {
+	NI_RESULT_PENDING,
+	NI_RESULT_OK,
+	NI_RESULT_KEPT,
+	NI_RESULT_FAILED,
+	NI_RESULT_INTERRUPTED,
+	NI_RESULT_SKIPPED,
+};
+/* "pending","ok","kept","failed","interrupted","skipped"; NULL if out of range */
+const char *ni_result_name(enum ni_result r);
+/* Whether a result counts as converged: ok, kept (check said so) or skipped (only said not here). */
+static inline bool ni_result_converged(enum ni_result r)
+{
+	return r == NI_RESULT_OK || r == NI_RESULT_KEPT || r == NI_RESULT_SKIPPED;
+}
 int ni_result_from_name(const char *s, enum ni_result *ret); /* -EINVAL for an unknown name */
 
 struct ni_step_decl { /* a step as the current recipe declares it */

@@ -355,6 +355,8 @@ int ni_lua_exec_push(lua_State *L, int t, enum ni_act act, const char *where)
 	r = ni_exec_run(&o, res);
 	if (r < 0)
 		return ni_lua_fail(L, r, argv[0]);
+	ctx->changed = true; /* a command may change anything: its step's lines are not quiet */
+	ni_lua_stop_soon(L); /* killed by a stop: the body must not carry on */
 	for (int stream = 1; stream <= 2; stream++)
 		if (s->lines[stream - 1].len > 0)
 			flush_line(s, stream);

@@ -171,6 +171,7 @@ static int fail(lua_State *L, int r, const char *path, const char *why)
 
 static void log_changed(struct ni_ctx *ctx, const char *op, const char *path)
 {
+	ctx->changed = true;
 	ni_log(&ctx->log, NI_LOG_INFO, "changed", "step", ctx->step, "op", op, "path", path, NULL);
 }
 
@@ -450,6 +451,115 @@ static int would_mkdir(lua_State *L, const char *path, const struct opts *o)
 	return 1;
 }
 
+/* file.list(dir): sorted entry names. The names live in a box while the table is built. */
+static int l_file_list(lua_State *L)
+{
+	struct ni_ctx *ctx = ni_lua_ctx(L);
+	const char *path = check_path(L, 1);
+	char **box = ni_lua_box_new(L);
+	char why[NI_WHY_MAX] = "";
+	char **names = NULL;
+	size_t n = 0;
+	int r;
+
+	ni_lua_require_phase(L, NI_CAN_READ, "file.list");
+	r = ni_file_list(ctx->root_fd, path, &names, &n, why);
+	if (r < 0)
+		return fail(L, r, path, why);
+	/* One allocation holds the pointers; each name is freed as soon as Lua has its copy. */
+	*box = (char *)names;
+	lua_createtable(L, (int)n, 0);
+	for (size_t i = 0; i < n; i++) {
+		lua_pushstring(L, names[i]);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+		free(names[i]);
+		names[i] = NULL;
+	}
+	return 1;
+}
+
+static const char *file_type(mode_t m)
+{
+	switch (m & S_IFMT) {
+	case S_IFREG: return "file";
+	case S_IFDIR: return "directory";
+	case S_IFLNK: return "link";
+	case S_IFIFO: return "fifo";
+	case S_IFSOCK: return "socket";
+	case S_IFCHR: return "char";
+	case S_IFBLK: return "block";
+	default: return "unknown";
+	}
+}
+
+/* file.stat(path): {type, mode = "0644", uid, gid, size, mtime}; nil alone when nothing is there. */
+static int l_file_stat(lua_State *L)
+{
+	struct ni_ctx *ctx = ni_lua_ctx(L);
+	const char *path = check_path(L, 1);
+	char why[NI_WHY_MAX] = "", mode[8];
+	struct stat st;
+	int r;
+
+	ni_lua_require_phase(L, NI_CAN_READ, "file.stat");
+	r = ni_file_stat(ctx->root_fd, path, &st, why);
+	if (r == -ENOENT || r == -ENOTDIR) {
+		lua_pushnil(L);
+		return 1;
+	}
+	if (r < 0)
+		return fail(L, r, path, why);
+	lua_createtable(L, 0, 6);
+	lua_pushstring(L, file_type(st.st_mode));
+	lua_setfield(L, -2, "type");
+	snprintf(mode, sizeof(mode), "%04o", (unsigned)(st.st_mode & 07777));
+	lua_pushstring(L, mode);
+	lua_setfield(L, -2, "mode");
+	lua_pushinteger(L, (lua_Integer)st.st_uid);
+	lua_setfield(L, -2, "uid");
+	lua_pushinteger(L, (lua_Integer)st.st_gid);
+	lua_setfield(L, -2, "gid");
+	lua_pushinteger(L, (lua_Integer)st.st_size);
+	lua_setfield(L, -2, "size");
+	lua_pushinteger(L, (lua_Integer)st.st_mtim.tv_sec);
+	lua_setfield(L, -2, "mtime");
+	return 1;
+}
+
+/* file.symlink(target, path): changed. An existing link to target is left; a non-link is an error. */
+static int l_file_symlink(lua_State *L)
+{
+	struct ni_ctx *ctx = ni_lua_ctx(L);
+	size_t tlen;
+	const char *target = luaL_checklstring(L, 1, &tlen);
+	const char *path = check_path(L, 2);
+	char why[NI_WHY_MAX] = "";
+	enum ni_act act;
+	bool changed;
+	int r;
+
+	luaL_argcheck(L, tlen > 0 && strlen(target) == tlen, 1, "target must be a non-empty string without NUL bytes");
+	luaL_argcheck(L, tlen < PATH_MAX, 1, "target is longer than PATH_MAX");
+	act = ni_lua_require_phase(L, NI_CAN_CHANGE, "file.symlink");
+	r = ni_file_symlink(ctx->root_fd, target, path, act == NI_ACT_REPORT, &changed, why);
+	if (r == -EEXIST) {
+		luaL_pushfail(L);
+		lua_pushfstring(L, "%s: exists and is not a symlink (not replaced)", path);
+		lua_pushinteger(L, EEXIST);
+		return 3;
+	}
+	if (r < 0)
+		return fail(L, r, path, why);
+	if (act == NI_ACT_REPORT) {
+		lua_pushfstring(L, "link %s -> %s%s", path, target, changed ? "" : " (same)");
+		ni_lua_plan_line(L, lua_tostring(L, -1), false);
+		lua_pop(L, 1);
+	} else if (changed)
+		log_changed(ctx, "symlink", path);
+	lua_pushboolean(L, changed);
+	return 1;
+}
+
 static int l_file_mkdir(lua_State *L)
 {
 	struct ni_ctx *ctx = ni_lua_ctx(L);
@@ -554,9 +664,12 @@ static int l_file_write(lua_State *L)
 static const luaL_Reg file_funcs[] = {
 	{ "ensure_line", l_file_ensure_line },
 	{ "exists", l_file_exists },
+	{ "list", l_file_list },
 	{ "mkdir", l_file_mkdir },
 	{ "read", l_file_read },
 	{ "remove", l_file_remove },
+	{ "stat", l_file_stat },
+	{ "symlink", l_file_symlink },
 	{ "write", l_file_write },
 	{ NULL, NULL },
 };

@@ -13,6 +13,7 @@
 
 #include "embed.h"
 #include "exec.h"
+#include "fingerprint.h"
 #include "kube.h"
 #include "report.h"
 #include "util.h"
@@ -35,9 +36,9 @@ static const char MEMMSG_KEY = 'X';   /* registry: the memory limit message, mad
 
 /*
  * A step that holds one of these tables in an upvalue (`local file = file`) has in its fingerprint
- * every function of the module and each function's upvalues (core/fingerprint.c): adding a function
- * or an upvalue re-runs such `once` steps after an upgrade. test_fingerprint pins those fingerprints
- * (tests/fixtures/modules): a change there is a decision to version the material, not an accident.
+ * the module's 0.1.0 functions and each one's upvalues (core/fingerprint.c, which freezes the keys):
+ * adding a function re-runs nothing, adding an upvalue to a 0.1.0 binding re-runs such `once` steps
+ * after an upgrade. test_fingerprint pins those fingerprints (tests/fixtures/modules).
  */
 static const struct {
 	const char *name;
@@ -45,6 +46,7 @@ static const struct {
 } c_modules[] = {
 	{ "exec", luaopen_nodeinit_exec },
 	{ "file", luaopen_nodeinit_file },
+	{ "host", luaopen_nodeinit_host },
 	{ "kube", luaopen_nodeinit_kube },
 	{ "log", luaopen_nodeinit_log },
 	{ "ns", luaopen_nodeinit_ns },
@@ -94,6 +96,12 @@ bool ni_stop_pending(const struct ni_ctx *ctx)
 	return ctx->sig_fd >= 0 && poll(&p, 1, 0) > 0;
 }
 
+/* Past the current step's deadline (the same test run_step makes when the step returns). */
+static bool overdue(const struct ni_ctx *ctx)
+{
+	return ctx->deadline_ms && ni_now_ms() >= ctx->deadline_ms;
+}
+
 static void count_hook(lua_State *L, lua_Debug *ar)
 {
 	struct ni_lua *s = state_of(L);
@@ -104,7 +112,7 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 	s->instr_left -= lua_gethookcount(L);
 	if (s->instr_left < 0)
 		s->instr_hit = true;
-	else if (!(ctx->deadline_ms && ni_now_ms() > ctx->deadline_ms) && !ni_stop_pending(ctx))
+	else if (!overdue(ctx) && !ni_stop_pending(ctx))
 		return;
 	/* A pcall in the recipe may catch this: it comes back at the very next instruction then, so
 	 * every protected level is left in turn and a runaway cannot swallow its own stop. */
@@ -112,9 +120,22 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 	if (s->instr_hit)
 		luaL_error(L, "instruction limit exceeded (%I VM instructions): a runaway loop?",
 			   (lua_Integer)NI_LUA_INSTR_MAX);
-	if (ctx->deadline_ms && ni_now_ms() > ctx->deadline_ms)
+	if (overdue(ctx))
 		luaL_error(L, "step timed out");
 	luaL_error(L, "interrupted by a stop signal");
+}
+
+void ni_lua_stop_soon(lua_State *L)
+{
+	/* A passed deadline is left to the hook's usual round: the body may still say which command
+	 * timed out (recipe.lua does), and run_step records the step failed whatever it does. */
+	if (!ni_stop_pending(ni_lua_ctx(L)))
+		return;
+	/* Here and on the main thread: the coroutine that called may yield back to it before running on. */
+	lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+	lua_sethook(lua_tothread(L, -1), count_hook, LUA_MASKCOUNT, 1);
+	lua_pop(L, 1);
 }
 
 static const char BOX_MT[] = "nodeinit.Box";
@@ -330,6 +351,41 @@ static int l_must(lua_State *L)
 	return lua_error(L);
 }
 
+/*
+ * sleep(seconds): waits on the stop signal's fd, never past the step's deadline. Raises as the count
+ * hook does, so a sleeping step ends as a timed-out or interrupted one would.
+ */
+static int l_sleep(lua_State *L)
+{
+	const struct ni_ctx *ctx = ni_lua_ctx(L);
+	lua_Number s = luaL_checknumber(L, 1);
+	int64_t until;
+
+	luaL_argcheck(L, s >= 0 && s <= NI_TIMEOUT_MAX_S, 1, "seconds must be a number from 0 to a year");
+	/* not the host's state, but time a step spends: plan says so and does not wait */
+	if (ni_lua_require_phase(L, NI_CAN_CHANGE, "sleep") == NI_ACT_REPORT) {
+		lua_pushfstring(L, "sleep %f s", (double)s);
+		ni_lua_plan_line(L, lua_tostring(L, -1), false);
+		return 0;
+	}
+	until = ni_now_ms() + (int64_t)ceil(s * 1000);
+	for (;;) {
+		struct pollfd p = { .fd = ctx->sig_fd, .events = POLLIN };
+		int64_t now = ni_now_ms(), end = until;
+
+		if (ctx->deadline_ms && ctx->deadline_ms < end)
+			end = ctx->deadline_ms;
+		if (now >= end)
+			break;
+		/* poll only looks: the signal stays queued for the engine to read */
+		if (poll(&p, 1, (int)(end - now > INT32_MAX ? INT32_MAX : end - now)) > 0 && ctx->sig_fd >= 0)
+			return luaL_error(L, "interrupted by a stop signal");
+	}
+	if (ctx->deadline_ms && ni_now_ms() >= ctx->deadline_ms && until > ctx->deadline_ms)
+		return luaL_error(L, "step timed out");
+	return 0;
+}
+
 /* require(name): nodeinit.* modules only; the environment's own copies, so globals and require agree. */
 static int l_require(lua_State *L)
 {
@@ -379,6 +435,8 @@ static void build_template(lua_State *L)
 	lua_setfield(L, -2, "must");
 	lua_pushcfunction(L, l_setmetatable);
 	lua_setfield(L, -2, "setmetatable");
+	lua_pushcfunction(L, l_sleep);
+	lua_setfield(L, -2, "sleep");
 
 	luaL_requiref(L, "string", luaopen_string, 0);
 	lua_pushnil(L);
@@ -514,6 +572,7 @@ static int push_env(lua_State *L)
 	while (lua_next(L, -2)) {
 		const char *name = lua_tostring(L, -2);
 		copy_table(L, -1);
+		ni_fingerprint_module(L, -1, name);
 		lua_pushvalue(L, -1);
 		lua_setfield(L, env, name);
 		lua_pushfstring(L, "nodeinit.%s", name);

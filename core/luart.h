@@ -78,6 +78,13 @@ int ni_lua_require_embedded(lua_State *L, const char *name);
 bool ni_stop_pending(const struct ni_ctx *ctx);
 
 /*
+ * After a primitive that waited (exec.run): when a stop signal is pending, the count hook raises at
+ * the next VM instruction, and again after each pcall that catches it, so the step's body cannot
+ * carry on as if the command had finished.
+ */
+void ni_lua_stop_soon(lua_State *L);
+
+/*
  * A timeout in seconds (a step's, exec.run's) as whole milliseconds, rounded up (0.0001 is 1 ms).
  * -EINVAL unless it is more than 0 and at most NI_TIMEOUT_MAX_S (NaN and infinities are not).
  */
@@ -105,6 +112,7 @@ int ni_lua_fail(lua_State *L, int r, const char *what);
 /* Module openers, one per binding file (l_<name>.c). */
 int luaopen_nodeinit_exec(lua_State *L);
 int luaopen_nodeinit_file(lua_State *L);
+int luaopen_nodeinit_host(lua_State *L);
 int luaopen_nodeinit_log(lua_State *L);
 int luaopen_nodeinit_ns(lua_State *L);
 int luaopen_nodeinit_sysctl(lua_State *L);

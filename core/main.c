@@ -146,16 +146,18 @@ static int enter_host(struct ni_ctx *ctx)
 	return NI_EXIT_OK;
 }
 
-/* lint and the loaders print problems as "file:line: message", the form editors and CI understand. */
+/*
+ * lint and the loaders print problems as "file:line: message" (recipe.lua adds ":col" where it knows
+ * it), the form editors and CI problem matchers understand. A problem of the whole file (unreadable,
+ * a duplicate recipe name) points at its first line, so it still has the form.
+ */
 static void print_problem(void *ud, const char *file, int line, const char *msg)
 {
 	(void)ud;
 	if (!file)
 		fprintf(stderr, "%s\n", msg);
-	else if (line > 0)
-		fprintf(stderr, "%s:%d: %s\n", file, line, msg);
 	else
-		fprintf(stderr, "%s: %s\n", file, msg);
+		fprintf(stderr, "%s:%d: %s\n", file, line > 0 ? line : 1, msg);
 }
 
 /* The recipe directory, opened on the container side before anything enters the host. */
@@ -272,13 +274,19 @@ static int cmd_apply(struct ni_engine *e)
 		return r;
 	if (forever && e->recipes_fd >= 0)
 		inotify_fd = watch_recipes(ctx);
-	if ((r = load_recipes(e)) != NI_EXIT_OK)
+	/* apply and run take the steps from the fingerprint cache in the host's state dir when it answers
+	 * (cache.h), so they load after entering the host; the recipe files stay reachable through the fd */
+	e->use_cache = ctx->opt.command != NI_CMD_PLAN;
+	if (!e->use_cache && (r = load_recipes(e)) != NI_EXIT_OK)
 		return r;
-	if (!e->legacy.script && e->set.n == 0) {
+	if (!e->legacy.script && e->recipes_fd < 0) {
 		fprintf(stderr, "nodeinit: nothing to do: no recipes in %s and STARTUP_SCRIPT is not set\n",
 			ctx->opt.recipes_dir);
 		return NI_EXIT_USAGE;
 	}
+	/* Only with a recipe directory: an idle legacy-only run makes no thread. */
+	if (ctx->opt.command != NI_CMD_PLAN && e->recipes_fd >= 0)
+		ni_engine_start_watchdog(e);
 	/* Container side, before the host is entered: the token, the CA and the pod's netns are here. */
 	if (ctx->opt.command != NI_CMD_PLAN && ni_kube_new(ctx, env, true, &ctx->kube) < 0) {
 		fprintf(stderr, "nodeinit: out of memory\n");
@@ -289,6 +297,13 @@ static int cmd_apply(struct ni_engine *e)
 		return r;
 	if ((r = open_state_dir(e, ctx->opt.command == NI_CMD_PLAN)) != NI_EXIT_OK)
 		return r;
+	if (e->use_cache && (r = load_recipes(e)) != NI_EXIT_OK)
+		return r;
+	if (!e->legacy.script && e->set.n == 0) {
+		fprintf(stderr, "nodeinit: nothing to do: no recipes in %s and STARTUP_SCRIPT is not set\n",
+			ctx->opt.recipes_dir);
+		return NI_EXIT_USAGE;
+	}
 	if (ctx->opt.command == NI_CMD_PLAN)
 		return ni_engine_plan(e, stdout) < 0 ? NI_EXIT_FAILED : NI_EXIT_OK;
 	ni_log(&ctx->log, NI_LOG_INFO, forever ? "nodeinit running" : "nodeinit applying", "version", NI_VERSION, NULL);

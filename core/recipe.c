@@ -228,6 +228,7 @@ static void take_step(lua_State *L, struct ni_step *s)
 	lua_pop(L, 1);
 	s->has_check = field_is_function(L, t, "check");
 	s->has_describe = field_is_function(L, t, "describe");
+	s->has_only = field_is_function(L, t, "only");
 	lua_getfield(L, t, "fingerprint");
 	fp = lua_tolstring(L, -1, &len);
 	if (!fp || len != NI_SHA256_HEX_LEN)
@@ -258,6 +259,9 @@ static void take_recipes(lua_State *L, struct ni_recipe_set *set)
 		r->file = field_string(L, -1, "file");
 		if (!r->name || !r->file)
 			luaL_error(L, "not enough memory");
+		lua_getfield(L, -1, "line");
+		r->line = (int)lua_tointeger(L, -1);
+		lua_pop(L, 1);
 		lua_getfield(L, -1, "steps");
 		ns = luaL_len(L, -1);
 		r->steps = calloc((size_t)ns + 1, sizeof(*r->steps));
@@ -293,8 +297,7 @@ static size_t report_problems(lua_State *L, const char *file, ni_problem_fn fn, 
 	return (size_t)n;
 }
 
-/* Names must be unique across files: state files are per recipe name. */
-static size_t check_duplicates(const struct ni_recipe_set *set, ni_problem_fn fn, void *ud)
+size_t ni_recipes_check_duplicates(const struct ni_recipe_set *set, ni_problem_fn fn, void *ud)
 {
 	size_t problems = 0;
 
@@ -304,7 +307,7 @@ static size_t check_duplicates(const struct ni_recipe_set *set, ni_problem_fn fn
 				char msg[400];
 				snprintf(msg, sizeof(msg), "recipe '%s' is also defined in %s", set->recipes[i].name,
 					 set->recipes[j].file);
-				fn(ud, set->recipes[i].file, 0, msg);
+				fn(ud, set->recipes[i].file, set->recipes[i].line, msg);
 				problems++;
 				break;
 			}
@@ -325,6 +328,109 @@ static int l_timeout_ms(lua_State *L)
 	return 2;
 }
 
+/*
+ * What a file's load-time code reads decides whether its steps can be cached (core/cache.h). Its
+ * environment's os.getenv is wrapped to note the names it reads (their values become part of the
+ * cache key); the calls whose answers change from one run to the next without any input changing
+ * mark the file not cacheable: os.time, os.clock, os.date, math.random, math.randomseed and
+ * collectgarbage (it can report memory in use). Host primitives raise at load time (luart.c), so
+ * they cannot feed a file's steps. The wrappers stay in the environment the steps run in, but
+ * only note anything while the tracker (upvalue 2) is active: during the file's load.
+ */
+static const char *const nondet_os[] = { "time", "clock", "date", NULL };
+static const char *const nondet_math[] = { "random", "randomseed", NULL };
+
+static int call_original(lua_State *L)
+{
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+	return lua_gettop(L);
+}
+
+static int tracked_getenv(lua_State *L)
+{
+	if (lua_getfield(L, lua_upvalueindex(2), "active") == LUA_TBOOLEAN && lua_toboolean(L, -1) &&
+	    (lua_type(L, 1) == LUA_TSTRING || lua_type(L, 1) == LUA_TNUMBER)) {
+		lua_getfield(L, lua_upvalueindex(2), "env");
+		lua_pushstring(L, lua_tostring(L, 1));
+		lua_pushboolean(L, 1);
+		lua_rawset(L, -3);
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	return call_original(L);
+}
+
+static int tracked_nondet(lua_State *L)
+{
+	if (lua_getfield(L, lua_upvalueindex(2), "active") == LUA_TBOOLEAN && lua_toboolean(L, -1)) {
+		lua_pushboolean(L, 1);
+		lua_setfield(L, lua_upvalueindex(2), "nondet");
+	}
+	lua_pop(L, 1);
+	return call_original(L);
+}
+
+/* Wraps lib[name] (lib NULL: the environment itself) in env (an absolute index) with fn and tracker. */
+static void wrap(lua_State *L, int env, int tracker, const char *lib, const char *name, lua_CFunction fn)
+{
+	int t = env;
+
+	if (lib) {
+		if (lua_getfield(L, env, lib) != LUA_TTABLE) {
+			lua_pop(L, 1);
+			return;
+		}
+		t = lua_gettop(L);
+	}
+	if (lua_getfield(L, t, name) == LUA_TFUNCTION) {
+		lua_pushvalue(L, tracker);
+		lua_pushcclosure(L, fn, 2);
+		lua_setfield(L, t, name);
+	} else
+		lua_pop(L, 1);
+	if (lib)
+		lua_pop(L, 1);
+}
+
+static void track_env(lua_State *L, int env, int tracker)
+{
+	wrap(L, env, tracker, "os", "getenv", tracked_getenv);
+	for (const char *const *k = nondet_os; *k; k++)
+		wrap(L, env, tracker, "os", *k, tracked_nondet);
+	for (const char *const *k = nondet_math; *k; k++)
+		wrap(L, env, tracker, "math", *k, tracked_nondet);
+	wrap(L, env, tracker, NULL, "collectgarbage", tracked_nondet);
+}
+
+/* Ends the tracking (tracker at idx) and fills f from it; raises on running out of memory. */
+static void take_tracking(lua_State *L, int tracker, struct ni_recipe_file *f)
+{
+	lua_pushboolean(L, 0);
+	lua_setfield(L, tracker, "active");
+	if (lua_getfield(L, tracker, "nondet") == LUA_TBOOLEAN && lua_toboolean(L, -1))
+		f->cacheable = false;
+	lua_pop(L, 1);
+	lua_getfield(L, tracker, "env");
+	lua_pushnil(L);
+	while (lua_next(L, -2)) {
+		char **nv = realloc(f->env, (f->n_env + 1) * sizeof(*nv));
+
+		lua_pop(L, 1);
+		if (!nv || !(nv[f->n_env] = strdup(lua_tostring(L, -1)))) {
+			if (nv)
+				f->env = nv;
+			luaL_error(L, "not enough memory");
+		}
+		f->env = nv;
+		f->n_env++;
+	}
+	lua_pop(L, 1);
+	if (f->n_env > 1)
+		qsort(f->env, f->n_env, sizeof(*f->env), cmp_names); /* the cache text does not depend on table order */
+}
+
 /* One load, its C memory reachable from here so the caller frees it whatever the protected call did. */
 struct load_job {
 	int dir_fd;
@@ -340,11 +446,21 @@ struct load_job {
 static void load_file(lua_State *L, struct load_job *j, const char *file)
 {
 	const char *kind = NULL;
-	size_t len = 0;
-	int top = lua_gettop(L), r;
+	size_t len = 0, problems = j->problems;
+	struct ni_recipe_file *f, *nv;
+	int top = lua_gettop(L), r, tracker;
 	char why[256];
 
 	is_recipe_file(file, &kind);
+	nv = realloc(j->set.files, (j->set.n_files + 1) * sizeof(*nv));
+	if (!nv)
+		luaL_error(L, "not enough memory");
+	j->set.files = nv;
+	f = &nv[j->set.n_files];
+	*f = (struct ni_recipe_file){ .name = strdup(file) };
+	if (!f->name)
+		luaL_error(L, "not enough memory");
+	j->set.n_files++;
 	free(j->src);
 	j->src = NULL;
 	r = read_file(j->dir_fd, file, &j->src, &len, why, sizeof(why));
@@ -353,6 +469,8 @@ static void load_file(lua_State *L, struct load_job *j, const char *file)
 		j->problems++;
 		return;
 	}
+	ni_sha256_hex(j->src, len, f->hash);
+	f->cacheable = true;
 	if (ni_lua_require_embedded(L, "recipe") != LUA_OK)
 		lua_error(L); /* lua/recipe.lua itself: nothing else can load either */
 	lua_pushcfunction(L, ni_fingerprint_l_begin);
@@ -361,18 +479,31 @@ static void load_file(lua_State *L, struct load_job *j, const char *file)
 	lua_setfield(L, -2, "fingerprint_finish");
 	lua_pushcfunction(L, l_timeout_ms);
 	lua_setfield(L, -2, "timeout_ms");
-	lua_getfield(L, -1, kind);
+	lua_createtable(L, 0, 3); /* the tracker */
+	tracker = lua_gettop(L);
+	lua_pushboolean(L, 1);
+	lua_setfield(L, tracker, "active");
+	lua_newtable(L);
+	lua_setfield(L, tracker, "env");
+	lua_getfield(L, -2, kind);
 	lua_pushlstring(L, j->src, len);
 	lua_pushstring(L, file);
 	if (ni_lua_push_env(L) != LUA_OK)
 		lua_error(L);
-	if (ni_lua_pcall(L, 3, 2) != LUA_OK) {
+	track_env(L, lua_gettop(L), tracker);
+	r = ni_lua_pcall(L, 3, 2);
+	/* f stays put: j->set.files grows only in the next file's load */
+	take_tracking(L, tracker, f);
+	if (r != LUA_OK) {
 		j->fn(j->ud, file, 0, lua_tostring(L, -1));
 		j->problems++;
+		f->cacheable = false;
 		lua_settop(L, top);
 		return;
 	}
 	j->problems += report_problems(L, file, j->fn, j->ud);
+	if (j->problems != problems)
+		f->cacheable = false;
 	take_recipes(L, &j->set);
 	lua_settop(L, top);
 }
@@ -407,8 +538,7 @@ int ni_recipes_load(lua_State *L, int dir_fd, struct ni_recipe_set *ret, ni_prob
 	lua_settop(L, top);
 	free(j.src);
 	ni_strv_free(j.files, j.n_files);
-	j.problems += check_duplicates(&j.set, fn, ud);
-	j.set.n_files = j.n_files;
+	j.problems += ni_recipes_check_duplicates(&j.set, fn, ud);
 	*ret = j.set;
 	*ret_problems = j.problems;
 	return j.problems ? -EINVAL : 0;
@@ -428,5 +558,52 @@ void ni_recipe_set_free(lua_State *L, struct ni_recipe_set *s)
 		free(r->file);
 	}
 	free(s->recipes);
+	ni_recipe_files_free(s->files, s->n_files);
 	*s = (struct ni_recipe_set){ 0 };
+}
+
+void ni_recipe_files_free(struct ni_recipe_file *files, size_t n)
+{
+	for (size_t i = 0; files && i < n; i++) {
+		free(files[i].name);
+		ni_strv_free(files[i].env, files[i].n_env);
+	}
+	free(files);
+}
+
+int ni_recipes_scan(int dir_fd, struct ni_recipe_file **ret_files, size_t *ret_n)
+{
+	char **names = NULL;
+	struct ni_recipe_file *files;
+	size_t n = 0;
+	int r;
+
+	*ret_files = NULL;
+	*ret_n = 0;
+	r = list_files(dir_fd, &names, &n);
+	if (r < 0)
+		return r;
+	files = calloc(n + 1, sizeof(*files));
+	if (!files) {
+		ni_strv_free(names, n);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *src = NULL;
+		size_t len = 0;
+		char why[256];
+
+		files[i].name = steal_pointer(&names[i]);
+		r = read_file(dir_fd, files[i].name, &src, &len, why, sizeof(why));
+		if (r < 0) {
+			ni_strv_free(names, n);
+			ni_recipe_files_free(files, n);
+			return r;
+		}
+		ni_sha256_hex(src, len, files[i].hash);
+	}
+	free(names);
+	*ret_files = files;
+	*ret_n = n;
+	return 0;
 }

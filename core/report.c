@@ -109,7 +109,7 @@ void ni_status_judge(struct ni_status *s)
 		if (s->recipes[i].problem)
 			converged = false;
 		for (size_t k = 0; k < s->recipes[i].n_steps; k++)
-			if (s->recipes[i].steps[k].result != NI_RESULT_OK && s->recipes[i].steps[k].result != NI_RESULT_KEPT)
+			if (!ni_result_converged(s->recipes[i].steps[k].result))
 				converged = false;
 	}
 	s->converged = converged;

@@ -50,7 +50,7 @@ int ni_status_add_recipe(struct ni_status *s, const char *name, const struct ni_
 			 const char *problem);
 /*
  * Converged: something was applied (a recipe or the legacy script), every recipe's records are
- * readable, every declared step is ok or kept, and the legacy checkpoint (if any) exists.
+ * readable, every declared step is ok, kept or skipped, and the legacy checkpoint (if any) exists.
  */
 void ni_status_judge(struct ni_status *s);
 void ni_status_free(struct ni_status *s);

@@ -11,6 +11,7 @@ static const char *const reason_names[] = {
 	[NI_REASON_NEW] = "new",       [NI_REASON_CHANGED] = "changed", [NI_REASON_BOOT] = "boot",
 	[NI_REASON_ALWAYS] = "always", [NI_REASON_FAILED] = "failed",   [NI_REASON_INTERRUPTED] = "interrupted",
 	[NI_REASON_DONE] = "done",     [NI_REASON_KEPT] = "kept",       [NI_REASON_BACKOFF] = "backoff",
+	[NI_REASON_ONLY] = "only",
 };
 
 const char *ni_reason_name(enum ni_reason r)
@@ -69,7 +70,9 @@ bool ni_due(enum ni_when when, const char *fingerprint, const struct ni_step_rec
 		*ret_reason = NI_REASON_BOOT;
 		return true;
 	}
-	*ret_reason = rec->result == NI_RESULT_KEPT ? NI_REASON_KEPT : NI_REASON_DONE;
+	*ret_reason = rec->result == NI_RESULT_KEPT ? NI_REASON_KEPT
+		      : rec->result == NI_RESULT_SKIPPED ? NI_REASON_ONLY
+							  : NI_REASON_DONE;
 	return false;
 }
 
@@ -92,6 +95,6 @@ enum ni_result ni_status_result(const struct ni_step_decl *d, const struct ni_st
 	case NI_REASON_BOOT:
 		return NI_RESULT_PENDING;
 	default:
-		return rec->result; /* done, kept, always (its last result), failed, interrupted */
+		return rec->result; /* done, kept, skipped, always (its last result), failed, interrupted */
 	}
 }

@@ -19,6 +19,7 @@ enum ni_reason {
 	NI_REASON_DONE,
 	NI_REASON_KEPT,
 	NI_REASON_BACKOFF, /* failed, and its back-off has not run out (run only) */
+	NI_REASON_ONLY,    /* its `only` guard says the step does not apply to this node */
 	_NI_REASON_MAX,
 };
 

@@ -6,7 +6,7 @@
 local M = {}
 
 local WHENS = { once = true, boot = true, always = true }
-local STEP_KEYS = { when = true, check = true, timeout = true, sensitive = true, params = true, description = true }
+local STEP_KEYS = { when = true, check = true, only = true, timeout = true, sensitive = true, params = true, description = true }
 
 -- step() hands the recipe an empty, locked handle and keeps the step itself here, by handle (weak
 -- keys: a dropped handle goes with its step). No recipe can read a step's fields, change them after
@@ -67,7 +67,14 @@ local function new_file(src, file)
   return { src = src, file = file, chunkname = "@" .. file, recipes = {}, problems = {} }
 end
 
-local function problem(fc, line, msg)
+-- A problem at line (and column, when known): lint prints FILE:LINE:COL: or FILE:LINE:, the forms
+-- editors and CI problem matchers parse. With a column the message goes out whole (raw).
+local function problem(fc, line, msg, col)
+  col = col or (fc.cols and line and fc.cols[line])
+  if col and col > 0 and line and line > 0 then
+    fc.problems[#fc.problems + 1] = { msg = string.format("%s:%d:%d: %s", fc.file, line, col, msg), raw = true }
+    return
+  end
   fc.problems[#fc.problems + 1] = { line = line or 0, msg = msg }
 end
 
@@ -177,6 +184,10 @@ local function install_dsl(env, fc)
         problem(fc, line, string.format("step '%s': check must be a function", name))
         s.invalid = true
       end
+      if spec.only ~= nil and type(spec.only) ~= "function" then
+        problem(fc, line, string.format("step '%s': only must be a function (true: the step applies to this node)", name))
+        s.invalid = true
+      end
       local timeout_ms, why
       if spec.timeout ~= nil then
         timeout_ms, why = M.timeout_ms(spec.timeout)
@@ -195,9 +206,12 @@ local function install_dsl(env, fc)
       s.timeout_ms = timeout_ms
       s.sensitive = spec.sensitive or false
       s.check = spec.check
+      s.only = spec.only
       local params = spec.params
       s.run = function() return body(params) end
-      s.parts = { body = body, check = spec.check, when = s.when, timeout = s.timeout, sensitive = s.sensitive, params = params }
+      -- only is nil for steps without a guard, so their material (and fingerprint) is what it was
+      s.parts = { body = body, check = spec.check, when = s.when, timeout = s.timeout, sensitive = s.sensitive, params = params,
+                  only = spec.only }
       return new_handle(s)
     end
   end
@@ -258,7 +272,7 @@ end
 -- YAML recipes ------------------------------------------------------------------------------------
 
 local YAML_TOP = { recipe = true, steps = true, description = true }
-local YAML_COMMON = { name = true, when = true, check = true, timeout = true, sensitive = true, description = true }
+local YAML_COMMON = { name = true, when = true, check = true, only = true, timeout = true, sensitive = true, description = true }
 local YAML_KINDS = { "sysctl", "file", "exec", "script", "lua" }
 local FILE_KEYS = { path = true, content = true, mode = true, owner = true, group = true }
 
@@ -296,9 +310,28 @@ local function mask(step, v) return step.sensitive and "(sensitive)" or tostring
 -- Each YAML kind: check its parameters (problems go to fc), and build run and describe.
 local yaml_kinds = {}
 
+-- sysctl: text (a string) is sysctl.d text, with systemd's rules (sysctl.apply_conf in C).
+local function yaml_sysctl_text(fc, line, name, p, env, step)
+  local ok, err = env.sysctl.parse_conf(p)
+  if not ok then return problem(fc, line, string.format("step '%s': sysctl: %s", name, err)) end
+  step.run = function() must(env.sysctl.apply_conf(p)) return true end
+  step.describe = function()
+    local lines = {}
+    for _, a in ipairs(env.sysctl.resolve_conf(p)) do
+      local cur = env.sysctl.get(a.key)
+      local same = cur and cur:gsub("%s+", " ") == a.value:gsub("%s+", " ")
+      lines[#lines + 1] = string.format("sysctl %s: %s -> %s%s%s", a.key, cur and mask(step, cur) or "(missing)",
+        mask(step, a.value), same and " (same)" or "", a.ignore_failure and " (failure ignored)" or "")
+    end
+    return lines
+  end
+  return true
+end
+
 function yaml_kinds.sysctl(fc, line, name, p, env, step)
+  if type(p) == "string" then return yaml_sysctl_text(fc, line, name, p, env, step) end
   if type(p) ~= "table" or next(p) == nil then
-    return problem(fc, line, string.format("step '%s': sysctl needs a mapping of key: value", name))
+    return problem(fc, line, string.format("step '%s': sysctl needs a mapping of key: value, or sysctl.d text", name))
   end
   for k, v in pairs(p) do
     if type(k) ~= "string" or not scalar(v) then
@@ -384,6 +417,17 @@ function yaml_kinds.lua(fc, line, name, p, env, step)
   return true
 end
 
+-- only: a Lua expression; false means the step does not apply to this node (recorded skipped).
+local function yaml_only(fc, line, name, c, env, step)
+  if type(c) ~= "string" then
+    return problem(fc, line, string.format("step '%s': only must be a Lua expression (a string)", name))
+  end
+  local chunk, err = load("return " .. c, "=" .. fc.file .. ":" .. line .. " (only of " .. name .. ")", "t", env)
+  if not chunk then return problem(fc, line, string.format("step '%s': only: %s", name, err)) end
+  step.only = chunk
+  return true
+end
+
 -- check: a Lua expression (true means already in the desired state), or { exec: [...] } (exit 0 means so).
 local function yaml_check(fc, line, name, c, env, step)
   if type(c) == "string" then
@@ -434,6 +478,7 @@ local function yaml_step(fc, recipe_name, node, line, env, line_of)
                  timeout = node.timeout, timeout_ms = timeout_ms, sensitive = node.sensitive or false }
   if not yaml_kinds[kinds[1]](fc, line, name, node[kinds[1]], env, step) then return end
   if node.check ~= nil and not yaml_check(fc, line, name, node.check, env, step) then return end
+  if node.only ~= nil and not yaml_only(fc, line, name, node.only, env, step) then return end
   -- The step's own YAML node is what defines it: comments and the other steps do not count.
   step.parts = { yaml = node }
   return step
@@ -444,7 +489,13 @@ function M.load_yaml(src, file, env)
   local fc = new_file(src, file)
   local doc, lines = env.yaml.decode(src, { positions = true })
   if doc == nil then
-    fc.problems[#fc.problems + 1] = { msg = file .. ": " .. tostring(lines), raw = true }
+    -- "yaml: line L, column C: what" becomes FILE:L:C: what
+    local l, c, what = tostring(lines):match("^yaml: line (%d+), column (%d+): (.*)$")
+    if l and tonumber(l) > 0 then
+      problem(fc, tonumber(l), "yaml: " .. what, tonumber(c))
+    else
+      problem(fc, 1, tostring(lines))
+    end
     return fc.recipes, fc.problems
   end
   -- The line of a mapping, or of one of its keys when key is given.
@@ -463,6 +514,12 @@ function M.load_yaml(src, file, env)
   if type(doc.steps) ~= "table" then
     problem(fc, line_of(doc), "steps: must be a list of steps")
     return fc.recipes, fc.problems
+  end
+  -- the column each step's mapping starts at, so its problems read FILE:LINE:COL:
+  fc.cols = {}
+  for _, node in ipairs(doc.steps) do
+    local pos = type(node) == "table" and lines and lines[node]
+    if pos and pos.line and pos.column then fc.cols[pos.line] = pos.column end
   end
   local steps = {}
   for _, node in ipairs(doc.steps) do

@@ -18,8 +18,8 @@
 --                 skip_verify    true to skip TLS verification
 --                 override_path  true when url already holds the API path (".../v2")
 --                 header         { ["Header-Name"] = "value" } sent with every request
---   remove      registries whose hosts.toml to delete (taking a registry out of `registries`
---               leaves its file where it is).
+--   A registry taken out of `registries` has its hosts.toml removed, when nodeinit wrote it (its
+--   first line says so; files of others stay), and its directory too once empty.
 --   restart     restart containerd when a file changed (default true). Running containers are
 --               not stopped by a restart.
 --
@@ -34,7 +34,6 @@ local params = {
       },
     },
   },
-  remove = {},
   restart = true,
 }
 
@@ -42,6 +41,7 @@ local params = {
 
 local CERTS_D = "/etc/containerd/certs.d"
 local PENDING = "/run/nodeinit/containerd-mirror.restart"
+local HEADER = "# Written by nodeinit (recipe containerd-mirror); edits are overwritten.\n"
 
 -- A TOML basic string.
 local function q(s)
@@ -109,27 +109,38 @@ local function hosts_toml(name, reg)
       end
     end
   end
-  return "# Written by nodeinit (recipe containerd-mirror); edits are overwritten.\n"
-    .. table.concat(lines, "\n") .. "\n"
+  return HEADER .. table.concat(lines, "\n") .. "\n"
 end
 
 local function build(p)
+  if p.remove ~= nil then error("params.remove is gone: a registry left out of registries is removed", 0) end
   local files = {}
   for _, name in ipairs(sorted(p.registries)) do
     files[#files + 1] = { dir = CERTS_D .. "/" .. name, content = hosts_toml(name, p.registries[name]) }
   end
-  local gone = {}
-  for i, name in ipairs(p.remove or {}) do
-    if not registry_name_ok(name) then error("params.remove[" .. i .. "]: not a registry name", 0) end
-    if p.registries[name] then error("params.remove[" .. i .. "]: " .. name .. " is in registries too", 0) end
-    gone[#gone + 1] = CERTS_D .. "/" .. name
-  end
-  return files, gone
+  return files
 end
 
-local built, files, gone = pcall(build, params)
+local built, files = pcall(build, params)
 if not built then error(files) end
 local restart = params.restart ~= false
+
+-- The registry directories holding a hosts.toml we wrote that no longer has a registry in params.
+local function stale()
+  local wanted, gone = {}, {}
+  for _, name in ipairs(sorted(params.registries)) do wanted[name] = true end
+  local names, err, errno = file.list(CERTS_D)
+  if not names then
+    if errno == 2 then return gone end -- no certs.d yet: nothing of ours there
+    error(err, 0)
+  end
+  for _, name in ipairs(names) do
+    local dir = CERTS_D .. "/" .. name
+    local content = not wanted[name] and file.read(dir .. "/hosts.toml")
+    if content and content:sub(1, #HEADER) == HEADER then gone[#gone + 1] = dir end
+  end
+  return gone
+end
 
 recipe "containerd-mirror" {
   step "mirrors" {
@@ -140,7 +151,7 @@ recipe "containerd-mirror" {
         must(file.mkdir(f.dir, { parents = true }))
         if must(file.write(f.dir .. "/hosts.toml", f.content, { mode = "0644" })) then changed[#changed + 1] = f.dir end
       end
-      for _, dir in ipairs(gone) do
+      for _, dir in ipairs(stale()) do
         if must(file.remove(dir .. "/hosts.toml")) then changed[#changed + 1] = dir end
         -- The directory may hold a CA file of the operator's: then it stays.
         local _, _, errno = file.remove(dir)

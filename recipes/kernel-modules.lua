@@ -88,8 +88,8 @@ end
 local wait = params.wait or 10
 
 -- Waits until a sysctl key exists: it appears when its module has registered it, which may be a
--- moment after modprobe returned (or never, when the module is missing). There is no sleep
--- primitive, so the pause is the host's sleep(1), growing from 50 ms to 1 s.
+-- moment after modprobe returned (or never, when the module is missing). The pause grows from
+-- 50 ms to 1 s; sleep() never outlasts the step's timeout or a stop signal.
 local function wait_for_key(key, seconds)
   local waited, pause = 0, 0.05
   while true do
@@ -100,8 +100,8 @@ local function wait_for_key(key, seconds)
       error(string.format("%s did not appear within %s s after the modules were loaded (is its module in params.modules?)",
         key, tostring(seconds)), 0)
     end
-    local r = must(exec.run { "sleep", string.format("%.2f", pause) })
-    waited = waited + math.max(r.duration_ms / 1000, pause)
+    sleep(pause)
+    waited = waited + pause
     pause = math.min(pause * 2, 1)
   end
 end

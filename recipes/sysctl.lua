@@ -9,8 +9,10 @@
 --   text      the content of a sysctl.d file, pasted as it is: one "key = value" a line; blank
 --             lines and lines starting with '#' or ';' are skipped; a '-' before the key means
 --             "a failure to set this one is logged and ignored" (its module is not loaded, say),
---             as systemd-sysctl does. A later line for the same key wins. Globs in keys ("*") are
---             not supported. A malformed line fails `nodeinit lint`.
+--             as systemd-sysctl does. A later line for the same key wins. A glob in a key
+--             ("net.ipv4.conf.*.rp_filter") sets every existing key it matches, except keys set
+--             explicitly (in text or settings) and keys excluded by a "-key" line without a value:
+--             systemd's 50-default.conf can be pasted as it is. A malformed line fails `nodeinit lint`.
 --
 -- When: step "apply" runs on every boot (when = "boot") and when the parameters change. A key that
 -- cannot be set fails the step after all the others were tried; it is retried with back-off.
@@ -32,76 +34,62 @@ net.ipv4.tcp_keepalive_time = 600
 
 -- Everything below is the recipe; there is nothing to edit.
 
--- The parameters as one ordered list of { key, value, ignore, from }. A problem raises while the
--- file loads, so `nodeinit lint` reports it, with this file's name.
-local function parse(p)
-  local list = {}
-  local function add(key, value, ignore, from)
-    if key == "" or key:find("[%s%c]") then
-      error(string.format("%s: bad key %q", from, key), 0)
-    end
-    if key:find("[*?%[]") then
-      error(string.format("%s: globs in keys are not supported: %q", from, key), 0)
-    end
-    list[#list + 1] = { key = key, value = value, ignore = ignore, from = from }
-  end
-
-  local n = 0
-  for line in ((p.text or "") .. "\n"):gmatch("([^\n]*)\n") do
-    n = n + 1
-    local l = line:match("^%s*(.-)%s*$")
-    if l ~= "" and not l:find("^[#;]") then
-      local key, value = l:match("^([^=]-)%s*=%s*(.*)$")
-      if not key then
-        error(string.format("params.text line %d: expected 'key = value', got %q", n, line), 0)
-      end
-      local ignore = key:sub(1, 1) == "-"
-      if ignore then key = key:sub(2):match("^%s*(.*)$") end
-      add(key, value, ignore, "params.text line " .. n)
-    end
-  end
-
+-- The parameters as one sysctl.d text: params.text, then one line per setting (so a setting is an
+-- explicit key, which wins over the text's globs and earlier lines). sysctl.parse_conf (C, the
+-- parser the YAML sysctl step uses too) checks it while the file loads, so `nodeinit lint` reports a
+-- problem with this file's name; `from` names where each line came from.
+local function build(p)
+  local text = p.text or ""
+  if type(text) ~= "string" then error("params.text must be a string", 0) end
+  if text ~= "" and text:sub(-1) ~= "\n" then text = text .. "\n" end
+  local _, n_text = text:gsub("\n", "")
+  local lines, from = { text }, {}
   local keys = {}
   for k in pairs(p.settings or {}) do keys[#keys + 1] = k end
   table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  for _, k in ipairs(keys) do
-    local v, from = p.settings[k], "params.settings[" .. tostring(k) .. "]"
-    if type(k) ~= "string" then error(from .. ": keys must be strings", 0) end
+  for i, k in ipairs(keys) do
+    local v, where = p.settings[k], "params.settings[" .. tostring(k) .. "]"
+    if type(k) ~= "string" or k == "" or k:find("[%s%c=]") or k:sub(1, 1) == "-" then
+      error(string.format("%s: bad key %q", where, tostring(k)), 0)
+    end
     if type(v) == "boolean" then
       v = v and "1" or "0"
     elseif math.type(v) == "integer" then
       v = string.format("%d", v)
-    elseif type(v) ~= "string" then
-      error(from .. ": the value must be a string, an integer or a boolean", 0)
+    elseif type(v) ~= "string" or v:find("[\r\n]") then
+      error(where .. ": the value must be a one-line string, an integer or a boolean", 0)
     end
-    add(k, v, false, from)
+    lines[#lines + 1] = k .. " = " .. v .. "\n"
+    from[n_text + i] = where
   end
-
-  -- A later assignment of a key wins, as in sysctl.d; it keeps its own (later) place.
-  local last, out = {}, {}
-  for i, e in ipairs(list) do last[e.key] = i end
-  for i, e in ipairs(list) do
-    if last[e.key] == i then out[#out + 1] = e end
+  local all = table.concat(lines)
+  local ok, err, line = sysctl.parse_conf(all)
+  if not ok then
+    if from[line] then error(string.format("%s: bad key", from[line]), 0) end
+    error(string.format("params.text line %d: expected 'key = value' (%s)", line, err), 0)
   end
-  return out
+  local function where(line_no) return from[line_no] or ("params.text line " .. line_no) end
+  return all, where
 end
 
-local parsed, entries = pcall(parse, params)
-if not parsed then error(entries) end
+local built, conf, where = pcall(build, params)
+if not built then error(conf) end
 
 recipe "sysctl" {
   step "apply" {
     when = "boot",
     function()
       local failed, changed = {}, 0
+      -- globs expanded against this host, explicit keys excluded from them, exclusions applied
+      local entries = sysctl.resolve_conf(conf)
       for _, e in ipairs(entries) do
         -- pcall: a key the kernel refuses to take as a name raises; it counts as a failure too.
         local called, ok, err = pcall(sysctl.set, e.key, e.value)
         if not called then ok, err = nil, ok end
-        if ok == nil and e.ignore then
+        if ok == nil and e.ignore_failure then
           log.warn("sysctl not set; ignored ('-' before the key)", { key = e.key, error = err })
         elseif ok == nil then
-          failed[#failed + 1] = string.format("%s (%s)", tostring(err), e.from)
+          failed[#failed + 1] = string.format("%s (%s)", tostring(err), where(e.line))
         elseif ok then
           changed = changed + 1
         end

@@ -114,3 +114,39 @@ function file.remove(path) end
 function file.exists(path) end
 
 return file
+
+---@class nodeinit.file.Stat
+---@field type "file"|"directory"|"link"|"fifo"|"socket"|"char"|"block"|"unknown"
+---@field mode string permission bits as 4 octal digits, "0644"
+---@field uid integer
+---@field gid integer
+---@field size integer bytes
+---@field mtime integer seconds since the epoch
+
+---The entry names of a directory (symlinks to it followed, with the safety rule), sorted, without `.` and `..`.
+---
+---```lua
+---for _, name in ipairs(must(file.list("/etc/containerd/certs.d"))) do ... end
+---```
+---@param path string absolute host path
+---@return string[]|nil names
+---@return string? errmsg `"<path>: <strerror>"` (a missing directory: ENOENT, 2)
+---@return integer? errno
+function file.list(path) end
+
+---stat(2) of what path names, symlinks followed. Nothing there (or a dangling link): just `nil`.
+---@param path string absolute host path
+---@return nodeinit.file.Stat|nil stat
+---@return string? errmsg `"<path>: <strerror>"` for other failures
+---@return integer? errno
+function file.stat(path) end
+
+---Makes path a symlink to target. A link already pointing at target is left (false); one pointing
+---elsewhere is replaced atomically (true); anything else at path is `nil, "<path>: exists and is not
+---a symlink (not replaced)", 17`. The directories on the way are resolved with the safety rule.
+---@param target string what the link points to (relative targets resolve from the link's directory)
+---@param path string absolute host path of the link
+---@return boolean|nil changed
+---@return string? errmsg
+---@return integer? errno
+function file.symlink(target, path) end

@@ -18,6 +18,7 @@
 ---@field [1] fun(params: any): any                the step's body; raising an error fails the step
 ---@field when? nodeinit.When                    once (default: until the step's fingerprint changes), boot (once per host boot), always (every pass)
 ---@field check? fun(): boolean                  already in the desired state? then the step is recorded as kept and its body does not run
+---@field only? fun(): boolean                   does the step apply to this node? false: recorded skipped (converged), neither check nor body runs
 ---@field timeout? number                        seconds the whole step may take (0 < timeout <= 31622400, a year; rounded up to whole ms); commands it runs are killed after that
 ---@field sensitive? boolean                     its values never reach logs, plan output or state
 ---@field params? table                          values the body receives; part of the step's fingerprint
@@ -47,3 +48,8 @@ function recipe(name) end
 ---@param msg? string
 ---@return T
 function must(v, msg, ...) end
+
+--- Waits seconds (a fraction is fine), but never past the step's timeout or a stop signal: then the
+--- step fails as timed out or interrupted. `sleep(30)` in a step with `timeout = 1` fails after ~1 s.
+---@param seconds number from 0 to a year
+function sleep(seconds) end

@@ -61,3 +61,57 @@ function sysctl.set(key, value) end
 function sysctl.valid(key) end
 
 return sysctl
+
+---The existing keys matching a glob (glob(7) on the path under /proc/sys: `*` stays within one part,
+---as systemd-sysctl matches), sorted. Keys come back dotted, or slashed when a part holds a dot.
+---
+---```lua
+---sysctl.keys("net.ipv4.conf.*.rp_filter") --> { "net.ipv4.conf.all.rp_filter", ..., "net/ipv4/conf/eth0.100/rp_filter" }
+---```
+---@param glob string a dotted or slashed key, with `*`, `?` or `[...]`
+---@return string[]|nil keys
+---@return string? errmsg
+---@return integer? errno
+function sysctl.keys(glob) end
+
+---@class nodeinit.sysctl.ConfLine
+---@field key string as written, without the `-`
+---@field value? string nil for a `-key` line without a value: an exclusion from every glob
+---@field ignore_failure boolean `-key = value`: a failure to set it is logged, not fatal
+---@field glob boolean
+---@field line integer
+
+---Parses sysctl.d(5) text as systemd-sysctl does; touches nothing.
+---@param text string
+---@return nodeinit.sysctl.ConfLine[]|nil lines
+---@return string? errmsg `"sysctl.d text line N: ..."`
+---@return integer? line
+function sysctl.parse_conf(text) end
+
+---@class nodeinit.sysctl.Assignment
+---@field key string
+---@field value string
+---@field ignore_failure boolean
+---@field line integer
+
+---What `apply_conf` would set on this host: globs expanded to existing keys, minus keys set
+---explicitly anywhere in the text and keys excluded by `-key`; a later line for a key wins. Bad text raises.
+---@param text string
+---@return nodeinit.sysctl.Assignment[]
+function sysctl.resolve_conf(text) end
+
+---Applies sysctl.d text with systemd's rules, each key through `sysctl.set`. Failures of `-` keys are
+---logged; others are collected and returned after every key was tried. Bad text raises.
+---
+---```lua
+---must(sysctl.apply_conf([[
+---net.ipv4.conf.default.rp_filter = 2
+----net.ipv4.conf.*.rp_filter = 2
+----net.ipv4.conf.all.rp_filter
+---]]))
+---```
+---@param text string
+---@return boolean|nil changed
+---@return string? errmsg `"N of M sysctls not set: <key>: <strerror> (line L); ..."`
+---@return integer? errno
+function sysctl.apply_conf(text) end

@@ -132,31 +132,49 @@ mkdir -p "$T/r50"
 STARTUP_SCRIPT=$SCRIPT ni_apply --recipes "$T/r50" --state-dir /var/lib/nodeinit/idle50 >"$T/idle50-apply.log" 2>&1 ||
 	{ echo "bench: the 50-step recipe did not converge: $(tail -3 "$T/idle50-apply.log")" >&2; exit 1; }
 want 0 "the 50-step recipe" # it sets the first 50 keys to parity 0's values, which they had
-STARTUP_SCRIPT=$SCRIPT setsid "$NODEINIT" run --target-pid "$FAKE" --interval 1 --recipes "$T/none" \
-	>"$T/idle-legacy.log" 2>&1 </dev/null &
-PID_A=$!
-BG_PIDS+=("$PID_A")
-STARTUP_SCRIPT=$SCRIPT setsid "$NODEINIT" run --target-pid "$FAKE" --interval 1 --recipes "$T/r50" \
-	--state-dir /var/lib/nodeinit/idle50 >"$T/idle-recipe.log" 2>&1 </dev/null &
-PID_B=$!
-BG_PIDS+=("$PID_B")
+# The 1000-step recipe, converged (the keys hold parity 0's values), and one converged `always` step.
+ni_apply --recipes "$T/steps0" --state-dir /var/lib/nodeinit/idle1000 >"$T/idle1000-apply.log" 2>&1 ||
+	{ echo "bench: the 1000-step recipe did not converge: $(tail -3 "$T/idle1000-apply.log")" >&2; exit 1; }
+mkdir -p "$T/ralways"
+printf 'recipe: drift\nsteps:\n  - name: key1\n    when: always\n    sysctl: { %s: "1" }\n' "$(sed -n 1p "$T/keys")" > "$T/ralways/10-drift.yaml"
+ni_apply --recipes "$T/ralways" --state-dir /var/lib/nodeinit/idlealways >/dev/null 2>&1 ||
+	{ echo "bench: the always recipe did not converge" >&2; exit 1; }
+mkdir -p "$T/r1000always"
+cp "$T/steps0/10-bench.yaml" "$T/r1000always/10-bench.yaml"
+cp "$T/ralways/10-drift.yaml" "$T/r1000always/20-drift.yaml"
+ni_apply --recipes "$T/r1000always" --state-dir /var/lib/nodeinit/idle1000always >/dev/null 2>&1 ||
+	{ echo "bench: the 1000-step + always recipes did not converge" >&2; exit 1; }
+want 0 "the idle recipes"
+# idle_run NAME RUN-ARGS...: a `run` in the background, its pid in PID_<NAME>
+idle_run() {
+	local v=$1
+	shift
+	STARTUP_SCRIPT=$SCRIPT setsid "$NODEINIT" run --target-pid "$FAKE" --interval 1 "$@" >"$T/idle-$v.log" 2>&1 </dev/null &
+	eval "PID_$v=\$!"
+	BG_PIDS+=("$!")
+}
+idle_run A --recipes "$T/none"
+idle_run B --recipes "$T/r50" --state-dir /var/lib/nodeinit/idle50
+idle_run C --recipes "$T/steps0" --state-dir /var/lib/nodeinit/idle1000
+idle_run D --recipes "$T/ralways" --state-dir /var/lib/nodeinit/idlealways
+idle_run E --recipes "$T/r1000always" --state-dir /var/lib/nodeinit/idle1000always
 STARTUP_SCRIPT=$SCRIPT TARGET_PID=$FAKE CHECK_INTERVAL_SECONDS=1 setsid bash "$LEGACY_LOOP" >"$T/idle-bash.log" 2>&1 </dev/null &
 PID_L=$!
 BG_PIDS+=("$PID_L")
-sleep 2.5 # past the first pass of each
-for p in $PID_A $PID_B $PID_L; do
+sleep 3.5 # past the first pass of each (the 1000-step one loads its recipe)
+INFO0_D=$(grep -c ' info ' "$T/idle-D.log")
+for p in $PID_A $PID_B $PID_C $PID_D $PID_E $PID_L; do
 	timeout -s INT "$IDLE.5" strace -f -qq -o "$T/idle.$p.strace" -p "$p" 2>/dev/null &
 done
-RSS_A=() RSS_B=() RSS_L=()
+RSS_A=() RSS_B=() RSS_C=() RSS_D=() RSS_E=() RSS_L=()
 for _ in $(seq 1 "$IDLE"); do
 	sleep 1
-	RSS_A+=("$(awk '/^VmRSS/ {print $2}' /proc/$PID_A/status)")
-	RSS_B+=("$(awk '/^VmRSS/ {print $2}' /proc/$PID_B/status)")
-	RSS_L+=("$(awk '/^VmRSS/ {print $2}' /proc/$PID_L/status)")
+	for v in A B C D E L; do eval "RSS_$v+=(\"\$(awk '/^VmRSS/ {print \$2}' /proc/\$PID_$v/status)\")"; done
 done
 wait_strace() { while pgrep -f "strace -f -qq -o $T/idle" >/dev/null; do sleep 0.2; done; }
 wait_strace
-for p in $PID_A $PID_B $PID_L; do kill -- "-$p" 2>/dev/null || kill "$p"; done
+INFO1_D=$(grep -c ' info ' "$T/idle-D.log")
+for p in $PID_A $PID_B $PID_C $PID_D $PID_E $PID_L; do kill -- "-$p" 2>/dev/null || kill "$p"; done
 BG_PIDS=()
 # per_interval FILE MARKER_REGEX: "forks execs syscalls intervals" per interval
 per_interval() {
@@ -167,28 +185,43 @@ per_interval() {
 	calls=$(grep -vcE 'resumed>|^[0-9]+ +\+\+\+|^[0-9]+ +---' "$f")
 	awk -v n="$n" -v f="$forks" -v e="$execs" -v c="$calls" 'BEGIN {if (n == 0) n = 1; printf "%.1f %.1f %.1f %d", f/n, e/n, c/n, n}'
 }
-read -r FA EA CA NA <<<"$(per_interval "$T/idle.$PID_A.strace" 'startup-script\.kubernetes\.io_')"
-read -r FB EB CB NB <<<"$(per_interval "$T/idle.$PID_B.strace" 'startup-script\.kubernetes\.io_')"
+# One interval of a run ends in its poll timing out (the checkpoint's name shows up in two calls a pass).
+for v in A B C D E; do
+	eval "read -r F$v E$v C$v N$v <<<\"\$(per_interval \"\$T/idle.\$PID_$v.strace\" '^[0-9]+ +poll\\(.* = 0 \\(Timeout\\)')\""
+done
 read -r FL EL CL NL <<<"$(per_interval "$T/idle.$PID_L.strace" 'execve\("[^"]*/stat", .* = 0$')"
-for v in A B L; do eval "read -r RM_$v RL_$v RH_$v <<<\"\$(stats \"\${RSS_$v[@]}\")\""; done
+for v in A B C D E L; do eval "read -r RM_$v RL_$v RH_$v <<<\"\$(stats \"\${RSS_$v[@]}\")\""; done
 fmt_kib() { awk -v m="$1" -v l="$2" -v h="$3" 'BEGIN {printf "%.2f MiB [%.2f-%.2f]", m/1024, l/1024, h/1024}'; }
-for v in A B; do
+for v in A B C D E; do
 	eval "f=\$F$v e=\$E$v c=\$C$v n=\$N$v rm=\$RM_$v rl=\$RL_$v rh=\$RH_$v"
-	what=$([ $v = A ] && echo "legacy script done" || echo "legacy done + 50-step recipe converged")
+	case $v in
+	A) what="legacy script done" ;;
+	B) what="legacy done + 50-step recipe converged" ;;
+	C) what="legacy done + 1000-step recipe converged" ;;
+	D) what="legacy done + 1 converged always step" ;;
+	E) what="legacy done + 1000 steps + 1 always step (Lua kept)" ;;
+	esac
 	fe=$(awk -v f="$f" -v e="$e" 'BEGIN {print f + e}')
 	fel=$(awk -v f="$FL" -v e="$EL" 'BEGIN {print f + e}')
 	row "$(awk -v a="$fe" -v b="$fel" 'BEGIN {printf "%.3f", b ? a / b : 0}')" "0 forks" "$([ "$fe" = 0 ] && echo yes || echo NO)" \
 		"idle, $what: forks+execs per interval" "$f forks + $e execs ($c syscalls, $n intervals)" \
 		"$FL forks + $EL execs (bash loop, $NL intervals)"
-	row "$(awk -v a="$rm" -v b="$RM_L" 'BEGIN {printf "%.3f", a / b}')" "< 2 MiB" "$(awk -v r="$rm" 'BEGIN {print r < 2048 ? "yes" : "NO"}')" \
+	[ $v = D ] && continue
+	target="<= 2 MiB"
+	[ $v = E ] && target="-"
+	row "$(awk -v a="$rm" -v b="$RM_L" 'BEGIN {printf "%.3f", a / b}')" "$target" "$([ $v = E ] && echo - || awk -v r="$rm" 'BEGIN {print r <= 2048 ? "yes" : "NO"}')" \
 		"idle, $what: steady RSS" "$(fmt_kib "$rm" "$rl" "$rh")" "$(fmt_kib "$RM_L" "$RL_L" "$RH_L") (bash alone)"
 done
+# Info lines while idle, per hour at the default interval (30 s): one idle interval here is 1 s.
+INFO_H=$(awk -v d="$((INFO1_D - INFO0_D))" -v n="$ND" 'BEGIN {if (n == 0) n = 1; printf "%.0f", d / n * 120}')
+row "-" "0" "$([ "$INFO_H" = 0 ] && echo yes || echo NO)" "idle, 1 converged always step: info lines per hour (interval 30 s)" \
+	"$INFO_H ($((INFO1_D - INFO0_D)) in $ND intervals)" "0 (the bash loop prints nothing)"
 IDLE_STRACE_B=$T/idle.$PID_B.strace
 
 # ---- 2, 3. 1000 sysctls: first apply, no-op re-apply, against sysctl -w per key and sysctl -p ------
 
 progress "1000 sysctls: $RUNS rounds of 1000 steps, 1 step of 1000 keys, sysctl -p, sysctl -w per key"
-S_STEPS=() S_STEPS_NOOP=() S_ONE=() S_ONE_NOOP=() S_P=() S_W=()
+S_STEPS=() S_STEPS_NOOP=() S_STEPS_NOCACHE=() S_ONE=() S_ONE_NOOP=() S_P=() S_W=()
 for i in $(seq 1 "$RUNS"); do
 	p=$PARITY
 	timed ni_apply --recipes "$T/steps$p" --state-dir /var/lib/nodeinit/steps$i
@@ -196,6 +229,9 @@ for i in $(seq 1 "$RUNS"); do
 	S_STEPS+=("$DT"); want $p "nodeinit, 1000 steps"
 	timed ni_apply --recipes "$T/steps$p" --state-dir /var/lib/nodeinit/steps$i
 	S_STEPS_NOOP+=("$DT"); want $p "nodeinit, 1000 steps again"
+	rm -f "$T/state/steps$i/cache" # what a reload costs: the same no-op apply with a Lua load
+	timed ni_apply --recipes "$T/steps$p" --state-dir /var/lib/nodeinit/steps$i
+	S_STEPS_NOCACHE+=("$DT"); want $p "nodeinit, 1000 steps again, no cache"
 	p=$((1 - p))
 	timed in_fake sysctl -q -p /tmp/sysctl$p.conf
 	[ $RC = 0 ] || { echo "bench: sysctl -p exited $RC" >&2; exit 1; }
@@ -218,7 +254,7 @@ strace -f -c -o "$T/apply.strace-c" "$NODEINIT" apply --target-pid "$FAKE" --rec
 PARITY=$((1 - PARITY))
 syscount() { awk -v s="$1" '$NF == s {print $4; f=1} END {if (!f) print 0}' "$T/apply.strace-c"; }
 
-st_steps=$(stats "${S_STEPS[@]}") st_steps_noop=$(stats "${S_STEPS_NOOP[@]}")
+st_steps=$(stats "${S_STEPS[@]}") st_steps_noop=$(stats "${S_STEPS_NOOP[@]}") st_steps_nocache=$(stats "${S_STEPS_NOCACHE[@]}")
 st_one=$(stats "${S_ONE[@]}") st_one_noop=$(stats "${S_ONE_NOOP[@]}")
 st_p=$(stats "${S_P[@]}") st_w=$(stats "${S_W[@]}")
 r=$(ratio "$st_steps" "$st_p"); row "$r" "<= 1.5" "$(met "$r" "<=" 1.5)" "apply 1000 sysctls: 1000 YAML steps vs sysctl -p" "$(fmt_us "$st_steps")" "$(fmt_us "$st_p")"
@@ -226,6 +262,7 @@ r=$(ratio "$st_one" "$st_p"); row "$r" "<= 1.5" "$(met "$r" "<=" 1.5)" "apply 10
 r=$(ratio "$st_steps" "$st_w"); row "$r" "<= 0.05" "$(met "$r" "<=" 0.05)" "apply 1000 sysctls: 1000 YAML steps vs sysctl -w per key" "$(fmt_us "$st_steps")" "$(fmt_us "$st_w")"
 r=$(ratio "$st_one" "$st_w"); row "$r" "<= 0.05" "$(met "$r" "<=" 0.05)" "apply 1000 sysctls: 1 step of 1000 keys vs sysctl -w per key" "$(fmt_us "$st_one")" "$(fmt_us "$st_w")"
 r=$(ratio "$st_steps_noop" "$st_steps"); row "$r" "< 0.10" "$(met "$r" "<" 0.10)" "no-op re-apply vs first apply: 1000 steps" "$(fmt_us "$st_steps_noop")" "$(fmt_us "$st_steps") (first)"
+r=$(ratio "$st_steps_nocache" "$st_steps"); row "$r" "-" "-" "no-op re-apply without the cache (a Lua load: what a reload costs): 1000 steps" "$(fmt_us "$st_steps_nocache")" "$(fmt_us "$st_steps") (first)"
 r=$(ratio "$st_one_noop" "$st_one"); row "$r" "< 0.10" "$(met "$r" "<" 0.10)" "no-op re-apply vs first apply: 1 step" "$(fmt_us "$st_one_noop")" "$(fmt_us "$st_one") (first)"
 
 # ---- 4. start-up ------------------------------------------------------------------------------

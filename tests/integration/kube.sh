@@ -300,7 +300,12 @@ if command -v strace >/dev/null; then
 	check_eq "idle run: converged" True "$(cond .status)"
 	check "idle run: at most one request (a heartbeat) over three idle passes ($idle)" test "$idle" -le 1
 	check_eq "idle run: one execve (its own start)" 1 "$(grep -c 'execve(' "$T/idle.strace")"
-	check_eq "idle run: no fork or clone" 0 "$(grep -cE '(fork|clone3?)\(' "$T/idle.strace")"
+	# The step watchdog (core/watchdog.h) is a thread made once at start, before the first pass; no
+	# process is ever started.
+	check_eq "idle run: no fork, and no clone that makes a process" 0 \
+		"$(grep -E '(fork|clone3?)\(' "$T/idle.strace" | grep -vc CLONE_THREAD)"
+	check_eq "idle run: one thread made (the step watchdog), and only at start" 1 \
+		"$(grep -E 'clone3?\(' "$T/idle.strace" | grep -c CLONE_THREAD)"
 	# With a short (test-only) heartbeat, the condition is written again while idle.
 	before=$(nreq)
 	KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$API_PORT NODE_NAME=n1 NODEINIT_KUBE_HEARTBEAT_SECONDS=1 \

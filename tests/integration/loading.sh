@@ -87,19 +87,19 @@ python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])'
 printf 'recipe "bad" { 1 }\n' > "$R/45-bad.lua"
 out=$(lint "$R"); rc=$?
 check_eq "FIFO in the recipe dir: lint returns (not 124) with 2" 2 "$rc"
-check_contains "FIFO: named, refused" "20-fifo.lua: not a regular file (a FIFO)" "$out"
-check_contains "directory named x.lua: refused" "30-dir.lua: not a regular file (a directory)" "$out"
-check_contains "socket named x.lua: refused" "40-sock.lua: not a regular file (a socket)" "$out"
+check_contains "FIFO: named, refused" "20-fifo.lua:1: not a regular file (a FIFO)" "$out"
+check_contains "directory named x.lua: refused" "30-dir.lua:1: not a regular file (a directory)" "$out"
+check_contains "socket named x.lua: refused" "40-sock.lua:1: not a regular file (a socket)" "$out"
 check "the ConfigMap-style link (10-good.lua -> ..data/10-good.lua) still loads" \
 	test -z "$(echo "$out" | grep '10-good.lua')"
 check_contains "the files after the FIFO still load (and are checked)" "45-bad.lua:1: recipe 'bad': entry 1 is not a step" "$out"
 rm "$R/45-bad.lua"
 out=$(ni apply 2>&1); rc=$?
 check_eq "FIFO: apply returns (not 124) with 2" 2 "$rc"
-check_contains "FIFO: apply names it" "20-fifo.lua: not a regular file (a FIFO)" "$out"
+check_contains "FIFO: apply names it" "20-fifo.lua:1: not a regular file (a FIFO)" "$out"
 check "FIFO: apply, as for any bad input, applied nothing" in_fake test ! -e /etc/good
 ln -sfn 20-fifo.lua "$R/50-link.lua"
-check_contains "a link to the FIFO: refused as a FIFO too" "50-link.lua: not a regular file (a FIFO)" "$(lint "$R")"
+check_contains "a link to the FIFO: refused as a FIFO too" "50-link.lua:1: not a regular file (a FIFO)" "$(lint "$R")"
 rm -rf "$R/20-fifo.lua" "$R/30-dir.lua" "$R/40-sock.lua" "$R/50-link.lua"
 ni apply >/dev/null 2>&1
 check_eq "the recipe dir cleaned up: apply exits 0" 0 $?

@@ -128,9 +128,21 @@ out=$(nodeinit lint --recipes "$B" 2>&1)
 check_eq "sysctl: a malformed text line fails lint (exit 2)" 2 $?
 check_contains "sysctl: lint names the file and the line" "sysctl.lua:" "$out"
 check_contains "sysctl: lint says what is wrong" "params.text line 1: expected 'key = value'" "$out"
-recipe_dir sysctl 'local params = { text = "net.ipv4.conf.*.rp_filter = 1" }'
+recipe_dir sysctl 'local params = { text = "net.ipv4.conf.*.rp_filter = 1\n-net.ipv4.conf.all.rp_filter\noops" }'
 B=$RD
-check_contains "sysctl: a glob is a lint error" "globs in keys are not supported" "$(nodeinit lint --recipes "$B" 2>&1)"
+check_contains "sysctl: a bad glob line is a lint error with its line" "params.text line 3" "$(nodeinit lint --recipes "$B" 2>&1)"
+# Globs as systemd-sysctl reads them: every matching key, except explicit and excluded ones.
+recipe_dir sysctl 'local params = { settings = { ["net.ipv4.conf.lo.rp_filter"] = 1 },
+  text = "net.ipv4.conf.*.rp_filter = 2\n-net.ipv4.conf.all.rp_filter\n" }'
+B=$RD
+nodeinit lint --recipes "$B" >/dev/null 2>&1
+check_eq "sysctl: globs pass lint" 0 $?
+in_fake sh -c 'for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo 0 > $f; done'
+apply "$B" >/dev/null
+check_eq "sysctl: globs apply (exit 0)" 0 $?
+check_eq "sysctl: the glob set default" 2 "$(in_fake cat /proc/sys/net/ipv4/conf/default/rp_filter)"
+check_eq "sysctl: the excluded key kept its value" 0 "$(in_fake cat /proc/sys/net/ipv4/conf/all/rp_filter)"
+check_eq "sysctl: the explicit setting wins over the glob" 1 "$(in_fake cat /proc/sys/net/ipv4/conf/lo/rp_filter)"
 
 # --- kernel-modules.lua ---------------------------------------------------------------------------
 # The bridge keys appear only once br_netfilter "loads": /proc/sys/net/bridge is an empty tmpfs in
@@ -229,7 +241,6 @@ to_dir "$R" containerd-mirror 'local params = {
       },
     },
   },
-  remove = {},
   restart = true,
 }'
 out=$(apply "$R")
@@ -250,7 +261,7 @@ else
 fi
 
 # The step re-runs (its params changed) but no file changes: no restart.
-to_dir "$R" containerd-mirror "$(sed -n '/^local params = {$/,/^}$/p' "$R/containerd-mirror.lua" | sed 's/remove = {}/remove = { "quay.io" }/')"
+to_dir "$R" containerd-mirror "$(sed -n '/^local params = {$/,/^}$/p' "$R/containerd-mirror.lua" | sed 's/restart = true/restart = true, note = "re-run"/')"
 out=$(apply "$R")
 check_eq "containerd-mirror: step re-run with the same files exits 0" 0 $?
 check_contains "containerd-mirror: the step did run" "step done recipe=containerd-mirror step=mirrors result=ok" "$out"
@@ -258,16 +269,17 @@ check_eq "containerd-mirror: no restart when no file changed" 2 "$(restarts)"
 
 # A failed restart fails the step, and is retried even though the files are then as wanted.
 in_fake touch /tmp/fake-systemctl.fail
+in_fake sh -c 'mkdir -p /etc/containerd/certs.d/quay.io && echo "# the operator'"'"'s own" > /etc/containerd/certs.d/quay.io/hosts.toml'
 to_dir "$R" containerd-mirror 'local params = {
   registries = { ["docker.io"] = { hosts = { { url = "https://other-mirror.example.internal" } } } },
-  remove = { "registry.k8s.io" },
   restart = true,
 }'
 out=$(apply "$R")
 check_eq "containerd-mirror: a failed restart fails apply (exit 1)" 1 $?
 check_contains "containerd-mirror: systemctl's error is shown" "Job for containerd.service failed" "$out"
 check "containerd-mirror: the restart is remembered in the fake host's /run" in_fake test -e /run/nodeinit/containerd-mirror.restart
-check "containerd-mirror: removed registry's hosts.toml is gone" in_fake test ! -e /etc/containerd/certs.d/registry.k8s.io/hosts.toml
+check "containerd-mirror: a registry left out: its hosts.toml is gone" in_fake test ! -e /etc/containerd/certs.d/registry.k8s.io/hosts.toml
+check "containerd-mirror: a hosts.toml nodeinit did not write stays" in_fake test -e /etc/containerd/certs.d/quay.io/hosts.toml
 check "containerd-mirror: and its empty directory" in_fake test ! -e /etc/containerd/certs.d/registry.k8s.io
 in_fake rm /tmp/fake-systemctl.fail
 out=$(apply "$R")

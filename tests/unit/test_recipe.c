@@ -174,7 +174,7 @@ static void test_problems(void **state)
 	assert_non_null(strstr(f->problems, "10-bad.lua:5: step 'y': unknown key 'wehn'"));
 	assert_non_null(strstr(f->problems, "10-bad.lua:6: step 'z': needs a function as its body"));
 	assert_non_null(strstr(f->problems, "10-bad.lua:8: recipe name 'bad name!' may hold only"));
-	assert_non_null(strstr(f->problems, "20-dup.lua:0: recipe 'bad' is also defined in 10-bad.lua"));
+	assert_non_null(strstr(f->problems, "20-dup.lua:1: recipe 'bad' is also defined in 10-bad.lua"));
 	assert_non_null(strstr(f->problems, "30-syntax.lua:2:"));
 	ni_recipe_set_free(f->L, &set);
 }

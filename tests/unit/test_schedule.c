@@ -47,6 +47,18 @@ static void test_due_table(void **state)
 	expect_due(&once, NULL, 0, false, true, NI_REASON_NEW);
 	expect_due(&once, &ok, 0, false, false, NI_REASON_DONE);
 	expect_due(&once, &kept, 0, false, false, NI_REASON_KEPT);
+	{
+		/* only said "not here": a once step stays skipped (plan: skip only) until it changes;
+		 * a boot step asks again on the next boot */
+		struct ni_step_record skipped = rec_of(NI_RESULT_SKIPPED, FP_A, BOOT1);
+		struct ni_step_record skipped_old = rec_of(NI_RESULT_SKIPPED, FP_A, BOOT2);
+		struct ni_step_record skipped_changed = rec_of(NI_RESULT_SKIPPED, FP_B, BOOT1);
+		expect_due(&once, &skipped, 0, false, false, NI_REASON_ONLY);
+		expect_due(&boot, &skipped_old, 0, false, true, NI_REASON_BOOT);
+		expect_due(&once, &skipped_changed, 0, false, true, NI_REASON_CHANGED);
+		expect_due(&always, &skipped, 0, false, true, NI_REASON_ALWAYS);
+		assert_string_equal(ni_reason_name(NI_REASON_ONLY), "only");
+	}
 	expect_due(&once, &changed, 0, false, true, NI_REASON_CHANGED);
 	expect_due(&once, &old_boot, 0, false, false, NI_REASON_DONE); /* once ignores reboots */
 	expect_due(&boot, &old_boot, 0, false, true, NI_REASON_BOOT);
@@ -117,6 +129,12 @@ static void test_status_result(void **state)
 	assert_int_equal(ni_status_result(&once, &pending, BOOT1), NI_RESULT_PENDING);
 	assert_int_equal(ni_status_result(&once, &ok, BOOT1), NI_RESULT_OK);
 	assert_int_equal(ni_status_result(&once, &kept, BOOT1), NI_RESULT_KEPT);
+	{
+		struct ni_step_record skipped = rec_of(NI_RESULT_SKIPPED, FP_A, BOOT1);
+		assert_int_equal(ni_status_result(&once, &skipped, BOOT1), NI_RESULT_SKIPPED);
+		assert_true(ni_result_converged(NI_RESULT_SKIPPED));
+		assert_false(ni_result_converged(NI_RESULT_FAILED));
+	}
 	assert_int_equal(ni_status_result(&once, &changed, BOOT1), NI_RESULT_PENDING);
 	assert_int_equal(ni_status_result(&once, &old_boot, BOOT1), NI_RESULT_OK);
 	assert_int_equal(ni_status_result(&boot, &old_boot, BOOT1), NI_RESULT_PENDING);

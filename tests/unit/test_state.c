@@ -222,12 +222,13 @@ static void test_result_names(void **state)
 	enum ni_result r;
 
 	(void)state;
-	for (int i = NI_RESULT_PENDING; i <= NI_RESULT_INTERRUPTED; i++) {
+	for (int i = NI_RESULT_PENDING; i <= NI_RESULT_SKIPPED; i++) {
 		assert_int_equal(ni_result_from_name(ni_result_name((enum ni_result)i), &r), 0);
 		assert_int_equal(r, i);
 	}
 	assert_string_equal(ni_result_name(NI_RESULT_KEPT), "kept");
 	assert_string_equal(ni_result_name(NI_RESULT_INTERRUPTED), "interrupted");
+	assert_string_equal(ni_result_name(NI_RESULT_SKIPPED), "skipped");
 	assert_null(ni_result_name((enum ni_result)99));
 	assert_int_equal(ni_result_from_name("OK", &r), -EINVAL);
 	assert_int_equal(ni_result_from_name("", &r), -EINVAL);
@@ -813,6 +814,76 @@ static void test_compact(void **state)
 	assert_int_equal(count_temps(f->dir_fd), 0);
 }
 
+/* One pass over prior records, compacted the slow way (close, load, compact) or from memory. */
+static char *pass_then_compact(struct fx *f, bool from_memory)
+{
+	struct ni_step_record a = rec("a", NI_RESULT_OK, 0, 0), b = rec("b", NI_RESULT_FAILED, 1, 2),
+			      c = rec("c", NI_RESULT_FAILED, 1, 3), z = rec("z", NI_RESULT_OK, 0, 0),
+			      b2 = rec("b", NI_RESULT_OK, 0, 0), e2 = rec("e", NI_RESULT_FAILED, 4, 1);
+	struct ni_step_decl decls[] = { decl("a", "once", fp_a), decl("b", "once", fp_a), decl("c", "boot", fp_a),
+					decl("d", "always", fp_b), decl("e", "once", fp_a), decl("n", "once", fp_b) };
+	struct ni_step_decl planned[] = { decls[1], decls[2], decls[3], decls[4], decls[5] };
+	struct ni_recipe_state st;
+	struct ni_journal j;
+	char *out;
+
+	unlinkat(f->dir_fd, "r.state", 0);
+	assert_int_equal(ni_journal_open(f->dir_fd, "r", &j), 0);
+	run_step(&j, &a);
+	run_step(&j, &b);
+	run_step(&j, &c);
+	run_step(&j, &z);
+	ni_journal_close(&j);
+	assert_int_equal(ni_state_load(f->dir_fd, "r", &st), 0);
+	assert_int_equal(ni_state_compact(f->dir_fd, "r", decls, 6, &st), 0);
+	ni_recipe_state_free(&st);
+
+	/* the pass: b runs and passes, c starts and is cut short, d is never reached, e fails anew,
+	 * n (no record before) starts and is cut short */
+	assert_int_equal(ni_state_load(f->dir_fd, "r", &st), 0);
+	assert_int_equal(ni_journal_open(f->dir_fd, "r", &j), 0);
+	assert_int_equal(ni_journal_plan(&j, planned, 5, boot1, 1700000001000), 0);
+	b2.started_ms = 1700000001000;
+	run_step(&j, &b2);
+	assert_int_equal(ni_journal_begin(&j, "c", fp_b, boot1, 1700000002000), 0);
+	run_step(&j, &e2);
+	assert_int_equal(ni_journal_begin(&j, "n", fp_b, boot1, 1700000003000), 0);
+	if (from_memory) {
+		assert_int_equal(ni_journal_close_compact(&j, f->dir_fd, "r", decls, 6, &st), 0);
+	} else {
+		ni_journal_close(&j);
+		ni_recipe_state_free(&st);
+		assert_int_equal(ni_state_load(f->dir_fd, "r", &st), 0);
+		assert_int_equal(ni_state_compact(f->dir_fd, "r", decls, 6, &st), 0);
+	}
+	ni_recipe_state_free(&st);
+	out = slurp(f->dir_fd, "r.state");
+	return out;
+}
+
+/* Compaction from memory writes the bytes a re-read of the journal would give. */
+static void test_close_compact(void **state)
+{
+	struct fx *f = *state;
+	char *slow = pass_then_compact(f, false), *fast = pass_then_compact(f, true);
+	struct ni_recipe_state st;
+
+	assert_string_equal(fast, slow);
+	assert_non_null(strstr(fast, "c"));
+	assert_int_equal(ni_state_load(f->dir_fd, "r", &st), 0);
+	assert_int_equal(ni_recipe_state_find(&st, "c")->result, NI_RESULT_INTERRUPTED);
+	assert_int_equal(ni_recipe_state_find(&st, "c")->failures, 3);
+	assert_int_equal(ni_recipe_state_find(&st, "n")->result, NI_RESULT_INTERRUPTED);
+	assert_int_equal(ni_recipe_state_find(&st, "n")->failures, 0);
+	assert_int_equal(ni_recipe_state_find(&st, "b")->result, NI_RESULT_OK);
+	assert_null(ni_recipe_state_find(&st, "d"));
+	assert_null(ni_recipe_state_find(&st, "z"));
+	ni_recipe_state_free(&st);
+	free(slow);
+	free(fast);
+	assert_int_equal(count_temps(f->dir_fd), 0);
+}
+
 /* A failing write or rename leaves the old file whole and no temp file behind. */
 static void test_atomic_failure(void **state)
 {
@@ -1140,6 +1211,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_lock_contended, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_compact, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_legacy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_steps, setup, teardown),
