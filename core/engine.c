@@ -494,6 +494,7 @@ static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *
 			idx[n_due] = i;
 			due[n_due++] = decls[i];
 		} else if (whys[n_due] == NI_REASON_BACKOFF) {
+			ni_kube_note_waiting(ctx->kube, rc->name, rc->steps[i].name);
 			ok = false;
 			break;
 		}
@@ -574,6 +575,7 @@ static bool pass_has_work(struct ni_engine *e, bool *ret_waiting)
 			work = ni_step_due(&rc->steps[k], ni_recipe_state_find(&st, rc->steps[k].name), e->boot_id, now,
 					   e->honour_backoff, &why);
 			if (!work && why == NI_REASON_BACKOFF) {
+				ni_kube_note_waiting(e->ctx->kube, rc->name, rc->steps[k].name);
 				*ret_waiting = true;
 				break; /* later steps wait for it */
 			}
@@ -706,8 +708,10 @@ static int pass(struct ni_engine *e)
 	 * recipe's records once).
 	 */
 	if (!e->L && !pass_has_work(e, &waiting)) {
+		/* It went while this pass waited for the lock or read the records (a step may be waiting
+		 * for its back-off): say so, as every other way out for a gone target does. */
 		if (target_gone(ctx, 0))
-			return NI_EXIT_TARGET;
+			return report_target_gone(ctx);
 		return failed || waiting ? NI_EXIT_FAILED : NI_EXIT_OK;
 	}
 	if (!e->L) {
@@ -740,7 +744,7 @@ int ni_engine_pass(struct ni_engine *e)
 
 	ni_kube_pass_begin(e->ctx->kube);
 	r = pass(e);
-	ni_kube_after_pass(e->ctx->kube, r == NI_EXIT_OK);
+	ni_kube_after_pass(e->ctx->kube, r);
 	return r;
 }
 

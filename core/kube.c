@@ -51,6 +51,7 @@ struct ni_kube {
 	unsigned pass;
 	bool changed, applying;
 	char *fail_recipe, *fail_step, *fail_line;
+	bool fail_waiting; /* fail_* name a step that failed before this pass and waits for its retry */
 	/* The Event of the last failure, and how often it was seen. */
 	char *event_name;
 	unsigned event_count;
@@ -638,7 +639,7 @@ void ni_kube_pass_begin(struct ni_kube *k)
 	if (!k)
 		return;
 	k->pass++;
-	k->changed = k->applying = false;
+	k->changed = k->applying = k->fail_waiting = false;
 	set_str(&k->fail_recipe, NULL);
 	set_str(&k->fail_step, NULL);
 	set_str(&k->fail_line, NULL);
@@ -669,11 +670,22 @@ void ni_kube_note_step(struct ni_kube *k, const char *recipe, const char *step, 
 		k->changed = true;
 	if (result != NI_RESULT_FAILED)
 		return;
+	k->fail_waiting = false;
 	set_str(&k->fail_recipe, recipe);
 	set_str(&k->fail_step, step);
 	set_str(&k->fail_line, error ? error : "(hidden: sensitive step)");
 	if (k->fail_line)
 		k->fail_line[strcspn(k->fail_line, "\n")] = '\0';
+}
+
+void ni_kube_note_waiting(struct ni_kube *k, const char *recipe, const char *step)
+{
+	/* A step that failed in this pass says more; the first waiting one is the one to name. */
+	if (!k || k->fail_step)
+		return;
+	k->fail_waiting = true;
+	set_str(&k->fail_recipe, recipe);
+	set_str(&k->fail_step, step);
 }
 
 /* The host-side handshake file: written atomically when converged, removed when not. */
@@ -713,8 +725,9 @@ static void ready_file(struct ni_kube *k, bool converged)
 	k->ready_state = converged;
 }
 
-void ni_kube_after_pass(struct ni_kube *k, bool converged)
+void ni_kube_after_pass(struct ni_kube *k, int exit_code)
 {
+	bool converged = exit_code == NI_EXIT_OK;
 	char msg[1200];
 
 	if (!k || ni_stop_pending(k->ctx)) /* stopping: a cut-short pass says nothing about the node */
@@ -722,6 +735,14 @@ void ni_kube_after_pass(struct ni_kube *k, bool converged)
 	ready_file(k, converged);
 	if (!k->on)
 		return;
+	if (exit_code == NI_EXIT_TARGET) {
+		/* The pass did not finish, and no later one will in this process: the node is no longer known
+		 * to be converged (a heartbeat of an earlier True would say it is). The taint stays. */
+		snprintf(msg, sizeof(msg), "the target process (pid %d) is gone; nodeinit stopped and restarts with the pod",
+			 (int)k->ctx->opt.target_pid);
+		set_condition(k, "False", "TargetGone", msg);
+		return;
+	}
 	if (converged) {
 		set_condition(k, "True", "Converged", "every recipe has converged");
 		if (k->ctx->opt.startup_taint && !k->taint_done)
@@ -741,8 +762,13 @@ void ni_kube_after_pass(struct ni_kube *k, bool converged)
 			set_condition(k, k->cond_status, k->cond_reason, k->cond_message);
 		return;
 	}
+	/* The same message whether the step failed in this pass or waits for its retry: a retry that
+	 * fails again changes nothing, and a restarted nodeinit whose first pass finds the step waiting
+	 * (from the records alone: the fingerprint cache answered, no Lua) still names it. */
 	snprintf(msg, sizeof(msg), "step %s/%s failed", k->fail_recipe, k->fail_step);
 	set_condition(k, "False", "StepFailed", msg);
+	if (k->fail_waiting)
+		return; /* its Event was sent when it failed */
 	snprintf(msg, sizeof(msg), "recipe %s, step %s failed: %s", k->fail_recipe, k->fail_step, k->fail_line);
 	/* One Event per distinct failure; the same one again only counts up its series. */
 	send_event(k, "Warning", "StepFailed", msg, msg);

@@ -38,14 +38,17 @@ bool ni_kube_on(const struct ni_kube *k);
 
 /*
  * The engine's hooks; all take k == NULL as "nothing to tell". A pass begins; a recipe is about to
- * run n due steps (why each); a step ended (error: its message, NULL when sensitive or none); the
- * pass ended (converged: every recipe and the legacy script are done).
+ * run n due steps (why each); a step ended (error: its message, NULL when sensitive or none); a
+ * failed step still waits for its back-off (from its records: the pass ran nothing, Lua may not even
+ * be loaded); the pass ended with exit_code (NI_EXIT_OK alone is converged; NI_EXIT_TARGET, the
+ * target gone, is a pass that did not finish).
  */
 void ni_kube_pass_begin(struct ni_kube *k);
 void ni_kube_applying(struct ni_kube *k, const enum ni_reason *whys, size_t n);
 void ni_kube_note_step(struct ni_kube *k, const char *recipe, const char *step, enum ni_reason why,
 		       enum ni_result result, const char *error);
-void ni_kube_after_pass(struct ni_kube *k, bool converged);
+void ni_kube_note_waiting(struct ni_kube *k, const char *recipe, const char *step);
+void ni_kube_after_pass(struct ni_kube *k, int exit_code);
 
 /*
  * The Node, read at most once a pass (kube.node()). Returns 0 with *ret borrowed until the next

@@ -227,6 +227,68 @@ check_eq "kube.node() at load: the Node was not read" 0 \
 out=$(printf 'return kube.node()\n' | nodeinit eval - --target-pid "$FAKE" --kube off 2>&1)
 check_contains "kube off: kube.node() is nil and a message" "nil	kube: the API is off" "$out"
 
+# --- The fingerprint cache answers (a no-op pass loads no Lua): the pass is still reported --------
+api_start
+in_fake rm -rf /var/lib/nodeinit /run/nodeinit
+kn apply --recipes "$T/r" --kube off >/dev/null 2>&1
+check_eq "cache: converged with the API off first (the cache is written)" 0 $?
+out=$(NODEINIT_LOG_LEVEL=debug kn apply --recipes "$T/r" --startup-taint "$TAINT" --ready-file /run/nodeinit/ready 2>&1)
+check_eq "cache: the no-op apply exits 0" 0 $?
+check_contains "cache: its steps came from the cache, no Lua load" "recipes from the fingerprint cache" "$out"
+check "cache: no step ran" sh -c "! printf '%s' \"\$1\" | grep -q 'step start'" _ "$out"
+check_eq "cache: the condition is True" True "$(cond .status)"
+check_eq "cache: both startup taints removed, the other kept" '["dedicated"]' "$(jq -c '[.spec.taints[].key]' "$API/node.json")"
+check_eq "cache: the ready file is written" converged "$(in_fake cat /run/nodeinit/ready)"
+check_eq "cache: no Converged event (nothing changed)" 0 "$(jq '[.[] | select(.reason == "Converged")] | length' "$API/events.json" 2>/dev/null || echo 0)"
+
+# A restarted run whose failed step still waits for its back-off: its first pass is a no-op from the
+# cache and the records alone, and the condition still names the step; the Warning Event was sent
+# when it failed, not again.
+in_fake rm -rf /var/lib/nodeinit
+kn apply --recipes "$T/rfail" >/dev/null 2>&1 # records the failure: retry after the 30 s interval
+api_start # a fresh Node: no condition yet, no events
+NODEINIT_LOG_LEVEL=debug kn_bg run --recipes "$T/rfail" > "$T/waiting.log" 2>&1 &
+runner=$!
+for _ in $(seq 100); do [ -n "$(cond .reason 2>/dev/null)" ] && break; sleep 0.1; done
+kill -TERM $runner; wait $runner
+check_contains "waiting: the run's first pass came from the cache" "recipes from the fingerprint cache" "$(cat "$T/waiting.log")"
+check "waiting: no step ran (back-off)" sh -c "! grep -q 'step start' '$T/waiting.log'"
+check_eq "waiting: condition False" False "$(cond .status)"
+check_eq "waiting: reason StepFailed" StepFailed "$(cond .reason)"
+check_eq "waiting: the message names the waiting step" "step broken/boom failed" "$(cond .message)"
+check_eq "waiting: no second Warning event" 0 "$(jq '[.[] | select(.reason == "StepFailed")] | length' "$API/events.json" 2>/dev/null || echo 0)"
+
+# run drops its Lua state while idle: a step due again later (its back-off ran out) loads Lua afresh,
+# and kube.node(), the condition, the taint and the Event work from that new state.
+mkdir -p "$T/rflaky"
+cat > "$T/rflaky/10-flaky.lua" <<'EOF'
+local tries = 0 -- counts the tries this Lua state made: 1 after a reload
+recipe "flaky" {
+  step "by-label" { function()
+    local node = assert(kube.node())
+    tries = tries + 1
+    file.write("/etc/nodeinit-flaky", node.labels["nodeinit.example.com/pool"] .. " " .. tries .. "\n", { mode = "0644" })
+    assert(file.exists("/tmp/flaky-ok"), "not yet")
+  end },
+}
+EOF
+api_start # a fresh Node: its taints back, no condition
+in_fake rm -rf /var/lib/nodeinit /etc/nodeinit-flaky /tmp/flaky-ok
+NODEINIT_LOG_LEVEL=debug kn_bg run --interval 1 --recipes "$T/rflaky" --startup-taint "$TAINT" > "$T/reload.log" 2>&1 &
+runner=$!
+for _ in $(seq 100); do [ "$(cond .reason 2>/dev/null)" = StepFailed ] && break; sleep 0.1; done
+check_eq "reload: the first try failed (StepFailed)" StepFailed "$(cond .reason)"
+check_eq "reload: the first try read the Node" "gpu 1" "$(in_fake cat /etc/nodeinit-flaky)"
+in_fake rm -f /etc/nodeinit-flaky
+in_fake touch /tmp/flaky-ok
+for _ in $(seq 300); do [ "$(cond .status)" = True ] && break; sleep 0.1; done
+kill -TERM $runner; wait $runner
+check_eq "reload: the retry from a reloaded Lua state converged (condition True)" True "$(cond .status)"
+check_eq "reload: kube.node() worked in a reloaded Lua state (its first try)" "gpu 1" "$(in_fake cat /etc/nodeinit-flaky)"
+check_eq "reload: the startup taints were removed" '["dedicated"]' "$(jq -c '[.spec.taints[].key]' "$API/node.json")"
+check_eq "reload: a Converged event" 1 "$(jq '[.[] | select(.reason == "Converged")] | length' "$API/events.json")"
+check "reload: the step was tried more than once" test "$(grep -c 'step start' "$T/reload.log")" -ge 2
+
 # --- A wrong CA: nothing is sent, the recipes still converge -------------------------------------
 SA_GOOD=$SA
 SA=$T/sa-wrong
@@ -318,6 +380,51 @@ if command -v strace >/dev/null; then
 else
 	echo "SKIP - $TEST_NAME: strace missing, idle forks not counted"
 fi
+
+# --- The target goes away: never Ready for a pass that did not finish ----------------------------
+# A converged run whose target then goes: it exits 3, and the condition stops saying True (a
+# heartbeat of the earlier True would claim a node nobody keeps converged).
+api_start
+in_fake rm -rf /var/lib/nodeinit
+kn_bg run --interval 1 --recipes "$T/r" > "$T/gone1.log" 2>&1 &
+runner=$!
+for _ in $(seq 100); do [ "$(cond .status 2>/dev/null)" = True ] && break; sleep 0.1; done
+check_eq "target gone: the run had converged" True "$(cond .status)"
+fakehost_kill "$FAKE"
+wait $runner
+check_eq "target gone after converging: run exits 3" 3 $?
+check_eq "target gone after converging: the condition is no longer True" "False TargetGone" "$(cond '"\(.status) \(.reason)"')"
+
+fakehost_start
+# Gone while a failed step waits for its back-off, and while the pass waited for the lock (another
+# instance held it): the pass finds nothing due (no Lua: the cache answers), and says why it stops.
+api_start
+in_fake rm -rf /var/lib/nodeinit
+NODEINIT_LOG_LEVEL=debug kn_bg run --recipes "$T/rfail" > "$T/gone3.log" 2>&1 &
+runner=$!
+for _ in $(seq 100); do [ "$(cond .reason 2>/dev/null)" = StepFailed ] && break; sleep 0.1; done
+lock=/proc/$FAKE/root/var/lib/nodeinit/lock
+( exec 9<>"$lock" && flock -x 9 && exec sleep 120 ) &
+holder=$!
+for _ in $(seq 100); do flock -n "$lock" true 2>/dev/null || break; sleep 0.1; done
+: > "$T/rfail/notes.txt" # an inotify event: the run reloads (from the cache) and starts a pass
+held=no
+for _ in $(seq 100); do
+	for f in /proc/$runner/fd/*; do [ "$(readlink "$f" 2>/dev/null)" = /var/lib/nodeinit/lock ] && held=yes; done
+	[ $held = yes ] && break
+	sleep 0.1
+done
+check_eq "back-off: the run's pass waits for the lock another instance holds" yes $held
+fakehost_kill "$FAKE"
+kill $holder; wait $holder 2>/dev/null
+wait $runner
+check_eq "gone while a step is in back-off: run exits 3" 3 $?
+check_eq "gone while a step is in back-off: the reload came from the cache (no Lua)" 1 \
+	"$(grep -c 'recipes from the fingerprint cache' "$T/gone3.log")"
+check_contains "gone while a step is in back-off: it says so" "the target process is gone; stopping" "$(cat "$T/gone3.log")"
+check_eq "gone while a step is in back-off: the condition says so" "False TargetGone" "$(cond '"\(.status) \(.reason)"')"
+rm -f "$T/rfail/notes.txt"
+fakehost_start
 
 # --- The stand-in is strict where kube-apiserver is ---------------------------------------------
 api_start --deny get:nodes
