@@ -22,17 +22,25 @@
 
 #define DEBOUNCE_MS 200
 
+/* The kernel's PF_EXITING (include/linux/sched.h), in /proc/PID/stat's flags field: set at the start
+ * of do_exit, before a PID namespace's init kills and waits for the rest of its namespace. */
+#define TASK_PF_EXITING 0x00000004u
+
 /*
- * The target exited (the fake host was killed, the node goes down): nothing can be started there
- * now. Its exit is seen only after every other process of its PID namespace is gone, including
- * the command we just reaped, so a caller that saw a step fail waits a little (wait_ms) for it.
+ * The target exited or is exiting (the fake host was killed, the node goes down): nothing can be
+ * started there now. An init that is dying only turns zombie after every other process of its PID
+ * namespace is gone, including a command we have not reaped yet, so it is also gone while its
+ * PF_EXITING flag is set: a step whose command that death killed, and whose body ignored that, is
+ * then seen at once, and the pass does not end as converged. A caller that saw a step fail still
+ * waits a little (wait_ms): the kill may not have reached the target's init when the command died.
  */
 static bool target_gone(const struct ni_ctx *ctx, int wait_ms)
 {
 	for (long until = ni_now_ms() + wait_ms;; usleep(10 * 1000)) {
 		_cleanup_close_ int fd = -1;
-		char buf[512];
+		char buf[512], state = '?';
 		const char *paren;
+		unsigned flags = 0;
 		ssize_t n;
 
 		if (!ctx->watch_target)
@@ -43,8 +51,10 @@ static bool target_gone(const struct ni_ctx *ctx, int wait_ms)
 		if (n <= 0)
 			return true;
 		buf[n] = '\0';
+		/* "PID (COMM) STATE PPID PGRP SESSION TTY_NR TPGID FLAGS ...": COMM may hold ") " itself */
 		paren = strrchr(buf, ')');
-		if (paren && (paren[1] == ' ') && (paren[2] == 'Z' || paren[2] == 'X'))
+		if (paren && sscanf(paren + 1, " %c %*d %*d %*d %*d %*d %u", &state, &flags) >= 1 &&
+		    (state == 'Z' || state == 'X' || (flags & TASK_PF_EXITING)))
 			return true;
 		if (ni_now_ms() >= until)
 			return false;

@@ -395,9 +395,26 @@ wait $runner
 check_eq "target gone after converging: run exits 3" 3 $?
 check_eq "target gone after converging: the condition is no longer True" "False TargetGone" "$(cond '"\(.status) \(.reason)"')"
 
+# Gone during a step of the first pass: exit 3, the startup taint stays, the condition is not True.
 fakehost_start
+api_start
+mkdir -p "$T/rslow"
+printf 'recipe "slow" { step "s" { function() exec.run { "sh", "-c", "touch /tmp/slow-started; exec sleep 30" } end } }\n' \
+	> "$T/rslow/10-slow.lua"
+kn_bg run --interval 1 --recipes "$T/rslow" --startup-taint "$TAINT" > "$T/gone2.log" 2>&1 &
+runner=$!
+for _ in $(seq 100); do in_fake test -e /tmp/slow-started && break; sleep 0.1; done
+check "target gone mid-step: the step's command started" in_fake test -e /tmp/slow-started
+fakehost_kill "$FAKE"
+wait $runner
+check_eq "target gone mid-step: run exits 3" 3 $?
+check_eq "target gone mid-step: the condition says so" "False TargetGone" "$(cond '"\(.status) \(.reason)"')"
+check_eq "target gone mid-step: the startup taints stay" 3 "$(jq '.spec.taints | length' "$API/node.json")"
+check "target gone mid-step: no Converged event" sh -c "! jq -r '.[].reason' '$API/events.json' 2>/dev/null | grep -q Converged"
+
 # Gone while a failed step waits for its back-off, and while the pass waited for the lock (another
 # instance held it): the pass finds nothing due (no Lua: the cache answers), and says why it stops.
+fakehost_start
 api_start
 in_fake rm -rf /var/lib/nodeinit
 NODEINIT_LOG_LEVEL=debug kn_bg run --recipes "$T/rfail" > "$T/gone3.log" 2>&1 &
