@@ -475,7 +475,9 @@ if command -v kubectl >/dev/null && /usr/bin/python3 -c 'import yaml' 2>/dev/nul
 	check_eq "kubectl kustomize examples/ works" 0 $?
 	printf '\n-- edited\n' >> "$T/ex/recipes/10-network.lua"
 	kubectl kustomize "$T/ex" > "$T/k2.yaml" 2>>"$T/k.err"
-	/usr/bin/python3 - "$T/k1.yaml" "$T/k2.yaml" <<'PYEOF'
+	# The Python checks print ok/FAIL lines like check(); they are counted here too, so this script's
+	# own summary line agrees with the runner's count.
+	/usr/bin/python3 - "$T/k1.yaml" "$T/k2.yaml" > "$T/kustomize.out" 2>&1 <<'PYEOF'
 import sys, yaml
 def ok(what, cond, detail=""):
     print(("ok - kube: " if cond else "FAIL - kube: ") + "kustomize: " + what + ("" if cond else f" ({detail})"))
@@ -518,6 +520,11 @@ ok("admission policy limits patches to the token's own node",
    'authentication.kubernetes.io/node-name' in exprs
    and ("ValidatingAdmissionPolicyBinding", "nodeinit-own-node") in one, exprs)
 PYEOF
+	rc=$?
+	cat "$T/kustomize.out"
+	PASSED=$((PASSED + $(grep -c '^ok - ' "$T/kustomize.out")))
+	FAILED=$((FAILED + $(grep -c '^FAIL - ' "$T/kustomize.out")))
+	[ "$rc" = 0 ] || not_ok "kustomize: the Python checks ran to the end (exit $rc)"
 else
 	echo "SKIP - $TEST_NAME: kubectl or PyYAML missing, examples/kustomization.yaml not checked"
 fi
