@@ -361,7 +361,10 @@ int ni_state_lock(int dir_fd, bool wait, int cancel_fd, int *ret_lock_fd)
 	return 0;
 }
 
-/* ".<name>.tmp.<16 hex>" for name "index" or "<recipe>.state": the temp files of writers that hold the lock. */
+/*
+ * ".<name>.tmp.<16 hex>" for name "index", "cache" (cache.h's NI_CACHE_FILE, written by the pass
+ * under the lock) or "<recipe>.state": the temp files of writers that hold the lock.
+ */
 static bool is_locked_temp(const char *f)
 {
 	size_t n = strlen(f), base, s = strlen(NI_STATE_SUFFIX);
@@ -372,7 +375,7 @@ static bool is_locked_temp(const char *f)
 		if (!((f[i] >= '0' && f[i] <= '9') || (f[i] >= 'a' && f[i] <= 'f')))
 			return false;
 	base = n - 21 - 1;
-	return (base == 5 && strncmp(f + 1, "index", 5) == 0) ||
+	return (base == 5 && (strncmp(f + 1, "index", 5) == 0 || strncmp(f + 1, "cache", 5) == 0)) ||
 	       (base > s && strncmp(f + 1 + base - s, NI_STATE_SUFFIX, s) == 0);
 }
 

@@ -67,9 +67,11 @@ PASS_MS=$(( (t1 - t0) / 1000000 )) IDLE_MS=$(( (t2 - t1) / 1000000 ))
 [ $IDLE_MS -lt $PASS_MS ] || IDLE_MS=$((PASS_MS / 2))
 snapshot clean
 # A writer killed between its temp file and the rename leaves the temp file: the next pass removes
-# the index's and the journals' (it holds the lock, as they did), not the legacy record's or others.
+# the index's, the fingerprint cache's and the journals' (it holds the lock, as they did), not the
+# legacy record's or others.
 sd=/proc/$FAKE/root/var/lib/nodeinit
-for f in .index.tmp.0123456789abcdef .crash.state.tmp.0123456789abcdef .legacy.tmp.0123456789abcdef .notes.tmp.x; do
+for f in .index.tmp.0123456789abcdef .cache.tmp.0123456789abcdef .crash.state.tmp.0123456789abcdef \
+	.legacy.tmp.0123456789abcdef .notes.tmp.x; do
 	: > "$sd/$f"
 done
 apply_bare
