@@ -18,9 +18,10 @@ ARG TARGETARCH
 # the Makefile from installing its own lists (cmocka, valgrind, qemu, ...).
 RUN set -e; host=$(dpkg --print-architecture); arch=${TARGETARCH:-$host}; \
     pkgs="make file ca-certificates"; \
-    if [ "$arch" = "$host" ]; then pkgs="$pkgs gcc libc6-dev liblua5.4-dev libyaml-dev libmd-dev"; \
+    if [ "$arch" = "$host" ]; then pkgs="$pkgs gcc libc6-dev liblua5.4-dev libyaml-dev libmd-dev libmbedtls-dev libjansson-dev"; \
     elif [ "$arch" = arm64 ]; then dpkg --add-architecture arm64; \
-      pkgs="$pkgs gcc-aarch64-linux-gnu libc6-dev-arm64-cross liblua5.4-dev:arm64 libyaml-dev:arm64 libmd-dev:arm64"; \
+      pkgs="$pkgs gcc-aarch64-linux-gnu libc6-dev-arm64-cross liblua5.4-dev:arm64 libyaml-dev:arm64 libmd-dev:arm64 \
+       libmbedtls-dev:arm64 libjansson-dev:arm64"; \
     else echo "cannot build for $arch on $host"; exit 1; fi; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $pkgs; \

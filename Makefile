@@ -14,7 +14,7 @@ CC        ?= cc
 SAN       ?=
 
 # Build dependencies, installed with apt-get when missing (README: Dependencies).
-DEB_PKGS  := gcc make lua5.4 liblua5.4-dev libyaml-dev libcmocka-dev libmd-dev util-linux bash file procps iproute2 strace valgrind python3-yaml libseccomp-dev
+DEB_PKGS  := gcc make lua5.4 liblua5.4-dev libyaml-dev libcmocka-dev libmd-dev util-linux bash file procps iproute2 strace valgrind python3-yaml libseccomp-dev libmbedtls-dev libjansson-dev openssl jq curl
 
 # Architectures (README: Architectures). ARCH is a Debian architecture name; the machine's own is the
 # default and builds in $(BUILD) as always. ARCH=arm64 on another machine cross-builds with Debian's
@@ -61,7 +61,7 @@ endif
 CFLAGS    ?=
 # -iquote, not -I: core/yaml.h must not hide libyaml's <yaml.h>.
 CFLAGS    += $(WARN) $(OPT) $(DEFS) $(LUA_INC) -iquote core -I$(BUILD)
-LIBS      := -llua5.4 -lyaml -lmd -lm
+LIBS      := -llua5.4 -lyaml -lmd -ljansson -lmbedtls -lmbedx509 -lmbedcrypto -lm
 STATIC_LIBS := $(LIBS)
 
 CORE_SRCS := $(sort $(wildcard core/*.c))

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "file.h"
 #include "util.h"
 
 static const char usage[] =
@@ -33,6 +34,11 @@ static const char usage[] =
 	"  --interval SECONDS    seconds between passes of run         NODEINIT_INTERVAL (30)\n"
 	"  --log-format FORMAT   text or json                          NODEINIT_LOG_FORMAT (text)\n"
 	"  --log-level LEVEL     debug, info, warn or error            NODEINIT_LOG_LEVEL (info)\n"
+	"  --kube MODE           auto (use the API when in a cluster) or off  NODEINIT_KUBE (auto)\n"
+	"  --kube-sa-dir DIR     service account dir (token, ca.crt, namespace)  NODEINIT_KUBE_SA_DIR\n"
+	"                        (/var/run/secrets/kubernetes.io/serviceaccount)\n"
+	"  --startup-taint KEY   remove taints with KEY once the node converges  NODEINIT_STARTUP_TAINT\n"
+	"  --ready-file PATH     host file present exactly while converged   NODEINIT_READY_FILE\n"
 	"  --json                status: print JSON\n"
 	"  --ready               status: exit 0 only when converged (readiness probe)\n"
 	"  -h, --help            this text\n"
@@ -140,6 +146,43 @@ static int set_state_dir(struct ni_options *o, const char *v, const char *src, c
 	return set_dir(&o->state_dir, v, src, err, n);
 }
 
+static int set_kube_sa_dir(struct ni_options *o, const char *v, const char *src, char *err, size_t n)
+{
+	return set_dir(&o->kube_sa_dir, v, src, err, n);
+}
+
+static int set_kube(struct ni_options *o, const char *v, const char *src, char *err, size_t n)
+{
+	if (ni_streq(v, "auto"))
+		o->kube_off = false;
+	else if (ni_streq(v, "off"))
+		o->kube_off = true;
+	else
+		return fail(err, n, "%s: must be auto or off, not '%s'", src, v);
+	return 0;
+}
+
+/* A taint key is a qualified name: [DNS-subdomain/]name, letters, digits, '-', '_', '.'. */
+static int set_taint(struct ni_options *o, const char *v, const char *src, char *err, size_t n)
+{
+	const char *slash = strchr(v, '/');
+	size_t len = strlen(v);
+
+	if (len == 0 || len > 316 || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./") != len ||
+	    (slash && (slash == v || !slash[1] || strchr(slash + 1, '/'))))
+		return fail(err, n, "%s: not a taint key ([prefix/]name): '%s'", src, v);
+	o->startup_taint = v;
+	return 0;
+}
+
+static int set_ready_file(struct ni_options *o, const char *v, const char *src, char *err, size_t n)
+{
+	if (!ni_file_path_valid(v))
+		return fail(err, n, "%s: must be an absolute path without '.' or '..' parts: '%s'", src, v);
+	o->ready_file = v;
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	enum ni_command cmd;
@@ -149,20 +192,26 @@ static const struct {
 	{ "version", NI_CMD_VERSION }, { "help", NI_CMD_HELP },
 };
 
-enum { OPT_TARGET = 0x100, OPT_RECIPES, OPT_STATE, OPT_INTERVAL, OPT_LOGFMT, OPT_LOGLEVEL, OPT_JSON, OPT_READY, OPT_VERSION };
+enum { OPT_TARGET = 0x100, OPT_RECIPES, OPT_STATE, OPT_INTERVAL, OPT_LOGFMT, OPT_LOGLEVEL, OPT_JSON, OPT_READY, OPT_VERSION,
+       OPT_KUBE, OPT_KUBE_SA, OPT_TAINT, OPT_READY_FILE };
 
 /* The options that take a value, each with its environment twin: one setter for both sources. */
 static const struct valued_option {
 	int opt;
 	const char *flag, *env;
 	int (*set)(struct ni_options *o, const char *v, const char *src, char *err, size_t n);
+	bool blank_unset; /* the environment twin set but empty counts as unset */
 } valued[] = {
-	{ OPT_TARGET, "--target-pid", "NODEINIT_TARGET_PID", set_pid },
-	{ OPT_RECIPES, "--recipes", "NODEINIT_RECIPES", set_recipes },
-	{ OPT_STATE, "--state-dir", "NODEINIT_STATE_DIR", set_state_dir },
-	{ OPT_INTERVAL, "--interval", "NODEINIT_INTERVAL", set_interval },
-	{ OPT_LOGFMT, "--log-format", "NODEINIT_LOG_FORMAT", set_log_format },
-	{ OPT_LOGLEVEL, "--log-level", "NODEINIT_LOG_LEVEL", set_log_level },
+	{ OPT_TARGET, "--target-pid", "NODEINIT_TARGET_PID", set_pid, false },
+	{ OPT_RECIPES, "--recipes", "NODEINIT_RECIPES", set_recipes, false },
+	{ OPT_STATE, "--state-dir", "NODEINIT_STATE_DIR", set_state_dir, false },
+	{ OPT_INTERVAL, "--interval", "NODEINIT_INTERVAL", set_interval, false },
+	{ OPT_LOGFMT, "--log-format", "NODEINIT_LOG_FORMAT", set_log_format, false },
+	{ OPT_LOGLEVEL, "--log-level", "NODEINIT_LOG_LEVEL", set_log_level, false },
+	{ OPT_KUBE, "--kube", "NODEINIT_KUBE", set_kube, false },
+	{ OPT_KUBE_SA, "--kube-sa-dir", "NODEINIT_KUBE_SA_DIR", set_kube_sa_dir, false },
+	{ OPT_TAINT, "--startup-taint", "NODEINIT_STARTUP_TAINT", set_taint, true },
+	{ OPT_READY_FILE, "--ready-file", "NODEINIT_READY_FILE", set_ready_file, true },
 };
 
 static const struct valued_option *valued_option(int opt)
@@ -184,6 +233,10 @@ int ni_cli_parse(int argc, char **argv, ni_getenv_fn getenv_fn, struct ni_option
 		{ "log-level", required_argument, NULL, OPT_LOGLEVEL },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "ready", no_argument, NULL, OPT_READY },
+		{ "kube", required_argument, NULL, OPT_KUBE },
+		{ "kube-sa-dir", required_argument, NULL, OPT_KUBE_SA },
+		{ "startup-taint", required_argument, NULL, OPT_TAINT },
+		{ "ready-file", required_argument, NULL, OPT_READY_FILE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -194,14 +247,18 @@ int ni_cli_parse(int argc, char **argv, ni_getenv_fn getenv_fn, struct ni_option
 		.state_dir = NI_DEFAULT_STATE_DIR,
 		.interval_s = NI_DEFAULT_INTERVAL,
 		.log_level = 1, /* info */
+		.kube_sa_dir = NI_DEFAULT_KUBE_SA_DIR,
 	};
 	const struct valued_option *val;
 	const char *v;
 	int c, r;
 
-	for (size_t i = 0; i < NI_ELEMENTSOF(valued); i++)
-		if ((v = getenv_fn(valued[i].env)) && (r = valued[i].set(&o, v, valued[i].env, err, errlen)) < 0)
+	for (size_t i = 0; i < NI_ELEMENTSOF(valued); i++) {
+		v = getenv_fn(valued[i].env);
+		/* Empty means unset for some: a manifest can leave those variables blank. */
+		if (v && !(valued[i].blank_unset && !*v) && (r = valued[i].set(&o, v, valued[i].env, err, errlen)) < 0)
 			return r;
+	}
 
 	optind = 0; /* full reset: tests and callers may parse more than once */
 	opterr = 0;

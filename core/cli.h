@@ -34,6 +34,7 @@ enum ni_log_format {
 #define NI_DEFAULT_RECIPES "/etc/nodeinit/recipes"
 #define NI_DEFAULT_STATE_DIR "/var/lib/nodeinit"
 #define NI_DEFAULT_INTERVAL 30
+#define NI_DEFAULT_KUBE_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
 struct ni_options {
 	enum ni_command command;
@@ -46,6 +47,10 @@ struct ni_options {
 	bool json;             /* status --json */
 	bool ready;            /* status --ready */
 	const char *eval_file; /* eval FILE|- */
+	bool kube_off;             /* --kube off */
+	const char *kube_sa_dir;   /* service account directory (container side) */
+	const char *startup_taint; /* taint key removed once the node first converges; NULL: none */
+	const char *ready_file;    /* host path written when converged; NULL: none */
 };
 
 typedef const char *(*ni_getenv_fn)(const char *name);

@@ -7,6 +7,8 @@
 #include "cli.h"
 #include "log.h"
 
+struct ni_kube;
+
 /*
  * When Lua code runs, which decides what a primitive may do (ni_lua_require_phase in luart.h).
  * Zero is load: a context nobody set up lets no primitive touch the host.
@@ -41,6 +43,7 @@ struct ni_ctx {
 			      * change nothing, commands are named and not run; set before anything loads, never cleared */
 	struct ni_plan_sink *plan; /* check mode: where the running step's lines go; NULL: nowhere */
 	bool changed;       /* the current step changed something (sysctl.set, file.*, exec.run): log it at info */
+	struct ni_kube *kube; /* the cluster side (kube.h); NULL: nothing to tell */
 };
 
 #endif

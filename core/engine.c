@@ -9,22 +9,31 @@
 #include "cache.h"
 #include "engine_int.h"
 #include "exec.h"
+#include "kube.h"
 #include "legacy.h"
 #include "luart.h"
 #include "util.h"
 #include "watchdog.h"
 
+/* The kernel's PF_EXITING (include/linux/sched.h), in /proc/PID/stat's flags field: set at the start
+ * of do_exit, before a PID namespace's init kills and waits for the rest of its namespace. */
+#define TASK_PF_EXITING 0x00000004u
+
 /*
- * The target exited (the fake host was killed, the node goes down): nothing can be started there
- * now. Its exit is seen only after every other process of its PID namespace is gone, including
- * the command we just reaped, so a caller that saw a step fail waits a little (wait_ms) for it.
+ * The target exited or is exiting (the fake host was killed, the node goes down): nothing can be
+ * started there now. An init that is dying only turns zombie after every other process of its PID
+ * namespace is gone, including a command we have not reaped yet, so it is also gone while its
+ * PF_EXITING flag is set: a step whose command that death killed, and whose body ignored that, is
+ * then seen at once, and the pass does not end as converged. A caller that saw a step fail still
+ * waits a little (wait_ms): the kill may not have reached the target's init when the command died.
  */
 static bool target_gone(const struct ni_ctx *ctx, int wait_ms)
 {
 	for (long until = ni_now_ms() + wait_ms;; usleep(10 * 1000)) {
 		_cleanup_close_ int fd = -1;
-		char buf[512];
+		char buf[512], state = '?';
 		const char *paren;
+		unsigned flags = 0;
 		ssize_t n;
 
 		if (!ctx->watch_target)
@@ -35,8 +44,10 @@ static bool target_gone(const struct ni_ctx *ctx, int wait_ms)
 		if (n <= 0)
 			return true;
 		buf[n] = '\0';
+		/* "PID (COMM) STATE PPID PGRP SESSION TTY_NR TPGID FLAGS ...": COMM may hold ") " itself */
 		paren = strrchr(buf, ')');
-		if (paren && (paren[1] == ' ') && (paren[2] == 'Z' || paren[2] == 'X'))
+		if (paren && sscanf(paren + 1, " %c %*d %*d %*d %*d %*d %u", &state, &flags) >= 1 &&
+		    (state == 'Z' || state == 'X' || (flags & TASK_PF_EXITING)))
 			return true;
 		if (ni_now_ms() >= until)
 			return false;
@@ -219,6 +230,7 @@ static enum ni_result run_step(struct ni_engine *e, const struct ni_recipe *rc, 
 	} else {
 		rec.failures = 0;
 	}
+	ni_kube_note_step(ctx->kube, rc->name, s->name, why, rec.result, s->sensitive ? NULL : err);
 	r = ni_journal_end(j, &rec);
 	if (r < 0)
 		ni_log(&ctx->log, NI_LOG_WARN, "cannot record the step end; it will run again", "recipe", rc->name,
@@ -340,6 +352,7 @@ static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *
 			idx[n_due] = i;
 			due[n_due++] = decls[i];
 		} else if (whys[n_due] == NI_REASON_BACKOFF) {
+			ni_kube_note_waiting(ctx->kube, rc->name, rc->steps[i].name);
 			ok = false;
 			break;
 		}
@@ -362,6 +375,7 @@ static bool apply_recipe(struct ni_engine *e, const struct ni_recipe *rc, bool *
 			n_due = 0;
 		}
 	}
+	ni_kube_applying(ctx->kube, whys, n_due);
 	for (size_t k = 0; k < n_due; k++) {
 		const struct ni_step *s = &rc->steps[idx[k]];
 		enum ni_result res;
@@ -419,6 +433,7 @@ static bool pass_has_work(struct ni_engine *e, bool *ret_waiting)
 			work = ni_step_due(&rc->steps[k], ni_recipe_state_find(&st, rc->steps[k].name), e->boot_id, now,
 					   e->honour_backoff, &why);
 			if (!work && why == NI_REASON_BACKOFF) {
+				ni_kube_note_waiting(e->ctx->kube, rc->name, rc->steps[k].name);
 				*ret_waiting = true;
 				break; /* later steps wait for it */
 			}
@@ -515,7 +530,7 @@ static int legacy_pass(struct ni_engine *e)
 	return rec.done ? NI_EXIT_OK : NI_EXIT_FAILED;
 }
 
-int ni_engine_pass(struct ni_engine *e)
+static int pass(struct ni_engine *e)
 {
 	struct ni_ctx *ctx = e->ctx;
 	_cleanup_close_ int lock_fd = -1;
@@ -551,8 +566,10 @@ int ni_engine_pass(struct ni_engine *e)
 	 * recipe's records once).
 	 */
 	if (!e->L && !pass_has_work(e, &waiting)) {
+		/* It went while this pass waited for the lock or read the records (a step may be waiting
+		 * for its back-off): say so, as every other way out for a gone target does. */
 		if (target_gone(ctx, 0))
-			return NI_EXIT_TARGET;
+			return report_target_gone(ctx);
 		return failed || waiting ? NI_EXIT_FAILED : NI_EXIT_OK;
 	}
 	if (!e->L) {
@@ -577,6 +594,16 @@ int ni_engine_pass(struct ni_engine *e)
 	if (target_gone(ctx, 0))
 		return report_target_gone(ctx);
 	return failed || interrupted ? NI_EXIT_FAILED : NI_EXIT_OK;
+}
+
+int ni_engine_pass(struct ni_engine *e)
+{
+	int r;
+
+	ni_kube_pass_begin(e->ctx->kube);
+	r = pass(e);
+	ni_kube_after_pass(e->ctx->kube, r);
+	return r;
 }
 
 void ni_engine_free(struct ni_engine *e)

@@ -14,6 +14,7 @@
 #include "embed.h"
 #include "exec.h"
 #include "fingerprint.h"
+#include "kube.h"
 #include "report.h"
 #include "util.h"
 
@@ -46,6 +47,7 @@ static const struct {
 	{ "exec", luaopen_nodeinit_exec },
 	{ "file", luaopen_nodeinit_file },
 	{ "host", luaopen_nodeinit_host },
+	{ "kube", luaopen_nodeinit_kube },
 	{ "log", luaopen_nodeinit_log },
 	{ "ns", luaopen_nodeinit_ns },
 	{ "sysctl", luaopen_nodeinit_sysctl },

@@ -12,6 +12,7 @@
 #include "engine.h"
 #include "exec.h"
 #include "file.h"
+#include "kube.h"
 #include "legacy.h"
 #include "luart.h"
 #include "ns.h"
@@ -290,6 +291,11 @@ static int cmd_apply(struct ni_engine *e)
 	/* Only with a recipe directory: an idle legacy-only run makes no thread. */
 	if (ctx->opt.command != NI_CMD_PLAN && e->recipes_fd >= 0)
 		ni_engine_start_watchdog(e);
+	/* Container side, before the host is entered: the token, the CA and the pod's netns are here. */
+	if (ctx->opt.command != NI_CMD_PLAN && ni_kube_new(ctx, env, true, &ctx->kube) < 0) {
+		fprintf(stderr, "nodeinit: out of memory\n");
+		return NI_EXIT_FAILED;
+	}
 	r = enter_host(ctx);
 	if (r != NI_EXIT_OK)
 		return r;
@@ -355,6 +361,8 @@ static int cmd_eval(struct ni_ctx *ctx)
 		return NI_EXIT_USAGE;
 	}
 	snprintf(chunkname, sizeof(chunkname), "@%s", ni_streq(ctx->opt.eval_file, "-") ? "stdin" : ctx->opt.eval_file);
+	if (ni_kube_new(ctx, env, false, &ctx->kube) < 0) /* for kube.node() */
+		return NI_EXIT_FAILED;
 	r = enter_host(ctx);
 	if (r != NI_EXIT_OK)
 		return r;
@@ -445,6 +453,7 @@ int main(int argc, char **argv)
 		break;
 	}
 	ni_engine_free(&engine);
+	ni_kube_free(ctx.kube);
 	ni_safe_close(ctx.proc_sys_fd);
 	ni_safe_close(ctx.root_fd);
 	ni_safe_close(ctx.sig_fd);

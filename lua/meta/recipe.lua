@@ -5,8 +5,8 @@
 -- When code runs. A recipe file's top-level code runs at every load: in `lint`, `plan`, `apply`
 -- and on each of `run`'s reloads. It may compute, use `yaml.decode`, `sysctl.valid`, `log` and
 -- `print`, and declare recipes and steps; every function that reads or changes the host or runs a
--- command (`file.*`, `sysctl.get/set`, `exec.*`, `ns.*`) raises "<name>: only inside a step" there,
--- with its file and line. So a load never touches the host and is the same on every node and in
+-- command (`file.*`, `sysctl.get/set`, `exec.*`, `ns.*`, `kube.node`) raises "<name>: only inside a
+-- step" there, with its file and line. So a load never touches the host and is the same on every node and in
 -- CI; pick per-node behaviour inside steps (`check`). Steps' functions (body, `check`) run in
 -- `apply`/`run`, and in `plan` in check mode: primitives that would change something report
 -- current -> desired and change nothing, commands are named and not run. `setmetatable` refuses a

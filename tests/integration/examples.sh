@@ -9,7 +9,7 @@ EX=$PWD/examples/recipes
 
 out=$(nodeinit lint --recipes "$EX" 2>&1)
 check_eq "lint examples/recipes exits 0" 0 $?
-check_contains "lint sees its three recipes" ": 3 recipes, 8 steps, no problems" "$out"
+check_contains "lint sees its four recipes" ": 4 recipes, 10 steps, no problems" "$out"
 
 # The ConfigMap's data keys, one file each, in the kubelet's layout: keys are symlinks into ..data,
 # a symlink to a timestamped directory. PyYAML from Debian (python3-yaml, in the Makefile's DEB_PKGS).
@@ -34,7 +34,7 @@ EOF
 	for k in $keys; do ln -s "..data/$k" "$CM/$k"; done
 	out=$(nodeinit lint --recipes "$CM" 2>&1)
 	check_eq "lint the recipes of configmap.yaml exits 0" 0 $?
-	check_contains "lint sees the ConfigMap's three recipes" ": 3 recipes, 8 steps, no problems" "$out"
+	check_contains "lint sees the ConfigMap's four recipes" ": 4 recipes, 10 steps, no problems" "$out"
 	check "configmap.yaml holds exactly examples/recipes" diff -r "$EX" "$CM/..data"
 else
 	echo "SKIP - $TEST_NAME: the recipes of configmap.yaml: $PY has no yaml module (Debian: python3-yaml)"

@@ -294,7 +294,10 @@ check "quiet: the always steps ran every pass (at debug)" [ "$passes" -ge 4 ]
 check_eq "quiet: the one change is an info line" 1 "$(grep -c ' info  changed step=quiet/drift sysctl=net.core.somaxconn' "$T/quiet.log")"
 check_eq "quiet: the pass that changed it logs its step at info, once" 1 "$(grep -c ' info  step done recipe=quiet step=drift' "$T/quiet.log")"
 check_eq "quiet: no other info line over the passes (only start and stop)" "" \
-	"$(grep ' info  ' "$T/quiet.log" | grep -v -e ' info  nodeinit running' -e ' info  stopping' -e 'step=quiet/drift' -e 'recipe=quiet step=drift')"
+	"$(grep ' info  ' "$T/quiet.log" | grep -v -e ' info  nodeinit running' -e ' info  kube: off ' -e ' info  stopping' \
+		-e 'step=quiet/drift' -e 'recipe=quiet step=drift')"
+check_eq "quiet: the start-up line on the cluster API (kube: off) comes once, not per pass" 1 \
+	"$(grep -c ' info  kube: off ' "$T/quiet.log")"
 check_eq "quiet: the kept step is recorded kept" kept "$(result quiet quiet kept)"
 
 finish

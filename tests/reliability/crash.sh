@@ -1,21 +1,27 @@
 # Crash safety: a 30-step recipe applied to fake hosts while nodeinit is killed with SIGKILL at
-# random moments (>= 200 kill points), then applied to completion. After every kill the state
-# must parse (status --json and the journal itself), no step may be recorded ok without its
-# effect, and no idempotent effect may be there twice; at the end everything is there once.
-# CRASH_SEED=N reproduces the kill delays of a run; CRASH_KILLS=N sets how many kill points.
+# chosen points (>= 200 kill points), then applied to completion. After every kill the state must
+# parse (status --json and the journal itself), no step may be recorded ok without its effect, and
+# no idempotent effect may be there twice; at the end everything is there once.
+# A kill point is a syscall of nodeinit's, not a moment: strace delivers SIGKILL as nodeinit
+# enters its Nth call of one syscall (the only moments its effects can change), chosen uniformly
+# over the syscalls a pass makes, as counted from uninterrupted passes. How busy the machine is
+# changes nothing about where the kills land. (A write() cut short mid-way is test_state's: it cuts
+# the journal at every byte.)
+# CRASH_SEED=N reproduces the kill points of a run; CRASH_KILLS=N sets how many.
 . "$(dirname "$0")/lib/fakehost.sh"
 require_root
 command -v python3 >/dev/null || skip_all "needs python3 to check the state"
+command -v strace >/dev/null || skip_all "needs strace (Debian: strace) to place the kill points"
 
 SEED=${CRASH_SEED:-$(( $(date +%s) % 100000 ))}
 # Under valgrind (NODEINIT_WRAP) the killed runs stay bare (killing valgrind proves nothing) and
 # fewer: the final applies and status run wrapped.
 if [ -n "$NODEINIT_WRAP" ]; then WANT=${CRASH_KILLS:-20}; else WANT=${CRASH_KILLS:-200}; fi
 KILLS_PER_HOST=5
-# Our own generator (an LCG), so the delays follow from the seed alone; $RANDOM stays the shell's.
+# Our own generator (an LCG), so the kill points follow from the seed alone; $RANDOM stays the shell's.
 rng=$SEED
 rand() { rng=$(( (rng * 1103515245 + 12345) % 2147483648 )); RAND=$(( rng / 65536 % 32768 )); } # sets RAND
-echo "# crash: seed $SEED (CRASH_SEED=$SEED reproduces the delays), $WANT kill points"
+echo "# crash: seed $SEED (CRASH_SEED=$SEED reproduces the kill points), $WANT kill points"
 
 R=$T/recipes
 mkdir -p "$R" "$T/snap"
@@ -55,60 +61,94 @@ snapshot() {
 
 apply_bare() { "$NODEINIT" apply --target-pid "$FAKE" --recipes "$R" >> "$T/apply.log" 2>&1; }
 
-# One uninterrupted pass first, then one with nothing to do: they scale the kill delays.
-rel_fakehost_start
-t0=$(date +%s%N)
-apply_bare
-check_eq "an uninterrupted pass converges" 0 $?
-t1=$(date +%s%N)
-apply_bare
-t2=$(date +%s%N)
-PASS_MS=$(( (t1 - t0) / 1000000 )) IDLE_MS=$(( (t2 - t1) / 1000000 ))
-[ $IDLE_MS -lt $PASS_MS ] || IDLE_MS=$((PASS_MS / 2))
-snapshot clean
-# A writer killed between its temp file and the rename leaves the temp file: the next pass removes
-# the index's, the journals' and the fingerprint cache's (it holds the lock, as they did), not the
-# legacy record's or others.
-sd=/proc/$FAKE/root/var/lib/nodeinit
-for f in .index.tmp.0123456789abcdef .crash.state.tmp.0123456789abcdef .cache.tmp.0123456789abcdef \
-	.legacy.tmp.0123456789abcdef .notes.tmp.x; do
-	: > "$sd/$f"
+# traced_apply OUT [strace options]: an apply under strace, its syscalls to OUT (nodeinit's main
+# thread alone: no -f, so neither the watchdog thread nor the steps' commands). Exits as the apply
+# did; 137 when a kill point killed it.
+traced_apply() {
+	local out=$1
+	shift
+	strace -qq -e signal=none -o "$out" "$@" "$NODEINIT" apply --target-pid "$FAKE" --recipes "$R" >> "$T/apply.log" 2>&1 &
+	wait $! 2>/dev/null # no "Killed" line from the shell: a kill point is the point
+}
+# syscall_counts FILE: "name count" per syscall of a strace -o file, by name.
+syscall_counts() { sed -n 's/^\([a-z0-9_]*\)(.*/\1/p' "$1" | LC_ALL=C sort | uniq -c | awk '{ print $2, $1 }'; }
+
+# Calibration: on two fresh hosts, a whole pass and then one with nothing to do, counted by
+# syscall. Counts barely move from run to run (a poll or a read more when a command's output comes
+# in two pieces): the minimum of the two is what every pass makes at least.
+for c in 1 2; do
+	rel_fakehost_start
+	traced_apply "$T/cal-full$c"
+	check_eq "an uninterrupted pass converges (calibration $c)" 0 $?
+	traced_apply "$T/cal-idle$c"
+	check_eq "a pass with nothing to do exits 0 (calibration $c)" 0 $?
+	[ $c = 2 ] && break
+	snapshot clean
+	# A writer killed between its temp file and the rename leaves the temp file: the next pass removes
+	# the index's, the fingerprint cache's and the journals' (it holds the lock, as they did), not
+	# the legacy record's or others.
+	sd=/proc/$FAKE/root/var/lib/nodeinit
+	for f in .index.tmp.0123456789abcdef .cache.tmp.0123456789abcdef .crash.state.tmp.0123456789abcdef \
+		.legacy.tmp.0123456789abcdef .notes.tmp.x; do
+		: > "$sd/$f"
+	done
+	apply_bare
+	check_eq "temp files of killed writers are removed by the next pass" ".legacy.tmp.0123456789abcdef .notes.tmp.x" \
+		"$(cd "$sd" && ls -A | grep tmp | xargs)"
+	rel_kill_fake "$FAKE"
 done
-apply_bare
-check_eq "temp files of killed writers are removed by the next pass" ".legacy.tmp.0123456789abcdef .notes.tmp.x" \
-	"$(cd "$sd" && ls -A | grep tmp | xargs)"
 rel_kill_fake "$FAKE"
-echo "# crash: a pass takes $PASS_MS ms, $IDLE_MS ms of it before and after the steps"
+SC_NAME=() SC_FULL=() SC_IDLE=()
+while read -r name f1 f2 i1 i2; do
+	full=$(( f1 < f2 ? f1 : f2 )) idle=$(( i1 < i2 ? i1 : i2 ))
+	[ "$full" -gt 0 ] || continue
+	SC_NAME+=("$name") SC_FULL+=("$full") SC_IDLE+=("$(( idle < full ? idle : full ))")
+done < <(LC_ALL=C join -a1 -e 0 -o 0,1.2,1.3,2.2,2.3 \
+	<(LC_ALL=C join -a1 -a2 -e 0 -o 0,1.2,2.2 <(syscall_counts "$T/cal-full1") <(syscall_counts "$T/cal-full2")) \
+	<(LC_ALL=C join -a1 -a2 -e 0 -o 0,1.2,2.2 <(syscall_counts "$T/cal-idle1") <(syscall_counts "$T/cal-idle2")))
+PASS_CALLS=0 IDLE_CALLS=0
+for i in "${!SC_NAME[@]}"; do PASS_CALLS=$((PASS_CALLS + SC_FULL[i])) IDLE_CALLS=$((IDLE_CALLS + SC_IDLE[i])); done
+check "calibration counted a pass's syscalls (${#SC_NAME[@]} kinds, $PASS_CALLS calls)" [ "$PASS_CALLS" -gt 300 ]
+echo "# crash: a pass makes at least $PASS_CALLS syscalls of ${#SC_NAME[@]} kinds, $IDLE_CALLS with nothing to do"
+
+# pick_kill LEFT: sets KILL_SC and KILL_N, uniform over the syscalls of a pass with LEFT of the 30
+# steps still to do (the start-up's and end's calls, plus that share of the steps' calls).
+pick_kill() {
+	local left=$1 total=0 r i span
+	for i in "${!SC_NAME[@]}"; do total=$(( total + SC_IDLE[i] + (SC_FULL[i] - SC_IDLE[i]) * left / 30 )); done
+	rand; r=$RAND; rand; r=$(( (r * 32768 + RAND) % total ))
+	for i in "${!SC_NAME[@]}"; do
+		span=$(( SC_IDLE[i] + (SC_FULL[i] - SC_IDLE[i]) * left / 30 ))
+		if [ $r -lt $span ]; then KILL_SC=${SC_NAME[i]} KILL_N=$((r + 1)); return; fi
+		r=$((r - span))
+	done
+}
 
 # done_steps NAME: how many steps the snapshot's status shows ok.
 done_steps() { grep -o '"result":"ok"' "$T/snap/$1/status.json" 2>/dev/null | wc -l; }
 
 kills=0 missed=0 hosts=0 start=$(date +%s)
 # Bounded by kill points and fake hosts, never by the clock: on a loaded machine it takes longer,
-# it does not test less. Each host gets KILLS_PER_HOST tries; a try that comes after the pass ended
-# is a miss, so allow four times the hosts the kill points need.
+# it does not test less. Each host gets KILLS_PER_HOST tries; a kill point past the end of what the
+# pass had left to do is a miss (the pass converged), so allow four times the hosts the kill points need.
 max_hosts=$(( (WANT + KILLS_PER_HOST - 1) / KILLS_PER_HOST * 4 ))
 while [ $kills -lt "$WANT" ] && [ $hosts -lt $max_hosts ]; do
 	rel_fakehost_start
 	hosts=$((hosts + 1))
 	left=30
 	for k in $(seq 1 $KILLS_PER_HOST); do
-		# uniform over what is left of the pass (start-up plus the steps not done yet), plus 10%
-		span=$(( (IDLE_MS + (PASS_MS - IDLE_MS) * left / 30) * 11 / 10 ))
-		rand
-		delay_ms=$(( RAND * span / 32768 ))
-		"$NODEINIT" apply --target-pid "$FAKE" --recipes "$R" >> "$T/apply.log" 2>&1 &
-		victim=$!
-		sleep "$(printf '0.%03d' "$delay_ms")" 2>/dev/null || sleep "$((delay_ms / 1000))"
-		if kill -KILL "$victim" 2>/dev/null; then
+		pick_kill "$left"
+		traced_apply /dev/null -e trace="$KILL_SC" -e inject="$KILL_SC:signal=KILL:when=$KILL_N"
+		rc=$?
+		if [ $rc = 137 ]; then
 			kills=$((kills + 1))
-			wait "$victim" 2>/dev/null
 			snapshot "h$hosts-k$k"
-			echo "killed after ${delay_ms} ms" > "$T/snap/h$hosts-k$k/meta"
+			echo "killed entering $KILL_SC call $KILL_N ($left steps left)" > "$T/snap/h$hosts-k$k/meta"
 			left=$(( 30 - $(done_steps "h$hosts-k$k") ))
 		else
-			missed=$((missed + 1)) # it had finished: the next one has less to do
-			wait "$victim" 2>/dev/null
+			missed=$((missed + 1)) # it had finished: the next pass has nothing left to do
+			echo "h$hosts-k$k: no kill at $KILL_SC call $KILL_N ($left steps left): exit $rc" >> "$T/missed"
+			left=0
 		fi
 	done
 	# Then to completion, wrapped (valgrind) when asked.
@@ -119,7 +159,7 @@ while [ $kills -lt "$WANT" ] && [ $hosts -lt $max_hosts ]; do
 	rel_kill_fake "$FAKE"
 done
 elapsed=$(( $(date +%s) - start ))
-echo "# crash: $kills kill points on $hosts fake hosts in ${elapsed}s ($missed kills came after the pass had ended)"
+echo "# crash: $kills kill points on $hosts fake hosts in ${elapsed}s ($missed kill points came after the pass had ended)"
 check "at least $WANT kill points ($kills)" [ "$kills" -ge "$WANT" ]
 check_eq "every final apply exited 0" "" "$(grep -L 'final rc=0' "$T"/final-h* 2>/dev/null)"
 

@@ -137,6 +137,45 @@ static void test_errors(void **state)
 	expect_error(NULL, "--log-level: must be debug, info, warn or error, not 'loud'", 3, "--log-level=loud", "run", NULL);
 }
 
+/* --kube, --kube-sa-dir, --startup-taint, --ready-file and their NODEINIT_* twins. */
+static void test_kube_options(void **state)
+{
+	static const char *const env[] = { "NODEINIT_KUBE=off", "NODEINIT_KUBE_SA_DIR=/sa",
+					   "NODEINIT_STARTUP_TAINT=example.com/not-ready", "NODEINIT_READY_FILE=/run/x/ready", NULL };
+	static const char *const blank[] = { "NODEINIT_STARTUP_TAINT=", "NODEINIT_READY_FILE=", NULL };
+	static const char *const bad_kube[] = { "NODEINIT_KUBE=on", NULL };
+	struct ni_options o;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse(NULL, &o, err, 2, "nodeinit", "run"), 0);
+	assert_false(o.kube_off);
+	assert_string_equal(o.kube_sa_dir, "/var/run/secrets/kubernetes.io/serviceaccount");
+	assert_null(o.startup_taint);
+	assert_null(o.ready_file);
+	assert_int_equal(parse(env, &o, err, 2, "nodeinit", "run"), 0);
+	assert_true(o.kube_off);
+	assert_string_equal(o.kube_sa_dir, "/sa");
+	assert_string_equal(o.startup_taint, "example.com/not-ready");
+	assert_string_equal(o.ready_file, "/run/x/ready");
+	assert_int_equal(parse(env, &o, err, 8, "nodeinit", "--kube=auto", "--kube-sa-dir", "/sa2", "--startup-taint=t",
+			       "--ready-file", "/r", "apply"), 0);
+	assert_false(o.kube_off);
+	assert_string_equal(o.kube_sa_dir, "/sa2");
+	assert_string_equal(o.startup_taint, "t");
+	assert_string_equal(o.ready_file, "/r");
+	assert_int_equal(parse(blank, &o, err, 2, "nodeinit", "run"), 0); /* blank: unset */
+	assert_null(o.startup_taint);
+	assert_null(o.ready_file);
+	expect_error(bad_kube, "NODEINIT_KUBE: must be auto or off, not 'on'", 2, "run", NULL, NULL);
+	expect_error(NULL, "--startup-taint: not a taint key", 3, "--startup-taint=a b", "run", NULL);
+	expect_error(NULL, "--startup-taint: not a taint key", 3, "--startup-taint=/x", "run", NULL);
+	expect_error(NULL, "--startup-taint: not a taint key", 3, "--startup-taint=a/b/c", "run", NULL);
+	expect_error(NULL, "--ready-file: must be an absolute path", 3, "--ready-file=run/ready", "run", NULL);
+	expect_error(NULL, "--ready-file: must be an absolute path", 3, "--ready-file=/run/../ready", "run", NULL);
+	expect_error(NULL, "--kube-sa-dir: empty directory", 3, "--kube-sa-dir=", "run", NULL);
+}
+
 static void test_help_version(void **state)
 {
 	struct ni_options o;
@@ -251,6 +290,7 @@ int main(void)
 		cmocka_unit_test(test_eval_file),    cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_help_version), cmocka_unit_test(test_nsenter_args),
 		cmocka_unit_test(test_nsenter_refused),
+		cmocka_unit_test(test_kube_options),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

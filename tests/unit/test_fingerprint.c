@@ -156,6 +156,9 @@ static const struct {
 	{ "examples/recipes", "containerd-mirror", "config-path", "3439b6f18dea387569b5b036710437caae9e247584da6a64310fa8efc21adfbb" },
 	{ "examples/recipes", "node-tuning", "inotify", "d39ffd8fd656219edc5d8ecdfeff18a7998be166cb91cc54303109bf916e2a7b" },
 	{ "examples/recipes", "node-tuning", "transparent-hugepages", "3e50035c6284cc69e8569b53bcaa9ac800b1c5be627e6f9113567d2432e39c4e" },
+	/* node-pools came after 0.1.0 (the kube branch): pinned as first shipped, for the same reason. */
+	{ "examples/recipes", "node-pools", "gpu-hugepages", "00835c558f576758c8f1dae191700df1d726874cac51e40a85ac749542ab2fcf" },
+	{ "examples/recipes", "node-pools", "ingress-port-range", "a4ef9ea0591c4c9061e5e885713269908cfb8a1687326f38aa4a70f5d6d9a2ec" },
 	{ "tests/fixtures/upgrade-v0.1.0/recipes", "base", "sysctl", "a5ef7207d4833bb2857b9f2265ff8672debfc7a719b93a1036609256235417c8" },
 	{ "tests/fixtures/upgrade-v0.1.0/recipes", "base", "marker", "296bc721f8dd29b0e629349074d8d351243a07941e07793249e798dca0fa47fc" },
 	{ "tests/fixtures/upgrade-v0.1.0/recipes", "base", "kept", "ecb2f466cafb321574e7024ebd372e49458a2904e438e39833f8246ec5422115" },

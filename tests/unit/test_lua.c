@@ -413,6 +413,7 @@ static void test_phase_load_refuses(void **state)
 		{ "exec.ok{'true'}", "exec.ok: only inside a step" },
 		{ "ns.exec({netns = 'x'}, {'true'})", "ns.exec: only inside a step" },
 		{ "ns.run({netns = 'x'}, print)", "ns.run: only inside a step" },
+		{ "kube.node()", "kube.node: only inside a step" },
 		/* misuse at load is still "only inside a step": no argument is looked at first */
 		{ "exec.run()", "exec.run: only inside a step" },
 	};
