@@ -138,12 +138,12 @@ static int wait_fd(int fd, short events, int64_t deadline_ms)
 	}
 }
 
-static int io_send(void *ctx, const unsigned char *buf, size_t len)
+/* One send (out) or recv on the non-blocking socket, waiting for it within the deadline: mbedTLS's
+ * answer (bytes, 0 at the peer's end of a recv, or its error code; io->err says which errno). */
+static int io_xfer(struct io *io, bool out, void *buf, size_t len)
 {
-	struct io *io = ctx;
-
 	for (;;) {
-		ssize_t n = send(io->fd, buf, len, MSG_NOSIGNAL);
+		ssize_t n = out ? send(io->fd, buf, len, MSG_NOSIGNAL) : recv(io->fd, buf, len, 0);
 		int w;
 
 		if (n >= 0)
@@ -152,9 +152,9 @@ static int io_send(void *ctx, const unsigned char *buf, size_t len)
 			continue;
 		if (errno != EAGAIN) {
 			io->err = errno;
-			return MBEDTLS_ERR_NET_SEND_FAILED;
+			return out ? MBEDTLS_ERR_NET_SEND_FAILED : MBEDTLS_ERR_NET_RECV_FAILED;
 		}
-		w = wait_fd(io->fd, POLLOUT, io->deadline_ms);
+		w = wait_fd(io->fd, out ? POLLOUT : POLLIN, io->deadline_ms);
 		if (w == 0)
 			io->timed_out = true;
 		if (w <= 0)
@@ -162,28 +162,14 @@ static int io_send(void *ctx, const unsigned char *buf, size_t len)
 	}
 }
 
+static int io_send(void *ctx, const unsigned char *buf, size_t len)
+{
+	return io_xfer(ctx, true, (void *)buf, len); /* send only reads it */
+}
+
 static int io_recv(void *ctx, unsigned char *buf, size_t len)
 {
-	struct io *io = ctx;
-
-	for (;;) {
-		ssize_t n = recv(io->fd, buf, len, 0);
-		int w;
-
-		if (n >= 0)
-			return (int)n;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN) {
-			io->err = errno;
-			return MBEDTLS_ERR_NET_RECV_FAILED;
-		}
-		w = wait_fd(io->fd, POLLIN, io->deadline_ms);
-		if (w == 0)
-			io->timed_out = true;
-		if (w <= 0)
-			return MBEDTLS_ERR_SSL_TIMEOUT;
-	}
+	return io_xfer(ctx, false, buf, len);
 }
 
 /*
