@@ -21,24 +21,8 @@ OUT=$T/out
 mkdir -p "$OUT"
 
 fakehost_start
-IFTYPE=""
-for type in dummy ifb; do
-	if in_fake ip link add probe type $type 2>/dev/null; then in_fake ip link del probe; IFTYPE=$type; break; fi
-done
-[ -n "$IFTYPE" ] || { echo "icount: cannot create dummy or ifb interfaces" >&2; exit 1; }
-# The bench's keys (tests/bench/bench.sh): boolean keys with no side effect beyond the interface.
-KEYS4=$(sed -n '/^KEYS4="/,/"$/p' tests/bench/bench.sh | tr -d '"' | sed 's/^KEYS4=//')
-KEYS6=$(sed -n '/^KEYS6="/,/"$/p' tests/bench/bench.sh | tr -d '"' | sed 's/^KEYS6=//')
-in_fake sh -c '
-	i=0
-	while [ "$(cat /tmp/keys 2>/dev/null | wc -l)" -lt "$1" ] && [ $i -lt 200 ]; do
-		ip link add bench$i type "$2" || exit 1
-		for k in $3; do [ -w /proc/sys/net/ipv4/conf/bench$i/$k ] && echo net.ipv4.conf.bench$i.$k; done >> /tmp/keys
-		for k in $4; do [ -w /proc/sys/net/ipv6/conf/bench$i/$k ] && echo net.ipv6.conf.bench$i.$k; done >> /tmp/keys
-		i=$((i + 1))
-	done' icount "$NKEYS" "$IFTYPE" "$KEYS4" "$KEYS6"
-head -n "$NKEYS" "/proc/$FAKE/root/tmp/keys" > "$T/keys"
-[ "$(wc -l < "$T/keys")" = "$NKEYS" ] || { echo "icount: only $(wc -l < "$T/keys") keys" >&2; exit 1; }
+. tests/bench/keys.sh
+bench_keys icount "$NKEYS"
 for p in 0 1; do
 	awk -v p=$p '{print $0 " = " (NR + p) % 2}' "$T/keys" > "/proc/$FAKE/root/tmp/sysctl$p.conf"
 	mkdir -p "$T/steps$p" "$T/one$p"
