@@ -14,7 +14,7 @@
  * cache text of what it gave waits in e->cache_out for the pass. */
 int ni_engine_load_lua(struct ni_engine *e, ni_problem_fn fn, void *ud, size_t *ret_problems);
 /*
- * Drops the Lua state (and gives the freed memory back) while the steps' names, whens and
+ * Drops the Lua state (the run loop then gives the freed memory back) while the steps' names, whens and
  * fingerprints stay: the pass needs Lua only for a step that is due, and loads it again then.
  */
 void ni_engine_drop_lua(struct ni_engine *e);

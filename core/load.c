@@ -3,7 +3,6 @@
 #define _GNU_SOURCE
 #include "engine.h"
 
-#include <malloc.h>
 
 #include "cache.h"
 #include "engine_int.h"
@@ -126,5 +125,4 @@ void ni_engine_drop_lua(struct ni_engine *e)
 			e->set.recipes[i].steps[k].ref = LUA_NOREF;
 	ni_lua_close(e->L);
 	e->L = NULL;
-	malloc_trim(0);
 }

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "engine.h"
 
+#include <malloc.h>
 #include <poll.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
@@ -55,6 +56,9 @@ int ni_engine_run(struct ni_engine *e, int inotify_fd)
 		 */
 		if (e->L && e->use_cache && !has_always(e))
 			ni_engine_drop_lua(e);
+		/* What the pass allocated and freed (the records it read, the cache's text) is free but
+		 * resident in the heap's holes: give it back before idling, Lua or not. */
+		malloc_trim(0);
 
 		/* The legacy contract: a failed STARTUP_SCRIPT ends the pod (Kubernetes restarts it with back-off). */
 		if (r != NI_EXIT_OK && e->legacy.script) {
