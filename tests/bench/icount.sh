@@ -42,7 +42,7 @@ in_fake sh -c "mkdir -p /var/lib/nodeinit && mount --bind '$T/state' /var/lib/no
 cg() {
 	local name=$1 ir
 	shift
-	${IN_FAKE:+in_fake} valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out.$name" --trace-children=no "$@" >"$OUT/$name.log" 2>&1 ||
+	${IN_FAKE:+in_fake} valgrind --tool=callgrind --vgdb=no --callgrind-out-file="$OUT/callgrind.out.$name" --trace-children=no "$@" >"$OUT/$name.log" 2>&1 ||
 		{ echo "icount: $name failed: $(tail -3 "$OUT/$name.log")" >&2; exit 1; }
 	ir=$(awk '/^summary:/ {print $2}' "$OUT/callgrind.out.$name")
 	[ -z "${ICOUNT_KEEP:-}" ] || { mkdir -p "$ICOUNT_KEEP" && cp "$OUT/callgrind.out.$name" "$ICOUNT_KEEP/"; }
