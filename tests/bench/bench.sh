@@ -66,14 +66,9 @@ bench_keys bench "$NKEYS"
 NIFS=$(in_fake ip -o link show | grep -c ': bench')
 
 # Key n (from 1) gets (n + p) % 2 in parity p: every run flips every key, so every run writes.
+bench_recipes
 for p in 0 1; do
-	awk -v p=$p '{print $0 " = " (NR + p) % 2}' "$T/keys" > "/proc/$FAKE/root/tmp/sysctl$p.conf"
 	awk -v p=$p '{print "sysctl -q -w " $0 "=" (NR + p) % 2}' "$T/keys" > "/proc/$FAKE/root/tmp/perkey$p.sh"
-	mkdir -p "$T/steps$p" "$T/one$p"
-	{ echo "recipe: bench-steps"; echo "steps:"
-	  awk -v p=$p '{print "  - name: key" NR "\n    sysctl: { " $0 ": \"" (NR + p) % 2 "\" }"}' "$T/keys"; } > "$T/steps$p/10-bench.yaml"
-	{ echo "recipe: bench-one"; echo "steps:"; echo "  - name: all-keys"; echo "    sysctl:"
-	  awk -v p=$p '{print "      " $0 ": \"" (NR + p) % 2 "\""}' "$T/keys"; } > "$T/one$p/10-bench.yaml"
 done
 FIRST=$(head -n1 "$T/keys" | tr . /)
 LAST=$(tail -n1 "$T/keys" | tr . /)

@@ -23,13 +23,8 @@ mkdir -p "$OUT"
 fakehost_start
 . tests/bench/keys.sh
 bench_keys icount "$NKEYS"
+bench_recipes
 for p in 0 1; do
-	awk -v p=$p '{print $0 " = " (NR + p) % 2}' "$T/keys" > "/proc/$FAKE/root/tmp/sysctl$p.conf"
-	mkdir -p "$T/steps$p" "$T/one$p"
-	{ echo "recipe: bench-steps"; echo "steps:"
-	  awk -v p=$p '{print "  - name: key" NR "\n    sysctl: { " $0 ": \"" (NR + p) % 2 "\" }"}' "$T/keys"; } > "$T/steps$p/10-bench.yaml"
-	{ echo "recipe: bench-one"; echo "steps:"; echo "  - name: all-keys"; echo "    sysctl:"
-	  awk -v p=$p '{print "      " $0 ": \"" (NR + p) % 2 "\""}' "$T/keys"; } > "$T/one$p/10-bench.yaml"
 	mkdir -p "$T/tiny$p"
 	printf 'recipe: tiny\nsteps:\n  - name: key1\n    sysctl: { %s: "%d" }\n' "$(head -n1 "$T/keys")" $(((1 + p) % 2)) > "$T/tiny$p/10-tiny.yaml"
 done

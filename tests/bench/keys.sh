@@ -33,3 +33,18 @@ bench_keys() {
 	head -n "$nkeys" "/proc/$FAKE/root/tmp/keys" > "$T/keys"
 	[ "$(wc -l < "$T/keys")" = "$nkeys" ] || { echo "$who: found only $(wc -l < "$T/keys") writable keys" >&2; exit 1; }
 }
+
+# bench_recipes: for parity p in 0 1 (key n gets (n + p) % 2, so every run flips every key), the
+# fake host's /tmp/sysctl$p.conf and the recipes $T/steps$p (one YAML step a key) and $T/one$p (one
+# step of every key).
+bench_recipes() {
+	local p
+	for p in 0 1; do
+		awk -v p=$p '{print $0 " = " (NR + p) % 2}' "$T/keys" > "/proc/$FAKE/root/tmp/sysctl$p.conf"
+		mkdir -p "$T/steps$p" "$T/one$p"
+		{ echo "recipe: bench-steps"; echo "steps:"
+		  awk -v p=$p '{print "  - name: key" NR "\n    sysctl: { " $0 ": \"" (NR + p) % 2 "\" }"}' "$T/keys"; } > "$T/steps$p/10-bench.yaml"
+		{ echo "recipe: bench-one"; echo "steps:"; echo "  - name: all-keys"; echo "    sysctl:"
+		  awk -v p=$p '{print "      " $0 ": \"" (NR + p) % 2 "\""}' "$T/keys"; } > "$T/one$p/10-bench.yaml"
+	done
+}
